@@ -1,0 +1,123 @@
+package etcdsd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// One real etcd serves every test of the package; each test works under its own prefix.
+var (
+	testEtcd   *devetcd.Server
+	testClient *clientv3.Client
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runWithEtcd(m))
+}
+
+func runWithEtcd(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "etcdsd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	testEtcd, err = devetcd.Start(dir, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testEtcd.Close()
+	testClient, err = testEtcd.Client()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testClient.Close()
+	return m.Run()
+}
+
+// startPlugin parses one etcdsd stanza (its endpoint is added), starts it like CoreDNS
+// would and waits for its first complete list. Shutdown runs at the end of the test.
+func startPlugin(t *testing.T, stanza string) *Etcdsd {
+	t.Helper()
+	e := parsePlugin(t, stanza)
+	if err := e.OnStartup(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.OnShutdown() })
+	if !e.Ready() {
+		t.Fatalf("plugin not ready after OnStartup")
+	}
+	return e
+}
+
+// parsePlugin parses one stanza, pointing it at the test etcd.
+func parsePlugin(t *testing.T, stanza string) *Etcdsd {
+	t.Helper()
+	open := strings.Index(stanza, "{")
+	if open < 0 {
+		stanza += " {\n}"
+		open = strings.Index(stanza, "{")
+	}
+	stanza = stanza[:open+1] + "\n endpoint " + testEtcd.Endpoint + "\n" + stanza[open+1:]
+	stanzas, err := parse(caddy.NewTestController("dns", stanza))
+	if err != nil {
+		t.Fatalf("parsing %q: %v", stanza, err)
+	}
+	return stanzas[0]
+}
+
+func put(t *testing.T, key, value string, opts ...clientv3.OpOption) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := testClient.Put(ctx, key, value, opts...)
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+	return resp.Header.Revision
+}
+
+func del(t *testing.T, key string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := testClient.Delete(ctx, key)
+	if err != nil {
+		t.Fatalf("delete %s: %v", key, err)
+	}
+	return resp.Header.Revision
+}
+
+// putAll puts "KEY VALUE" pairs and returns the revision of the last put.
+func putAll(t *testing.T, kvs [][2]string) int64 {
+	t.Helper()
+	var rev int64
+	for _, kv := range kvs {
+		rev = put(t, kv[0], kv[1])
+	}
+	return rev
+}
+
+// waitRevision waits until the plugin's index has applied rev.
+func waitRevision(t *testing.T, e *Etcdsd, rev int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := e.w.snapshot(); s != nil && s.rev >= rev {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("index did not reach revision %d", rev)
+}

@@ -1,0 +1,111 @@
+// Package devetcd runs a single-member etcd inside the calling process, on loopback, for
+// the tests and for `make run`. It also loads record files into it.
+package devetcd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// Server is a running embedded etcd.
+type Server struct {
+	*embed.Etcd
+	Endpoint string // http://127.0.0.1:PORT
+}
+
+// Start starts etcd with its data in dir, serving clients on 127.0.0.1:clientPort (0 picks
+// a free port). Reopening the same dir restarts the same member with its data.
+func Start(dir string, clientPort int) (*Server, error) {
+	if clientPort == 0 {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		clientPort = p
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := embed.NewConfig()
+	cfg.Name = "dev"
+	cfg.Dir = dir
+	// Its own logs (including errors on a normal Close) would drown the tests' output.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	cfg.UnsafeNoFsync = true // a development and test server: speed over durability
+	curl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", clientPort)}
+	purl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting etcd in %s: %w", dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("etcd in %s stopped while starting: %w", dir, err)
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, fmt.Errorf("etcd in %s not ready after 30s", dir)
+	}
+	return &Server{Etcd: e, Endpoint: curl.String()}, nil
+}
+
+// Client returns a client of s that logs nothing.
+func (s *Server) Client() (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{s.Endpoint},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+}
+
+// LoadRecords puts the records of a file into etcd: one "KEY VALUE" per line, the value
+// being the rest of the line. Blank lines and lines starting with # are skipped.
+func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(text, " ")
+		if !ok {
+			return n, fmt.Errorf("%s:%d: want KEY VALUE", path, line)
+		}
+		if _, err := cli.Put(ctx, key, strings.TrimSpace(value)); err != nil {
+			return n, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		n++
+	}
+	return n, sc.Err()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,46 @@
+package etcdsd
+
+import (
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Per-query counts come from the prometheus plugin; these describe the index.
+var (
+	keysGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "keys",
+		Help:      "Gauge of etcd keys held in the index, by watched key prefix.",
+	}, []string{"prefix"})
+
+	revisionGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "revision",
+		Help:      "Gauge of the last etcd revision applied to the index, by watched key prefix.",
+	}, []string{"prefix"})
+
+	eventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "watch_events_total",
+		Help:      "Counter of etcd watch events applied to the index, by event type.",
+	}, []string{"type"})
+
+	listsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "lists_total",
+		Help:      "Counter of complete reads of a watched key prefix.",
+	})
+
+	skippedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "skipped_values_total",
+		Help:      "Counter of etcd values skipped because they do not decode, by reason.",
+	}, []string{"reason"})
+)

@@ -1,0 +1,46 @@
+package etcdsd
+
+import (
+	"encoding/json"
+	"path"
+
+	"github.com/coredns/coredns/plugin/etcd/msg"
+)
+
+const (
+	defaultPriority    = 10    // SRV/MX priority when a value sets none
+	defaultTTL         = 300   // record TTL when neither the value nor a lease sets one
+	defaultMinLeaseTTL = 30    // lower bound for a lease-derived TTL
+	defaultMaxLeaseTTL = 86400 // upper bound for a lease-derived TTL
+)
+
+// decodeService reads one SkyDNS JSON value. It fills in the same defaults the etcd
+// plugin fills in per query, so that lookups only have to copy the result.
+func decodeService(key string, value []byte) (msg.Service, error) {
+	var s msg.Service
+	if err := json.Unmarshal(value, &s); err != nil {
+		return msg.Service{}, err
+	}
+	s.Key = key
+	if s.Priority == 0 {
+		s.Priority = defaultPriority
+	}
+	return s, nil
+}
+
+// rootKey is the etcd key that the zone root "." maps to under prefix, for example "/skydns".
+// Every key the plugin can ever answer from is rootKey itself or lies below rootKey + "/".
+func rootKey(prefix string) string {
+	return path.Join("/" + prefix + "/")
+}
+
+// keyRange returns the etcd range [start, end) that holds rootKey and all keys below it,
+// and nothing else: "/skydns" up to "/skydns0", as '0' follows '/' in byte order. This
+// keeps a sibling such as "/skydnsfoo" out of the index.
+func keyRange(prefix string) (start, end string) {
+	start = rootKey(prefix)
+	if start == "/" {
+		return "/", "0"
+	}
+	return start, start + "0"
+}

@@ -1,0 +1,136 @@
+package etcdsd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		input       string
+		shouldErr   bool
+		errContains string
+		zones       []string
+		path        string
+		endpoints   []string
+		minTTL      uint32
+		maxTTL      uint32
+		noApex      bool
+		tls         bool
+		username    string
+	}{
+		// Defaults.
+		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd skydns.local 10.0.0.0/24", zones: []string{"skydns.local.", "0.0.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		// Every option.
+		{input: `etcdsd skydns.local {
+			path /other
+			endpoint http://127.0.0.1:2379 http://127.0.0.2:2379
+			credentials root secret
+			tls testdata/tls/client.pem testdata/tls/client.key testdata/tls/ca.pem
+			min-lease-ttl 1m
+			max-lease-ttl 3600
+			no_apex_fallback
+			fallthrough in-addr.arpa
+		}`, zones: []string{"skydns.local."}, path: "/other", endpoints: []string{"http://127.0.0.1:2379", "http://127.0.0.2:2379"},
+			minTTL: 60, maxTTL: 3600, noApex: true, tls: true, username: "root"},
+		{input: "etcdsd {\n tls\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
+		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
+		{input: "etcdsd {\n min-lease-ttl 0\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 0, maxTTL: 9000},
+		// The etcd plugin's deprecated no-ops are accepted.
+		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+
+		// Errors name the option.
+		{input: "etcdsd {\n bogus\n}", shouldErr: true, errContains: "unknown property 'bogus'"},
+		{input: "etcdsd {\n path\n}", shouldErr: true, errContains: "'path'"},
+		{input: "etcdsd {\n path /a /b\n}", shouldErr: true, errContains: "'path'"},
+		{input: "etcdsd {\n endpoint\n}", shouldErr: true, errContains: "'endpoint'"},
+		{input: "etcdsd {\n credentials root\n}", shouldErr: true, errContains: "want 'credentials USERNAME PASSWORD'"},
+		{input: "etcdsd {\n credentials\n}", shouldErr: true, errContains: "want 'credentials USERNAME PASSWORD'"},
+		{input: "etcdsd {\n tls a b c d\n}", shouldErr: true, errContains: "'tls'"},
+		{input: "etcdsd {\n tls /does/not/exist.pem\n}", shouldErr: true, errContains: "tls:"},
+		{input: "etcdsd {\n tls testdata/tls/client.pem /does/not/exist.key\n}", shouldErr: true, errContains: "tls:"},
+		{input: "etcdsd {\n min-lease-ttl\n}", shouldErr: true, errContains: "'min-lease-ttl'"},
+		{input: "etcdsd {\n min-lease-ttl soon\n}", shouldErr: true, errContains: "min-lease-ttl: \"soon\""},
+		{input: "etcdsd {\n max-lease-ttl -5s\n}", shouldErr: true, errContains: "max-lease-ttl: a TTL cannot be negative"},
+		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is more than"},
+		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
+		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
+	}
+
+	for i, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		c.ServerBlockKeys = []string{"example.local."}
+		stanzas, err := parse(c)
+		if tc.shouldErr {
+			if err == nil {
+				t.Errorf("test %d: want an error for %q", i, tc.input)
+			} else if !strings.Contains(err.Error(), tc.errContains) {
+				t.Errorf("test %d: want an error containing %q, got %q", i, tc.errContains, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("test %d: unexpected error %v", i, err)
+			continue
+		}
+		e := stanzas[0]
+		if !equal(e.Zones, tc.zones) {
+			t.Errorf("test %d: zones %v, want %v", i, e.Zones, tc.zones)
+		}
+		if e.PathPrefix != tc.path {
+			t.Errorf("test %d: path %q, want %q", i, e.PathPrefix, tc.path)
+		}
+		if !equal(e.endpoints, tc.endpoints) {
+			t.Errorf("test %d: endpoints %v, want %v", i, e.endpoints, tc.endpoints)
+		}
+		if e.MinLeaseTTL != tc.minTTL || e.MaxLeaseTTL != tc.maxTTL {
+			t.Errorf("test %d: lease TTLs %d..%d, want %d..%d", i, e.MinLeaseTTL, e.MaxLeaseTTL, tc.minTTL, tc.maxTTL)
+		}
+		if e.NoApexFallback != tc.noApex {
+			t.Errorf("test %d: no_apex_fallback %v, want %v", i, e.NoApexFallback, tc.noApex)
+		}
+		if (e.tlsConfig != nil) != tc.tls {
+			t.Errorf("test %d: tls config set %v, want %v", i, e.tlsConfig != nil, tc.tls)
+		}
+		if e.username != tc.username {
+			t.Errorf("test %d: username %q, want %q", i, e.username, tc.username)
+		}
+	}
+}
+
+func TestParseErrorNamesLine(t *testing.T) {
+	c := caddy.NewTestController("dns", "etcdsd {\n path /a\n\n min-lease-ttl x\n}")
+	_, err := parse(c)
+	if err == nil || !strings.Contains(err.Error(), "Testfile:4") {
+		t.Fatalf("want the error to name line 4, got %v", err)
+	}
+}
+
+func TestParseSeveralStanzas(t *testing.T) {
+	c := caddy.NewTestController("dns", "etcdsd a.local {\n path /a\n}\netcdsd b.local {\n path /b\n}")
+	stanzas, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stanzas) != 2 || stanzas[0].PathPrefix != "/a" || stanzas[1].PathPrefix != "/b" ||
+		stanzas[1].Zones[0] != "b.local." {
+		t.Fatalf("want two stanzas for /a and /b, got %+v", stanzas)
+	}
+}
+
+func TestParseFallthroughZones(t *testing.T) {
+	c := caddy.NewTestController("dns", "etcdsd a.local {\n fallthrough in-addr.arpa\n}")
+	stanzas, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := stanzas[0].Fall
+	if !f.Through("1.0.0.10.in-addr.arpa.") || f.Through("x.a.local.") {
+		t.Fatalf("fallthrough should cover in-addr.arpa only, got %+v", f)
+	}
+}
+
+func equal(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }

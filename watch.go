@@ -1,0 +1,334 @@
+package etcdsd
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const (
+	listPageSize   = 1000
+	listTimeout    = 5 * time.Second
+	maxBackoff     = 5 * time.Second
+	leaseRefreshed = time.Second // how often the lease refresh loop looks for due leases
+)
+
+var errWatchClosed = errors.New("watch channel closed")
+
+// watcher keeps an in-memory copy of one etcd key range: it lists the range at one
+// revision, then follows a watch from the next revision, and publishes an immutable
+// snapshot after every batch. It is the only writer; queries only load snapshots.
+type watcher struct {
+	newClient  func() (*clientv3.Client, error)
+	start, end string
+	leases     *leaseTable
+
+	current atomic.Pointer[snapshot]
+	synced  chan struct{} // closed after the first complete list
+	once    sync.Once
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	// Writer state, owned by the run goroutine.
+	cli  *clientv3.Client
+	tree *btree.BTreeG[*entry]
+	rev  int64
+}
+
+func newWatcher(prefix string, newClient func() (*clientv3.Client, error)) *watcher {
+	start, end := keyRange(prefix)
+	return &watcher{
+		newClient: newClient,
+		start:     start,
+		end:       end,
+		leases:    newLeaseTable(),
+		synced:    make(chan struct{}),
+		tree:      newTree(),
+	}
+}
+
+// snapshot returns the current view of the index, or nil before the first complete list.
+func (w *watcher) snapshot() *snapshot { return w.current.Load() }
+
+// run starts the watcher's goroutines; stop ends them and closes the etcd client.
+func (w *watcher) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	w.done = make(chan struct{})
+	go func() {
+		defer close(w.done)
+		w.loop(ctx)
+		if w.cli != nil {
+			w.cli.Close()
+		}
+	}()
+}
+
+func (w *watcher) stop() {
+	if w.cancel == nil {
+		return
+	}
+	w.cancel()
+	<-w.done
+}
+
+// waitSynced waits up to d for the first complete list.
+func (w *watcher) waitSynced(d time.Duration) bool {
+	select {
+	case <-w.synced:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (w *watcher) loop(ctx context.Context) {
+	b := backoff{}
+	for ctx.Err() == nil {
+		cli, err := w.newClient()
+		if err == nil {
+			w.cli = cli
+			break
+		}
+		log.Errorf("Cannot create etcd client: %v", err)
+		b.wait(ctx)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+
+	var refresh sync.WaitGroup
+	refresh.Go(func() { w.refreshLeases(ctx) })
+	defer refresh.Wait()
+
+	needList := true
+	for ctx.Err() == nil {
+		if needList {
+			if err := w.list(ctx); err != nil {
+				if ctx.Err() == nil {
+					b.fail("listing "+w.start, err)
+					b.wait(ctx)
+				}
+				continue
+			}
+			b.recovered("listed " + w.start)
+			needList = false
+		}
+		err := w.watch(ctx, &b)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			// Events we have not seen are gone: read everything again, serving the old
+			// snapshot meanwhile.
+			log.Infof("Watch on %s fell behind compaction at revision %d, listing again", w.start, w.rev)
+			needList = true
+			continue
+		}
+		b.fail("watching "+w.start, err)
+		b.wait(ctx)
+	}
+}
+
+// list reads the whole range at one revision in pages, builds a new tree aside and swaps
+// it in whole, so that a reader never sees a partial list.
+func (w *watcher) list(ctx context.Context) error {
+	tree := newTree()
+	var (
+		rev   int64
+		fresh []*lease
+		from  = w.start
+	)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(w.end), clientv3.WithLimit(listPageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		resp, err := w.cli.Get(lctx, from, opts...)
+		cancel()
+		if err != nil {
+			// Drop the references taken so far; the old tree keeps its own.
+			tree.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
+			return err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			e, isNew := w.reuse(kv)
+			if isNew && e.lease != nil && e.lease.expiry.Load() == 0 {
+				fresh = append(fresh, e.lease)
+			}
+			tree.ReplaceOrInsert(e)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	resolveLeases(ctx, w.cli, fresh)
+
+	old := w.tree
+	w.tree, w.rev = tree, rev
+	old.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
+	w.publish()
+	listsTotal.Inc()
+	return nil
+}
+
+// reuse returns the entry for kv, taking the one already indexed when it is the same
+// revision of the key: a re-list then neither decodes nor logs a bad value again.
+func (w *watcher) reuse(kv *mvccpb.KeyValue) (*entry, bool) {
+	if old, ok := w.tree.Get(&entry{key: string(kv.Key)}); ok && old.modRev == kv.ModRevision {
+		if old.lease != nil {
+			w.leases.acquire(old.lease.id)
+		}
+		return old, false
+	}
+	return w.decode(kv), true
+}
+
+// decode turns kv into an index entry. A value that does not decode is kept as a bad
+// entry, counted and logged once for this revision of the key.
+func (w *watcher) decode(kv *mvccpb.KeyValue) *entry {
+	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
+	svc, err := decodeService(e.key, kv.Value)
+	if err != nil {
+		e.bad = true
+		skippedTotal.WithLabelValues("invalid_json").Inc()
+		log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
+		return e
+	}
+	e.svc = svc
+	if kv.Lease != 0 {
+		e.lease, _ = w.leases.acquire(clientv3.LeaseID(kv.Lease))
+	}
+	return e
+}
+
+// watch follows the range from the revision after the last applied one until the watch
+// fails or ctx is done.
+func (w *watcher) watch(ctx context.Context, b *backoff) error {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := w.cli.Watch(wctx, w.start,
+		clientv3.WithRange(w.end), clientv3.WithRev(w.rev+1),
+		clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return rpctypes.ErrCompacted
+		}
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		if resp.Created {
+			b.recovered("watching " + w.start)
+			continue
+		}
+		if resp.IsProgressNotify() {
+			// Every event up to the header revision has been delivered.
+			w.rev = max(w.rev, resp.Header.Revision)
+			continue
+		}
+		w.apply(ctx, resp.Events)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errWatchClosed
+}
+
+// apply applies one batch of events in order and publishes the result.
+func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
+	var fresh []*lease
+	for _, ev := range events {
+		kv := ev.Kv
+		if kv.ModRevision <= w.rev {
+			continue
+		}
+		var old *entry
+		switch ev.Type {
+		case clientv3.EventTypePut:
+			e := w.decode(kv)
+			if e.lease != nil && e.lease.expiry.Load() == 0 {
+				fresh = append(fresh, e.lease)
+			}
+			old, _ = w.tree.ReplaceOrInsert(e)
+			eventsTotal.WithLabelValues("put").Inc()
+		case clientv3.EventTypeDelete:
+			old, _ = w.tree.Delete(&entry{key: string(kv.Key)})
+			eventsTotal.WithLabelValues("delete").Inc()
+		}
+		if old != nil {
+			w.leases.release(old.lease)
+		}
+		w.rev = kv.ModRevision
+	}
+	// A key's TTL is bounded by its lease: learn the lease before the key is served.
+	resolveLeases(ctx, w.cli, fresh)
+	w.publish()
+}
+
+func (w *watcher) publish() {
+	w.current.Store(&snapshot{tree: w.tree.Clone(), rev: w.rev})
+	revisionGauge.WithLabelValues(w.start).Set(float64(w.rev))
+	keysGauge.WithLabelValues(w.start).Set(float64(w.tree.Len()))
+	w.once.Do(func() {
+		log.Infof("Synced %d keys under %s at revision %d", w.tree.Len(), w.start, w.rev)
+		close(w.synced)
+	})
+}
+
+// refreshLeases re-reads the expiry of leases that are unknown or past half their life:
+// a key that is still there holds a lease that was kept alive.
+func (w *watcher) refreshLeases(ctx context.Context) {
+	t := time.NewTicker(leaseRefreshed)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			resolveLeases(ctx, w.cli, w.leases.due(now))
+		}
+	}
+}
+
+// backoff spaces out retries and logs a failure once when it starts, not on every retry.
+type backoff struct {
+	delay   time.Duration
+	failing bool
+}
+
+func (b *backoff) fail(what string, err error) {
+	if !b.failing {
+		log.Warningf("Failed %s, retrying: %v", what, err)
+		b.failing = true
+	}
+}
+
+func (b *backoff) recovered(what string) {
+	if b.failing {
+		log.Infof("Recovered: %s", what)
+	}
+	b.failing = false
+	b.delay = 0
+}
+
+func (b *backoff) wait(ctx context.Context) {
+	b.delay = min(max(2*b.delay, 100*time.Millisecond), maxBackoff)
+	t := time.NewTimer(b.delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,254 @@
+package etcdsd
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	_ "github.com/coredns/coredns/core/dnsserver" // registers the "dns" server type for caddy.Start
+	_ "github.com/coredns/coredns/plugin/bind"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/internal/directive"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+func query(t *testing.T, e *Etcdsd, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion(name, qtype)); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return rec.Msg
+}
+
+func TestWatchPropagatesPutAndDelete(t *testing.T) {
+	e := startPlugin(t, "etcdsd example.local {\n path /p\n}")
+	if m := query(t, e, "svc.example.local.", dns.TypeA); m.Rcode != dns.RcodeNameError {
+		t.Fatalf("want NXDOMAIN before the put, got %s", dns.RcodeToString[m.Rcode])
+	}
+
+	waitRevision(t, e, put(t, "/p/local/example/svc/i1", `{"host":"10.8.0.1"}`))
+	serve(t, e, []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("svc.example.local. 300 IN A 10.8.0.1")},
+	}})
+
+	waitRevision(t, e, put(t, "/p/local/example/svc/i1", `{"host":"10.8.0.2","ttl":10}`))
+	serve(t, e, []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("svc.example.local. 10 IN A 10.8.0.2")},
+	}})
+
+	waitRevision(t, e, del(t, "/p/local/example/svc/i1"))
+	serve(t, e, []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Rcode: dns.RcodeNameError,
+		Ns:    []dns.RR{soaExample},
+	}})
+}
+
+func TestWatchBadValueAmongSiblings(t *testing.T) {
+	put(t, "/b/local/example/svc/good", `{"host":"10.8.1.1"}`)
+	e := startPlugin(t, "etcdsd example.local {\n path /b\n}")
+	want := []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("svc.example.local. 300 IN A 10.8.1.1")},
+	}}
+
+	// Bad values arriving through the watch, of several kinds, never hide the good one.
+	for _, bad := range []string{`{"host":`, `[1,2]`, `"a string"`, `{"port":"eighty"}`, ``} {
+		waitRevision(t, e, put(t, "/b/local/example/svc/bad", bad))
+		serve(t, e, want)
+	}
+	// Fixing the bad value brings it in.
+	waitRevision(t, e, put(t, "/b/local/example/svc/bad", `{"host":"10.8.1.2"}`))
+	serve(t, e, []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("svc.example.local. 300 IN A 10.8.1.1"),
+			test.A("svc.example.local. 300 IN A 10.8.1.2"),
+		},
+	}})
+}
+
+func TestLeaseTTLAndExpiry(t *testing.T) {
+	ctx := context.Background()
+	grant := func(ttl int64) clientv3.LeaseID {
+		t.Helper()
+		l, err := testClient.Grant(ctx, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.ID
+	}
+	long, short := grant(600), grant(5)
+	put(t, "/l/local/example/long/i1", `{"host":"10.8.2.1"}`, clientv3.WithLease(long))
+	put(t, "/l/local/example/capped/i1", `{"host":"10.8.2.2","ttl":20}`, clientv3.WithLease(long))
+	put(t, "/l/local/example/short/i1", `{"host":"10.8.2.3"}`, clientv3.WithLease(short))
+	e := startPlugin(t, "etcdsd example.local {\n path /l\n max-lease-ttl 500\n}")
+
+	serve(t, e, []test.Case{
+		// The lease's 600 s are clamped to max-lease-ttl.
+		{Qname: "long.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("long.example.local. 500 IN A 10.8.2.1")}},
+		// A record TTL below the lease's wins.
+		{Qname: "capped.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("capped.example.local. 20 IN A 10.8.2.2")}},
+		// A short lease is raised to min-lease-ttl.
+		{Qname: "short.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("short.example.local. 30 IN A 10.8.2.3")}},
+	})
+
+	// When the short lease expires, etcd deletes the key and the watch removes it.
+	deadline := time.Now().Add(15 * time.Second)
+	for query(t, e, "short.example.local.", dns.TypeA).Rcode != dns.RcodeNameError {
+		if time.Now().After(deadline) {
+			t.Fatal("record of an expired lease still served")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A lease that arrives through the watch is resolved before its key is served.
+	mid := grant(100)
+	waitRevision(t, e, put(t, "/l/local/example/mid/i1", `{"host":"10.8.2.4"}`, clientv3.WithLease(mid)))
+	m := query(t, e, "mid.example.local.", dns.TypeA)
+	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl < 98 || m.Answer[0].Header().Ttl > 100 {
+		t.Fatalf("want one A with a TTL of about 100 from the lease, got %v", m.Answer)
+	}
+	if n := leaseCount(e); n != 2 {
+		t.Fatalf("want only the leases of live keys tracked (long and mid), got %d", n)
+	}
+}
+
+func leaseCount(e *Etcdsd) int {
+	e.w.leases.mu.Lock()
+	defer e.w.leases.mu.Unlock()
+	return len(e.w.leases.byID)
+}
+
+func TestListInPagesAtOneRevision(t *testing.T) {
+	// More keys than one page, so the list continues after the last key of each page.
+	ops := make([]clientv3.Op, 0, 2*listPageSize+10)
+	for i := range cap(ops) {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/pg/local/example/many/i%05d", i), fmt.Sprintf(`{"host":"10.%d.%d.%d"}`, 20+i/65536, i/256%256, i%256)))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), 100)
+		if _, err := testClient.Txn(context.Background()).Then(ops[:n]...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ops = ops[n:]
+	}
+	// A neighbour of the prefix stays out of the index.
+	put(t, "/pgx/local/example/many/intruder", `{"host":"10.99.0.1"}`)
+	e := startPlugin(t, "etcdsd example.local {\n path /pg\n}")
+	if n := e.w.snapshot().tree.Len(); n != 2*listPageSize+10 {
+		t.Fatalf("want %d keys in the index, got %d", 2*listPageSize+10, n)
+	}
+	if m := query(t, e, "many.example.local.", dns.TypeA); len(m.Answer) != 2*listPageSize+10 {
+		t.Fatalf("want %d answers, got %d", 2*listPageSize+10, len(m.Answer))
+	}
+}
+
+func TestRelistKeepsUnchangedEntries(t *testing.T) {
+	put(t, "/rl/local/example/a", `{"host":"10.8.3.1"}`)
+	put(t, "/rl/local/example/b", `{"host":`)
+	w := newWatcher("/rl", nil)
+	w.cli = testClient
+	ctx := context.Background()
+	if err := w.list(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := w.snapshot().get("/rl/local/example/a")
+	skipped := testutil.ToFloat64(skippedTotal.WithLabelValues("invalid_json"))
+	put(t, "/rl/local/example/c", `{"host":"10.8.3.3"}`)
+
+	// A second list, as after a compaction: unchanged keys keep their decoded entries,
+	// the bad value is not counted again, and the new key comes in.
+	if err := w.list(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s := w.snapshot()
+	if s.get("/rl/local/example/a") != before {
+		t.Error("unchanged key decoded again on re-list")
+	}
+	if got := testutil.ToFloat64(skippedTotal.WithLabelValues("invalid_json")); got != skipped {
+		t.Errorf("unchanged bad value counted again on re-list: %v -> %v", skipped, got)
+	}
+	if s.get("/rl/local/example/c") == nil {
+		t.Error("key written meanwhile missing after re-list")
+	}
+}
+
+// watcherGoroutines counts the running watch loops of this package.
+func watcherGoroutines() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "etcdsd.(*watcher).loop(")
+}
+
+func TestReloadLeavesNoWatchBehind(t *testing.T) {
+	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
+	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
+	port := freeUDPPort(t)
+	corefile := func(path string) caddy.Input {
+		return caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
+			"example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint))}
+	}
+	if err := directive.Register(); err != nil {
+		t.Fatal(err)
+	}
+	base := watcherGoroutines()
+	inst, err := caddy.Start(corefile("/r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	expectA(t, addr, "x.example.local.", "10.8.4.1")
+
+	inst, err = inst.Restart(corefile("/r2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectA(t, addr, "x.example.local.", "10.8.4.2")
+	if n := watcherGoroutines() - base; n != 1 {
+		t.Errorf("want 1 watch loop after reload, got %d", n)
+	}
+
+	errs := inst.ShutdownCallbacks()
+	if err := inst.Stop(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if n := watcherGoroutines() - base; n != 0 {
+		t.Errorf("want no watch loop after shutdown, got %d", n)
+	}
+}
+
+func expectA(t *testing.T, addr, name, want string) {
+	t.Helper()
+	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
+		t.Fatalf("%s: want A %s, got %v", name, want, m.Answer)
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
