@@ -1,0 +1,275 @@
+// Package e2e runs the cmd/coredns binary with the repository's Corefile against a real
+// etcd loaded with the README's records, and asks it over the network.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// corednsBinary returns $ETCDSD_COREDNS, or builds cmd/coredns into a temporary folder.
+func corednsBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("ETCDSD_COREDNS"); bin != "" {
+		abs, err := filepath.Abs(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return abs
+	}
+	bin := filepath.Join(t.TempDir(), "coredns")
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/coredns").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building cmd/coredns: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type stack struct {
+	etcd        *devetcd.Server
+	dnsAddr     string // etcdsd
+	builtinAddr string // the built-in etcd plugin, same data
+}
+
+// startStack starts etcd with the seed records and CoreDNS with the repository Corefile,
+// and waits until the ready plugin reports ready.
+func startStack(t *testing.T) *stack {
+	t.Helper()
+	bin := corednsBinary(t)
+	etcd, err := devetcd.Start(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(etcd.Close)
+	cli, err := etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := devetcd.LoadRecords(context.Background(), cli, "../../testdata/seed.records"); err != nil {
+		t.Fatal(err)
+	}
+
+	dnsPort, builtinPort, readyPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(bin, "-conf", "../../Corefile")
+	cmd.Env = append(os.Environ(),
+		"DNS_PORT="+strconv.Itoa(dnsPort),
+		"BUILTIN_DNS_PORT="+strconv.Itoa(builtinPort),
+		"ETCD_ENDPOINT="+etcd.Endpoint,
+		"READY_PORT="+strconv.Itoa(readyPort),
+		"METRICS_PORT="+strconv.Itoa(metricsPort),
+	)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("coredns output:\n%s", logs.String())
+		}
+	})
+
+	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(ready)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coredns not ready after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &stack{
+		etcd:        etcd,
+		dnsAddr:     fmt.Sprintf("127.0.0.1:%d", dnsPort),
+		builtinAddr: fmt.Sprintf("127.0.0.1:%d", builtinPort),
+	}
+}
+
+// ask sends one query over UDP and returns the answer and additional sections as strings.
+func (s *stack) ask(t *testing.T, name string, qtype uint16) (answer, extra []string) {
+	t.Helper()
+	return askAt(t, s.dnsAddr, name, qtype)
+}
+
+func askAt(t *testing.T, addr, name string, qtype uint16) (answer, extra []string) {
+	t.Helper()
+	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	for _, rr := range m.Answer {
+		answer = append(answer, rdata(rr))
+	}
+	for _, rr := range m.Extra {
+		extra = append(extra, rr.Header().Name+" "+rdata(rr))
+	}
+	slices.Sort(answer)
+	slices.Sort(extra)
+	return answer, extra
+}
+
+// rdata is what `dig +short` prints for rr.
+func rdata(rr dns.RR) string {
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
+}
+
+func TestSeedWalkThrough(t *testing.T) {
+	s := startStack(t)
+	tests := []struct {
+		name   string
+		qtype  uint16
+		answer []string
+		extra  []string
+	}{
+		{"_web._tcp.example.local.", dns.TypeSRV,
+			[]string{
+				"10 33 80 web-server01._web._tcp.example.local.",
+				"10 33 80 web-server02._web._tcp.example.local.",
+				"10 33 80 web-server03._web._tcp.example.local.",
+			},
+			[]string{
+				"web-server01._web._tcp.example.local. 1.1.1.1",
+				"web-server02._web._tcp.example.local. 1.1.1.2",
+				"web-server03._web._tcp.example.local. 1.1.1.3",
+			}},
+		{"_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"}, nil},
+		{"_app._tcp.example.local.", dns.TypeSRV,
+			[]string{
+				"10 33 8080 app-server01._app._tcp.example.local.",
+				"10 33 8080 app-server02._app._tcp.example.local.",
+				"10 33 8080 app-server03._app._tcp.example.local.",
+			},
+			[]string{
+				"app-server01._app._tcp.example.local. 1.1.2.1",
+				"app-server02._app._tcp.example.local. 1.1.2.2",
+				"app-server03._app._tcp.example.local. 1.1.2.3",
+			}},
+		{"_app._tcp.example.local.", dns.TypeA, []string{"1.1.2.1", "1.1.2.2", "1.1.2.3"}, nil},
+	}
+	for _, tc := range tests {
+		answer, extra := s.ask(t, tc.name, tc.qtype)
+		if !slices.Equal(answer, tc.answer) {
+			t.Errorf("%s %s: answer %q, want %q", tc.name, dns.TypeToString[tc.qtype], answer, tc.answer)
+		}
+		if !slices.Equal(extra, tc.extra) {
+			t.Errorf("%s %s: additional %q, want %q", tc.name, dns.TypeToString[tc.qtype], extra, tc.extra)
+		}
+	}
+}
+
+func TestQueriesReadNothingFromEtcd(t *testing.T) {
+	s := startStack(t)
+	burst := func(addr string) float64 {
+		before := rangeTotal(t)
+		for i := range 1000 {
+			name := []string{"_web._tcp.example.local.", "_app._tcp.example.local.", "nothere.example.local."}[i%3]
+			askAt(t, addr, name, []uint16{dns.TypeSRV, dns.TypeA}[i%2])
+		}
+		return rangeTotal(t) - before
+	}
+	if n := burst(s.dnsAddr); n != 0 {
+		t.Errorf("1000 queries to etcdsd caused %v etcd range requests, want 0", n)
+	}
+	// The same burst through the built-in plugin shows that the counter counts.
+	n := burst(s.builtinAddr)
+	if n < 1000 {
+		t.Errorf("1000 queries to the built-in etcd plugin caused %v range requests, want at least 1000", n)
+	}
+	t.Logf("range requests per 1000 queries: etcdsd 0, built-in etcd %v", n)
+}
+
+// rangeTotal reads the embedded etcd's count of range requests.
+func rangeTotal(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "etcd_mvcc_range_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("etcd_mvcc_range_total not found")
+	return 0
+}
+
+func TestChangesReachDNS(t *testing.T) {
+	s := startStack(t)
+	cli, err := s.etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+
+	waitFor := func(what string, want []string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			answer, _ := s.ask(t, "_web._tcp.example.local.", dns.TypeA)
+			if slices.Equal(answer, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: answer %q, want %q", what, answer, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	key := "/skydns/local/example/_tcp/_web/web-server04"
+	if _, err := cli.Put(ctx, key, `{"host":"1.1.1.4","port":80}`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a put", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
+
+	if _, err := cli.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a delete", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
+
+	lease, err := cli.Grant(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, key, `{"host":"1.1.1.4","port":80}`, clientv3.WithLease(lease.ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a leased put", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
+	waitFor("the lease's expiry", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
+}
