@@ -14,6 +14,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/directive"
 
 	"github.com/miekg/dns"
@@ -251,4 +252,62 @@ func freeUDPPort(t *testing.T) int {
 	}
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
+	// An etcd of this test's own, to stop and restart.
+	dir := t.TempDir()
+	srv, err := devetcd.Start(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(context.Background(), "/skydns/local/example/svc/i1", `{"host":"10.8.5.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	stanzas, err := parse(caddy.NewTestController("dns", "etcdsd example.local {\n endpoint "+srv.Endpoint+"\n}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := stanzas[0]
+	e.OnStartup()
+	defer e.OnShutdown()
+
+	want := []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("svc.example.local. 300 IN A 10.8.5.1")},
+	}}
+	serve(t, e, want)
+	srv.Close()
+	serve(t, e, want) // from the index, with etcd gone
+
+	// The same member comes back on the same port; the watch resumes where it was.
+	srv, err = devetcd.Start(dir, srv.Port())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli2, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli2.Close()
+	resp, err := cli2.Put(context.Background(), "/skydns/local/example/svc/i2", `{"host":"10.8.5.2"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRevision(t, e, resp.Header.Revision)
+	serve(t, e, []test.Case{{
+		Qname: "svc.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{
+			test.A("svc.example.local. 300 IN A 10.8.5.1"),
+			test.A("svc.example.local. 300 IN A 10.8.5.2"),
+		},
+	}})
+	// Close the watch before etcd, which otherwise waits seconds for the stream to end.
+	e.OnShutdown()
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +64,13 @@ func Start(dir string, clientPort int) (*Server, error) {
 		return nil, fmt.Errorf("etcd in %s not ready after 30s", dir)
 	}
 	return &Server{Etcd: e, Endpoint: curl.String()}, nil
+}
+
+// Port returns the client port, to restart the same member on it.
+func (s *Server) Port() int {
+	u, _ := url.Parse(s.Endpoint)
+	p, _ := strconv.Atoi(u.Port())
+	return p
 }
 
 // Client returns a client of s that logs nothing.
