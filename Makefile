@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 # Every package but the CoreDNS build, whose test-free main would only slow the race build.
 TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 
-.PHONY: build run test lint clean
+.PHONY: build run test lint compat clean
 
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
@@ -24,6 +24,14 @@ lint:
 
 test: lint build
 	ETCDSD_COREDNS=$(BIN)/coredns $(GO) test -race -count=1 $(TEST_PKGS)
+
+# The long differential run: etcdsd against the built-in etcd plugin on generated data.
+# make test runs the hand-written data sets and seeds 1-20.
+COMPAT_SEEDS ?= 1-500
+COMPAT_QUERIES ?= 400
+compat:
+	$(GO) test -count=1 -timeout 60m -run TestGenerated -v ./test/compat \
+		-compat.seeds=$(COMPAT_SEEDS) -compat.queries=$(COMPAT_QUERIES)
 
 clean:
 	rm -rf $(BIN) .run

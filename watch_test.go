@@ -233,6 +233,28 @@ func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	}
 }
 
+func TestSeveralStanzasInOneServerBlock(t *testing.T) {
+	if err := directive.Register(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, "/ma/local/a/x", `{"host":"10.8.6.1"}`)
+	put(t, "/mb/local/b/x", `{"host":"10.8.6.2"}`)
+	port := freeUDPPort(t)
+	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd a.local {\n  path /ma\n  endpoint %[2]s\n }\n"+
+		" etcdsd b.local {\n  path /mb\n  endpoint %[2]s\n }\n}\n", port, testEtcd.Endpoint)
+	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		inst.ShutdownCallbacks()
+		inst.Stop()
+	}()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	expectA(t, addr, "x.a.local.", "10.8.6.1")
+	expectA(t, addr, "x.b.local.", "10.8.6.2")
+}
+
 func expectA(t *testing.T, addr, name, want string) {
 	t.Helper()
 	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)

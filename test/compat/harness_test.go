@@ -1,0 +1,324 @@
+// Package compat proves etcdsd a drop-in for CoreDNS's etcd plugin: the same data, served
+// by both in one in-process CoreDNS (two server blocks on two loopback ports that differ
+// only in the plugin's name), must give the same answer to every query.
+package compat
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/coredns/coredns/plugin/erratic"
+	_ "github.com/coredns/coredns/plugin/etcd"
+	_ "github.com/coredns/coredns/plugin/hosts"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	_ "github.com/etcdsd/etcdsd"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/directive"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var (
+	testEtcd   *devetcd.Server
+	testClient *clientv3.Client
+	verbose    = flag.Bool("compat.verbose", false, "log every data set's query count")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	clog.Discard()
+	dnsserver.Quiet = true
+	if err := directive.Register(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "etcdsd-compat-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if testEtcd, err = devetcd.Start(dir, 0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testEtcd.Close()
+	if testClient, err = testEtcd.Client(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testClient.Close()
+	return m.Run()
+}
+
+// record is one etcd key under a data set's path, optionally on a lease of leaseTTL seconds.
+type record struct {
+	key      string // below the path, for example "local/example/x"
+	value    string
+	leaseTTL int64
+}
+
+// dataset is what both plugins serve: the zones and options of the stanza and the records.
+type dataset struct {
+	name    string
+	zones   string
+	options []string
+	records []record
+	queries []query // besides those derived from the records
+}
+
+type query struct {
+	name  string
+	qtype uint16
+	edns  bool
+}
+
+// pair is one CoreDNS instance serving a data set twice: through etcd and through etcdsd.
+type pair struct {
+	inst          *caddy.Instance
+	builtin, ours string
+}
+
+// startPair loads ds under path and starts both server blocks. It returns when etcdsd's
+// index holds every record.
+func startPair(t *testing.T, ds dataset, path string) *pair {
+	t.Helper()
+	ctx := context.Background()
+	var rev int64
+	for _, r := range ds.records {
+		var opts []clientv3.OpOption
+		if r.leaseTTL > 0 {
+			l, err := testClient.Grant(ctx, r.leaseTTL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = append(opts, clientv3.WithLease(l.ID))
+		}
+		resp, err := testClient.Put(ctx, path+"/"+r.key, r.value, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = resp.Header.Revision
+	}
+
+	builtinPort, oursPort := freePort(t), freePort(t)
+	block := func(port int, plugin string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, ".:%d {\n bind 127.0.0.1\n", port)
+		// Names outside the etcd zones, for CNAME, SRV and MX targets that leave the zone.
+		b.WriteString(" hosts {\n  192.0.2.10 ext.example.org\n  2001:db8::10 ext.example.org\n  fallthrough\n }\n")
+		fmt.Fprintf(&b, " %s %s {\n  path %s\n  endpoint %s\n", plugin, ds.zones, path, testEtcd.Endpoint)
+		for _, o := range ds.options {
+			fmt.Fprintf(&b, "  %s\n", o)
+		}
+		// A deterministic next plugin, for fallthrough.
+		b.WriteString(" }\n erratic {\n  drop 0\n }\n}\n")
+		return b.String()
+	}
+	corefile := block(builtinPort, "etcd") + block(oursPort, "etcdsd")
+	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
+	if err != nil {
+		t.Fatalf("starting CoreDNS with\n%s: %v", corefile, err)
+	}
+	p := &pair{
+		inst:    inst,
+		builtin: fmt.Sprintf("127.0.0.1:%d", builtinPort),
+		ours:    fmt.Sprintf("127.0.0.1:%d", oursPort),
+	}
+	t.Cleanup(p.stop)
+	waitIndexed(t, path, rev)
+	return p
+}
+
+// stop shuts the instance down, running its shutdown callbacks; calling it again is harmless.
+func (p *pair) stop() {
+	if p.inst == nil {
+		return
+	}
+	p.inst.ShutdownCallbacks()
+	p.inst.Stop()
+	p.inst = nil
+}
+
+// waitIndexed waits until etcdsd's revision metric for path reaches rev.
+func waitIndexed(t *testing.T, path string, rev int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		mfs, err := prometheus.DefaultGatherer.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "coredns_etcdsd_revision" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "prefix" && l.GetValue() == path && m.GetGauge().GetValue() >= float64(rev) {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("etcdsd did not index %s up to revision %d", path, rev)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	for {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		// The same port must be free for TCP too: CoreDNS listens on both.
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
+	}
+}
+
+// compare asks both servers q and returns a description of any difference, or "", and
+// whether the etcd plugin's answer section had records.
+func (p *pair) compare(q query, leased bool) (diff string, answered bool, err error) {
+	m := new(dns.Msg).SetQuestion(q.name, q.qtype)
+	if q.edns {
+		m.SetEdns0(4096, false)
+	}
+	c := &dns.Client{Timeout: 5 * time.Second}
+	a, _, err := c.Exchange(m, p.builtin)
+	if err != nil {
+		return "", false, fmt.Errorf("etcd: %w", err)
+	}
+	b, _, err := c.Exchange(m.Copy(), p.ours)
+	if err != nil {
+		return "", false, fmt.Errorf("etcdsd: %w", err)
+	}
+	answered = len(a.Answer) > 0
+	var diffs []string
+	if a.Rcode != b.Rcode {
+		diffs = append(diffs, fmt.Sprintf("rcode %s / %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode]))
+	}
+	if a.Authoritative != b.Authoritative || a.Truncated != b.Truncated {
+		diffs = append(diffs, fmt.Sprintf("flags aa=%v tc=%v / aa=%v tc=%v", a.Authoritative, a.Truncated, b.Authoritative, b.Truncated))
+	}
+	tolerance := uint32(0)
+	if leased {
+		tolerance = 1 // leases count down: a TTL within a second
+	}
+	for _, s := range []struct {
+		name string
+		a, b []dns.RR
+	}{{"answer", a.Answer, b.Answer}, {"authority", a.Ns, b.Ns}, {"additional", a.Extra, b.Extra}} {
+		if d := sectionDiff(s.a, s.b, tolerance); d != "" {
+			diffs = append(diffs, s.name+": "+d)
+		}
+	}
+	if len(diffs) == 0 {
+		return "", answered, nil
+	}
+	return fmt.Sprintf("%s\n--- etcd:\n%s\n--- etcdsd:\n%s", strings.Join(diffs, "; "), a, b), answered, nil
+}
+
+// sectionDiff compares two sections as multisets, ignoring the SOA serial (the etcd
+// plugin uses the clock, etcdsd the revision) and TTL differences up to tolerance.
+func sectionDiff(a, b []dns.RR, tolerance uint32) string {
+	na, nb := normalize(a), normalize(b)
+	if len(na) != len(nb) {
+		return fmt.Sprintf("%d records / %d records", len(na), len(nb))
+	}
+	for i := range na {
+		if na[i].text != nb[i].text {
+			return fmt.Sprintf("%q / %q", na[i].text, nb[i].text)
+		}
+		if d := math.Abs(float64(na[i].ttl) - float64(nb[i].ttl)); d > float64(tolerance) {
+			return fmt.Sprintf("%q TTL %d / %d", na[i].text, na[i].ttl, nb[i].ttl)
+		}
+	}
+	return ""
+}
+
+type normalized struct {
+	text string
+	ttl  uint32
+}
+
+func normalize(rrs []dns.RR) []normalized {
+	out := make([]normalized, 0, len(rrs))
+	for _, rr := range rrs {
+		c := dns.Copy(rr)
+		ttl := c.Header().Ttl
+		c.Header().Ttl = 0
+		if soa, ok := c.(*dns.SOA); ok {
+			soa.Serial = 0
+		}
+		out = append(out, normalized{text: c.String(), ttl: ttl})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].text < out[j].text })
+	return out
+}
+
+// check runs queries against a pair and reports mismatches, at most a few per data set. It
+// returns the number of mismatches and of queries that had answers.
+func check(t *testing.T, p *pair, ds dataset, queries []query, replay string) (mismatches, answered int) {
+	t.Helper()
+	leased := slices.ContainsFunc(ds.records, func(r record) bool { return r.leaseTTL > 0 })
+	for _, q := range queries {
+		d, ok, err := p.compare(q, leased)
+		if ok {
+			answered++
+		}
+		if err != nil {
+			t.Errorf("%s %s: %v", q.name, dns.TypeToString[q.qtype], err)
+			mismatches++
+		} else if d != "" {
+			mismatches++
+			if mismatches <= 3 {
+				t.Errorf("mismatch for %s %s (edns %v) %s\ndata set %s:\n%s\n%s",
+					q.name, dns.TypeToString[q.qtype], q.edns, replay, ds.name, dump(ds), d)
+			}
+		}
+	}
+	if *verbose {
+		t.Logf("%s: %d queries, %d with answers, %d mismatches", ds.name, len(queries), answered, mismatches)
+	}
+	return mismatches, answered
+}
+
+func dump(ds dataset) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  zones %s, options %q\n", ds.zones, ds.options)
+	for _, r := range ds.records {
+		fmt.Fprintf(&b, "  %s %s", r.key, r.value)
+		if r.leaseTTL > 0 {
+			fmt.Fprintf(&b, " (lease %ds)", r.leaseTTL)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
