@@ -2,7 +2,6 @@ package etcdsd
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -21,29 +20,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runWithEtcd(m))
-}
-
-func runWithEtcd(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "etcdsd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	testEtcd, err = devetcd.Start(dir, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testEtcd.Close()
-	testClient, err = testEtcd.Client()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testClient.Close()
-	return m.Run()
+	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
 }
 
 // startPlugin parses one etcdsd stanza (its endpoint is added), starts it like CoreDNS

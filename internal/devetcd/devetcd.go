@@ -66,6 +66,31 @@ func Start(dir string, clientPort int) (*Server, error) {
 	return &Server{Etcd: e, Endpoint: curl.String()}, nil
 }
 
+// RunTests runs m with an etcd in a temporary folder, for a package's TestMain. It sets
+// *srv and *cli for the tests and returns the exit code.
+func RunTests(m interface{ Run() int }, srv **Server, cli **clientv3.Client) int {
+	dir, err := os.MkdirTemp("", "etcdsd-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	s, err := Start(dir, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	c, err := s.Client()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	*srv, *cli = s, c
+	return m.Run()
+}
+
 // Port returns the client port, to restart the same member on it.
 func (s *Server) Port() int {
 	u, _ := url.Parse(s.Endpoint)

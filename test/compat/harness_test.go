@@ -46,27 +46,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "etcdsd-compat-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if testEtcd, err = devetcd.Start(dir, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testEtcd.Close()
-	if testClient, err = testEtcd.Client(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testClient.Close()
-	return m.Run()
+	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
 }
 
 // record is one etcd key under a data set's path, optionally on a lease of leaseTTL seconds.
