@@ -40,6 +40,7 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		records, truncated, err = plugin.AAAA(ctx, v, zone, state, nil, opt)
 	case dns.TypeTXT:
 		records, truncated, err = plugin.TXT(ctx, v, zone, state, nil, opt)
+		trimTXT(records)
 	case dns.TypeCNAME:
 		records, err = plugin.CNAME(ctx, v, zone, state, opt)
 	case dns.TypePTR:
@@ -81,6 +82,24 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	m.Extra = extra
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// trimTXT drops the empty string that the etcd plugin's record builder appends to a text
+// whose length is a multiple of 255: a 255-byte text is one string, not two.
+func trimTXT(rrs []dns.RR) {
+	for _, rr := range rrs {
+		t, ok := rr.(*dns.TXT)
+		if !ok || len(t.Txt) < 2 || t.Txt[len(t.Txt)-1] != "" {
+			continue
+		}
+		full := true
+		for _, s := range t.Txt[:len(t.Txt)-1] {
+			full = full && len(s) == 255
+		}
+		if full {
+			t.Txt = t.Txt[:len(t.Txt)-1]
+		}
+	}
 }
 
 // Name implements plugin.Handler.

@@ -60,6 +60,10 @@ func (v *view) MinTTL(request.Request) uint32 { return 30 }
 // the subtree above the first one, filtered label by label.
 func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]msg.Service, error) {
 	name := state.Name()
+	if strings.Contains(name, "/") {
+		// A label with a '/' would read keys of other names: it matches nothing.
+		return nil, errKeyNotFound
+	}
 	path, star := msg.PathWithWildcard(name, v.e.PathPrefix)
 	found := v.snap.lookup(path, !exact)
 	if len(found) == 0 {

@@ -37,9 +37,10 @@ type watcher struct {
 	done    chan struct{}
 
 	// Writer state, owned by the run goroutine.
-	cli  *clientv3.Client
-	tree *btree.BTreeG[*entry]
-	rev  int64
+	skipLog rateLimit
+	cli     *clientv3.Client
+	tree    *btree.BTreeG[*entry]
+	rev     int64
 }
 
 func newWatcher(prefix string, newClient func() (*clientv3.Client, error)) *watcher {
@@ -203,8 +204,15 @@ func (w *watcher) decode(kv *mvccpb.KeyValue) *entry {
 	svc, err := decodeService(e.key, kv.Value)
 	if err != nil {
 		e.bad = true
-		skippedTotal.WithLabelValues("invalid_json").Inc()
-		log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
+		reason := reasonInvalidJSON
+		var iv *invalidValue
+		if errors.As(err, &iv) {
+			reason = iv.reason
+		}
+		skippedTotal.WithLabelValues(reason).Inc()
+		if w.skipLog.allow(time.Now()) {
+			log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
+		}
 		return e
 	}
 	e.svc = svc
@@ -278,6 +286,7 @@ func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
 }
 
 func (w *watcher) publish() {
+	w.skipLog.flush()
 	w.current.Store(&snapshot{tree: w.tree.Clone(), rev: w.rev})
 	revisionGauge.WithLabelValues(w.start).Set(float64(w.rev))
 	keysGauge.WithLabelValues(w.start).Set(float64(w.tree.Len()))
@@ -299,6 +308,37 @@ func (w *watcher) refreshLeases(ctx context.Context) {
 		case now := <-t.C:
 			resolveLeases(ctx, w.cli, w.leases.due(now))
 		}
+	}
+}
+
+// rateLimit lets a few log lines a second through and says how many it held back, so
+// that a storm of bad values cannot flood the log.
+type rateLimit struct {
+	second time.Time
+	n      int
+	held   int
+}
+
+const logsPerSecond = 10
+
+func (r *rateLimit) allow(now time.Time) bool {
+	if s := now.Truncate(time.Second); !s.Equal(r.second) {
+		r.flush()
+		r.second, r.n = s, 0
+	}
+	if r.n < logsPerSecond {
+		r.n++
+		return true
+	}
+	r.held++
+	return false
+}
+
+// flush reports the lines held back so far.
+func (r *rateLimit) flush() {
+	if r.held > 0 {
+		log.Warningf("%d more skipped values not logged; see coredns_etcdsd_skipped_values_total", r.held)
+		r.held = 0
 	}
 }
 

@@ -65,10 +65,23 @@ func TestWatchBadValueAmongSiblings(t *testing.T) {
 		Answer: []dns.RR{test.A("svc.example.local. 300 IN A 10.8.1.1")},
 	}}
 
-	// Bad values arriving through the watch, of several kinds, never hide the good one.
-	for _, bad := range []string{`{"host":`, `[1,2]`, `"a string"`, `{"port":"eighty"}`, ``} {
-		waitRevision(t, e, put(t, "/b/local/example/svc/bad", bad))
+	// Bad values arriving through the watch, of every kind, never hide the good one, and
+	// each is counted under its reason.
+	for _, tc := range []struct{ value, reason string }{
+		{`{"host":`, reasonInvalidJSON},
+		{``, reasonInvalidJSON},
+		{`[1,2]`, reasonNotObject},
+		{`"a string"`, reasonNotObject},
+		{`{"port":"eighty"}`, reasonWrongType},
+		{`{"host":"999.1.1.1"}`, reasonInvalidHost},
+		{`{"host":"10.8.1.9","port":70000}`, reasonOutOfRange},
+	} {
+		before := testutil.ToFloat64(skippedTotal.WithLabelValues(tc.reason))
+		waitRevision(t, e, put(t, "/b/local/example/svc/bad", tc.value))
 		serve(t, e, want)
+		if got := testutil.ToFloat64(skippedTotal.WithLabelValues(tc.reason)); got != before+1 {
+			t.Errorf("%q: skipped_values_total{reason=%q} went from %v to %v, want +1", tc.value, tc.reason, before, got)
+		}
 	}
 	// Fixing the bad value brings it in.
 	waitRevision(t, e, put(t, "/b/local/example/svc/bad", `{"host":"10.8.1.2"}`))

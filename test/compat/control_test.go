@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,27 +59,75 @@ func TestSectionDiffNormalizes(t *testing.T) {
 	}
 }
 
-// A value that is not JSON is the one intended difference in answers: the etcd plugin
-// fails every query whose range covers it, etcdsd skips it and answers from its siblings.
-func TestDeviationInvalidJSON(t *testing.T) {
-	ds := dataset{name: "invalid json", zones: "example.local", records: []record{
-		rec("local/example/svc/good", `{"host":"10.21.0.1"}`),
-		rec("local/example/svc/bad", `{"host":`),
+// Values that are not valid SkyDNS are an intended difference: the etcd plugin fails
+// every query whose range covers one, or serves a wrong record from it; etcdsd skips it
+// and answers from its siblings.
+func TestDeviationInvalidValues(t *testing.T) {
+	for i, bad := range []string{
+		`{"host":`,                          // etcd: SERVFAIL
+		`{"host":"10.21.0.9","port":"80"}`,  // etcd: SERVFAIL
+		`{"host":"999.1.1.1"}`,              // etcd: a CNAME to 999.1.1.1.
+		`{"host":"10.21.0.9","port":65616}`, // etcd: SRV port 80 (wrapped); the A record is served
+	} {
+		ds := dataset{name: "invalid value", zones: "example.local", records: []record{
+			rec("local/example/svc/good", `{"host":"10.21.0.1","port":80}`),
+			rec("local/example/svc/bad", bad),
+		}}
+		p := startPair(t, ds, fmt.Sprintf("/deviation-value-%d", i))
+		builtinA, oursA := exchangeBoth(t, p, "svc.example.local.", dns.TypeA)
+		builtinSRV, oursSRV := exchangeBoth(t, p, "svc.example.local.", dns.TypeSRV)
+		if builtinA.Rcode == dns.RcodeSuccess && len(builtinA.Answer) == 1 && len(builtinSRV.Answer) == 1 {
+			t.Errorf("%s: the etcd plugin answers as if the value were absent; not a difference", bad)
+		}
+		if oursA.Rcode != dns.RcodeSuccess || len(oursA.Answer) != 1 || oursA.Answer[0].(*dns.A).A.String() != "10.21.0.1" {
+			t.Errorf("%s: etcdsd: want only the good sibling's A, got %v", bad, oursA)
+		}
+		if len(oursSRV.Answer) != 1 || oursSRV.Answer[0].(*dns.SRV).Port != 80 {
+			t.Errorf("%s: etcdsd: want only the good sibling's SRV, got %v", bad, oursSRV)
+		}
+	}
+}
+
+// A text of 255 bytes is one string; the etcd plugin sends it and an empty one.
+func TestDeviationTXT255(t *testing.T) {
+	ds := dataset{name: "txt 255", zones: "example.local", records: []record{
+		rec("local/example/txt", `{"text":"`+strings.Repeat("y", 255)+`"}`),
 	}}
-	p := startPair(t, ds, "/deviation-json")
-	m := new(dns.Msg).SetQuestion("svc.example.local.", dns.TypeA)
-	builtin, err := dns.Exchange(m, p.builtin)
-	if err != nil {
+	p := startPair(t, ds, "/deviation-txt")
+	builtin, ours := exchangeBoth(t, p, "txt.example.local.", dns.TypeTXT)
+	if len(builtin.Answer) != 1 || len(builtin.Answer[0].(*dns.TXT).Txt) != 2 {
+		t.Errorf("etcd plugin: want one TXT of 255 bytes and an empty string, got %v", builtin.Answer)
+	}
+	if len(ours.Answer) != 1 || len(ours.Answer[0].(*dns.TXT).Txt) != 1 {
+		t.Errorf("etcdsd: want one TXT of one string, got %v", ours.Answer)
+	}
+}
+
+// A label with a '/' would read the keys of another name in the etcd plugin.
+func TestDeviationSlashInLabel(t *testing.T) {
+	ds := dataset{name: "slash", zones: "example.local", records: []record{
+		rec("local/example/a/b", `{"host":"10.22.0.1"}`),
+	}}
+	p := startPair(t, ds, "/deviation-slash")
+	builtin, ours := exchangeBoth(t, p, "a/b.example.local.", dns.TypeA)
+	if len(builtin.Answer) != 1 {
+		t.Errorf("etcd plugin: want the A of key a/b, got %v", builtin)
+	}
+	if ours.Rcode != dns.RcodeNameError {
+		t.Errorf("etcdsd: want NXDOMAIN, got %v", ours)
+	}
+}
+
+func exchangeBoth(t *testing.T, p *pair, name string, qtype uint16) (builtin, ours *dns.Msg) {
+	t.Helper()
+	m := new(dns.Msg).SetQuestion(name, qtype)
+	m.SetEdns0(4096, false)
+	var err error
+	if builtin, err = dns.Exchange(m, p.builtin); err != nil {
 		t.Fatal(err)
 	}
-	ours, err := dns.Exchange(m, p.ours)
-	if err != nil {
+	if ours, err = dns.Exchange(m, p.ours); err != nil {
 		t.Fatal(err)
 	}
-	if builtin.Rcode != dns.RcodeServerFailure {
-		t.Errorf("etcd plugin: want SERVFAIL, got %s", dns.RcodeToString[builtin.Rcode])
-	}
-	if ours.Rcode != dns.RcodeSuccess || len(ours.Answer) != 1 || ours.Answer[0].(*dns.A).A.String() != "10.21.0.1" {
-		t.Errorf("etcdsd: want the good sibling's A, got %v", ours)
-	}
+	return builtin, ours
 }

@@ -254,8 +254,15 @@ func normalize(rrs []dns.RR) []normalized {
 		c := dns.Copy(rr)
 		ttl := c.Header().Ttl
 		c.Header().Ttl = 0
-		if soa, ok := c.(*dns.SOA); ok {
-			soa.Serial = 0
+		switch x := c.(type) {
+		case *dns.SOA:
+			x.Serial = 0
+		case *dns.TXT:
+			// The intended difference of TestDeviationTXT255: the etcd plugin appends an
+			// empty string to a text whose length is a multiple of 255.
+			if n := len(x.Txt); n > 1 && x.Txt[n-1] == "" && len(x.Txt[n-2]) == 255 {
+				x.Txt = x.Txt[:n-1]
+			}
 		}
 		out = append(out, normalized{text: c.String(), ttl: ttl})
 	}
