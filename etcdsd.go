@@ -5,9 +5,11 @@ package etcdsd
 
 import (
 	"crypto/tls"
+	"strings"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
@@ -40,24 +42,64 @@ type Etcdsd struct {
 	username  string
 	password  string
 
-	w *watcher
+	watchers []*watcher          // one per zone prefix that no other zone's prefix holds
+	byZone   map[string]*watcher // the watcher holding each zone's keys
 }
 
-// OnStartup starts the watch and waits a little for the first complete list. It never
-// fails: with etcd down, CoreDNS still starts and the watcher keeps trying.
+// OnStartup starts the watches and waits a little for their first complete lists. It
+// never fails: with etcd down, CoreDNS still starts and the watchers keep trying.
 func (e *Etcdsd) OnStartup() error {
-	e.w.run()
-	if !e.w.waitSynced(startupWait) {
-		log.Warningf("No complete list of %s from %v after %s; answering SERVFAIL until there is one",
-			e.w.start, e.endpoints, startupWait)
+	for _, w := range e.watchers {
+		w.run()
+	}
+	deadline := time.Now().Add(startupWait)
+	for _, w := range e.watchers {
+		if !w.waitSynced(time.Until(deadline)) {
+			log.Warningf("No complete list of %s from %v after %s; answering SERVFAIL for it until there is one",
+				w.start, e.endpoints, startupWait)
+		}
 	}
 	return nil
 }
 
-// OnShutdown stops the watch and closes the etcd client.
+// OnShutdown stops the watches and closes their etcd clients.
 func (e *Etcdsd) OnShutdown() error {
-	e.w.stop()
+	for _, w := range e.watchers {
+		w.stop()
+	}
 	return nil
+}
+
+// watchZones makes one watcher per zone's key prefix, leaving out prefixes that lie within
+// another zone's, so that only the zones' keys are read (and an etcd role needs to grant
+// no more), and maps every zone to the watcher that holds its keys.
+func (e *Etcdsd) watchZones() {
+	paths := make([]string, len(e.Zones))
+	for i, z := range e.Zones {
+		paths[i] = rootKey(msg.Path(z, e.PathPrefix))
+	}
+	byPath := map[string]*watcher{}
+	e.byZone = make(map[string]*watcher, len(e.Zones))
+	for i, z := range e.Zones {
+		outer := paths[i]
+		for _, p := range paths {
+			if within(outer, p) {
+				outer = p
+			}
+		}
+		w, ok := byPath[outer]
+		if !ok {
+			w = newWatcher(outer, e.newClient)
+			byPath[outer] = w
+			e.watchers = append(e.watchers, w)
+		}
+		e.byZone[z] = w
+	}
+}
+
+// within reports whether key path p lies at or below q.
+func within(p, q string) bool {
+	return q == "/" || p == q || strings.HasPrefix(p, q+"/")
 }
 
 func (e *Etcdsd) newClient() (*clientv3.Client, error) {

@@ -20,7 +20,7 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if zone == "" {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
-	snap := e.w.snapshot()
+	snap := e.byZone[zone].snapshot()
 	if snap == nil {
 		// Without a complete list we cannot tell a missing name from a missing index.
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errNotSynced)

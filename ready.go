@@ -1,4 +1,11 @@
 package etcdsd
 
-// Ready implements ready.Readiness: ready once the first complete list is in the index.
-func (e *Etcdsd) Ready() bool { return e.w.snapshot() != nil }
+// Ready implements ready.Readiness: ready once every zone's first complete list is in.
+func (e *Etcdsd) Ready() bool {
+	for _, w := range e.watchers {
+		if w.snapshot() == nil {
+			return false
+		}
+	}
+	return true
+}

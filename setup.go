@@ -125,7 +125,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			return nil, c.Errf("unknown property '%s'", opt)
 		}
 	}
-	e.w = newWatcher(e.PathPrefix, e.newClient)
+	e.watchZones()
 	return e, nil
 }
 

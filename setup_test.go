@@ -134,3 +134,42 @@ func TestParseFallthroughZones(t *testing.T) {
 }
 
 func equal(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+func TestWatchZones(t *testing.T) {
+	tests := []struct {
+		zones    string
+		path     string
+		prefixes []string          // watched key prefixes
+		zoneOf   map[string]string // zone -> watched prefix
+	}{
+		{"example.local", "/skydns", []string{"/skydns/local/example"}, map[string]string{"example.local.": "/skydns/local/example"}},
+		{"a.example.local b.example.local", "skydns", []string{"/skydns/local/example/a", "/skydns/local/example/b"}, nil},
+		// A zone inside another is served from the outer zone's keys.
+		{"a.example.local example.local", "/skydns", []string{"/skydns/local/example"},
+			map[string]string{"a.example.local.": "/skydns/local/example", "example.local.": "/skydns/local/example"}},
+		// A zone that extends another's last label is not inside it.
+		{"example.local xexample.local", "/skydns", []string{"/skydns/local/example", "/skydns/local/xexample"}, nil},
+		{"example.local 10.0.0.0/8", "/p", []string{"/p/local/example", "/p/arpa/in-addr/10"}, nil},
+		{".", "/skydns", []string{"/skydns"}, nil},
+		{". example.local", "/skydns", []string{"/skydns"}, map[string]string{"example.local.": "/skydns"}},
+	}
+	for _, tc := range tests {
+		stanzas, err := parse(caddy.NewTestController("dns", "etcdsd "+tc.zones+" {\n path "+tc.path+"\n}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := stanzas[0]
+		var got []string
+		for _, w := range e.watchers {
+			got = append(got, w.start)
+		}
+		if !equal(got, tc.prefixes) {
+			t.Errorf("%s: watched %v, want %v", tc.zones, got, tc.prefixes)
+		}
+		for z, p := range tc.zoneOf {
+			if w := e.byZone[z]; w == nil || w.start != p {
+				t.Errorf("%s: zone %s served from %v, want %s", tc.zones, z, w, p)
+			}
+		}
+	}
+}

@@ -140,9 +140,10 @@ func TestLeaseTTLAndExpiry(t *testing.T) {
 }
 
 func leaseCount(e *Etcdsd) int {
-	e.w.leases.mu.Lock()
-	defer e.w.leases.mu.Unlock()
-	return len(e.w.leases.byID)
+	l := e.watchers[0].leases
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byID)
 }
 
 func TestListInPagesAtOneRevision(t *testing.T) {
@@ -161,7 +162,7 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 	// A neighbour of the prefix stays out of the index.
 	put(t, "/pgx/local/example/many/intruder", `{"host":"10.99.0.1"}`)
 	e := startPlugin(t, "etcdsd example.local {\n path /pg\n}")
-	if n := e.w.snapshot().tree.Len(); n != 2*listPageSize+10 {
+	if n := e.watchers[0].snapshot().tree.Len(); n != 2*listPageSize+10 {
 		t.Fatalf("want %d keys in the index, got %d", 2*listPageSize+10, n)
 	}
 	if m := query(t, e, "many.example.local.", dns.TypeA); len(m.Answer) != 2*listPageSize+10 {

@@ -138,7 +138,8 @@ func (p *pair) stop() {
 	p.inst = nil
 }
 
-// waitIndexed waits until etcdsd's revision metric for path reaches rev.
+// waitIndexed waits until every etcdsd index under path (one per zone) has reached rev,
+// as its revision metric says.
 func waitIndexed(t *testing.T, path string, rev int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -147,17 +148,24 @@ func waitIndexed(t *testing.T, path string, rev int64) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		seen, behind := 0, 0
 		for _, mf := range mfs {
 			if mf.GetName() != "coredns_etcdsd_revision" {
 				continue
 			}
 			for _, m := range mf.GetMetric() {
 				for _, l := range m.GetLabel() {
-					if l.GetName() == "prefix" && l.GetValue() == path && m.GetGauge().GetValue() >= float64(rev) {
-						return
+					if l.GetName() == "prefix" && (l.GetValue() == path || strings.HasPrefix(l.GetValue(), path+"/")) {
+						seen++
+						if m.GetGauge().GetValue() < float64(rev) {
+							behind++
+						}
 					}
 				}
 			}
+		}
+		if seen > 0 && behind == 0 {
+			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
