@@ -36,6 +36,7 @@ type Etcdsd struct {
 	MinLeaseTTL    uint32 // lower bound for lease-derived TTLs
 	MaxLeaseTTL    uint32 // upper bound for lease-derived TTLs
 	NoApexFallback bool
+	MaxStale       time.Duration // 0: answer from the index however long etcd is away
 
 	endpoints []string
 	tlsConfig *tls.Config

@@ -11,7 +11,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-var errNotSynced = errors.New("no complete list from etcd yet")
+var (
+	errNotSynced = errors.New("no complete list from etcd yet")
+	errTooStale  = errors.New("no word from etcd for longer than max_stale")
+)
 
 // ServeDNS implements plugin.Handler.
 func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
@@ -20,12 +23,17 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if zone == "" {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
-	snap := e.byZone[zone].snapshot()
+	idx := e.byZone[zone]
+	snap := idx.snapshot()
 	if snap == nil {
 		// Without a complete list we cannot tell a missing name from a missing index.
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errNotSynced)
 	}
-	v := &view{e: e, snap: snap, now: time.Now()}
+	now := time.Now()
+	if e.tooStale(idx, now) {
+		return dns.RcodeServerFailure, plugin.Error(e.Name(), errTooStale)
+	}
+	v := &view{e: e, snap: snap, now: now}
 	opt := plugin.Options{NoApexFallback: e.NoApexFallback}
 
 	var (

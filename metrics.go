@@ -23,6 +23,20 @@ var (
 		Help:      "Gauge of the last etcd revision applied to the index, by watched key prefix.",
 	}, []string{"prefix"})
 
+	freshGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "fresh_timestamp_seconds",
+		Help:      "Gauge of the Unix time of the last word from etcd (a list, an event or a progress notification), by watched key prefix.",
+	}, []string{"prefix"})
+
+	staleGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "stale",
+		Help:      "Gauge that is 1 while the index has heard nothing from etcd for 15 seconds, by watched key prefix.",
+	}, []string{"prefix"})
+
 	eventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

@@ -118,6 +118,16 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, usageErr(c, opt, "")
 			}
 			e.NoApexFallback = true
+		case "max_stale":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, usageErr(c, opt, "DURATION")
+			}
+			d, err := time.ParseDuration(args[0])
+			if err != nil || d <= 0 {
+				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", args[0])
+			}
+			e.MaxStale = d
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()

@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 )
@@ -17,6 +18,7 @@ func TestParse(t *testing.T) {
 		endpoints   []string
 		minTTL      uint32
 		maxTTL      uint32
+		maxStale    time.Duration
 		noApex      bool
 		tls         bool
 		username    string
@@ -39,6 +41,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n tls\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n min-lease-ttl 0\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 0, maxTTL: 9000},
+		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -58,6 +61,9 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is more than"},
 		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
+		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
+		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is not a positive duration"},
+		{input: "etcdsd {\n max_stale 30\n}", shouldErr: true, errContains: "max_stale: \"30\" is not a positive duration"},
 	}
 
 	for i, tc := range tests {
@@ -88,6 +94,9 @@ func TestParse(t *testing.T) {
 		}
 		if e.MinLeaseTTL != tc.minTTL || e.MaxLeaseTTL != tc.maxTTL {
 			t.Errorf("test %d: lease TTLs %d..%d, want %d..%d", i, e.MinLeaseTTL, e.MaxLeaseTTL, tc.minTTL, tc.maxTTL)
+		}
+		if e.MaxStale != tc.maxStale {
+			t.Errorf("test %d: max_stale %v, want %v", i, e.MaxStale, tc.maxStale)
 		}
 		if e.NoApexFallback != tc.noApex {
 			t.Errorf("test %d: no_apex_fallback %v, want %v", i, e.NoApexFallback, tc.noApex)

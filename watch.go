@@ -14,13 +14,22 @@ import (
 )
 
 const (
-	listPageSize   = 1000
-	listTimeout    = 5 * time.Second
-	maxBackoff     = 5 * time.Second
-	leaseRefreshed = time.Second // how often the lease refresh loop looks for due leases
+	listPageSize = 1000
+	listTimeout  = 5 * time.Second
+	maxBackoff   = 5 * time.Second
+	housekeeping = time.Second // how often leases and staleness are looked at
+
+	// A watch stream is asked for progress this often; one that has said nothing for
+	// silentAfter is given up for a new one, and an index that has heard nothing from etcd
+	// for silentAfter is stale.
+	progressEvery = 5 * time.Second
+	silentAfter   = 3 * progressEvery
 )
 
-var errWatchClosed = errors.New("watch channel closed")
+var (
+	errWatchClosed = errors.New("watch channel closed")
+	errWatchSilent = errors.New("watch silent, no progress from etcd")
+)
 
 // watcher keeps an in-memory copy of one etcd key range: it lists the range at one
 // revision, then follows a watch from the next revision, and publishes an immutable
@@ -31,10 +40,14 @@ type watcher struct {
 	leases     *leaseTable
 
 	current atomic.Pointer[snapshot]
+	fresh   atomic.Int64  // unix nanoseconds of the last word from etcd: a list, event or progress
 	synced  chan struct{} // closed after the first complete list
 	once    sync.Once
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// Tunables, fixed before run; tests shorten them.
+	progressEvery, silentAfter time.Duration
 
 	// Writer state, owned by the run goroutine.
 	skipLog rateLimit
@@ -52,7 +65,20 @@ func newWatcher(prefix string, newClient func() (*clientv3.Client, error)) *watc
 		leases:    newLeaseTable(),
 		synced:    make(chan struct{}),
 		tree:      newTree(),
+
+		progressEvery: progressEvery,
+		silentAfter:   silentAfter,
 	}
+}
+
+// age returns how long the index has heard nothing from etcd.
+func (w *watcher) age(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, w.fresh.Load()))
+}
+
+func (w *watcher) markFresh(now time.Time) {
+	w.fresh.Store(now.UnixNano())
+	freshGauge.WithLabelValues(w.start).Set(float64(now.Unix()))
 }
 
 // snapshot returns the current view of the index, or nil before the first complete list.
@@ -105,9 +131,9 @@ func (w *watcher) loop(ctx context.Context) {
 		return
 	}
 
-	var refresh sync.WaitGroup
-	refresh.Go(func() { w.refreshLeases(ctx) })
-	defer refresh.Wait()
+	var keeper sync.WaitGroup
+	keeper.Go(func() { w.housekeep(ctx) })
+	defer keeper.Wait()
 
 	needList := true
 	for ctx.Err() == nil {
@@ -223,35 +249,55 @@ func (w *watcher) decode(kv *mvccpb.KeyValue) *entry {
 }
 
 // watch follows the range from the revision after the last applied one until the watch
-// fails or ctx is done.
+// fails, falls silent, or ctx is done.
 func (w *watcher) watch(ctx context.Context, b *backoff) error {
+	// RequireLeader ends the watch when its member loses the cluster's leader, so that the
+	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := w.cli.Watch(wctx, w.start,
 		clientv3.WithRange(w.end), clientv3.WithRev(w.rev+1),
 		clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
-	for resp := range wch {
-		if resp.CompactRevision != 0 {
-			return rpctypes.ErrCompacted
+	tick := time.NewTicker(w.progressEvery)
+	defer tick.Stop()
+	heard := time.Now()
+	for {
+		select {
+		case resp, ok := <-wch:
+			if !ok {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				return errWatchClosed
+			}
+			if resp.CompactRevision != 0 {
+				return rpctypes.ErrCompacted
+			}
+			if err := resp.Err(); err != nil {
+				return err
+			}
+			heard = time.Now()
+			w.markFresh(heard)
+			switch {
+			case resp.Created:
+				b.recovered("watching " + w.start)
+			case resp.IsProgressNotify():
+				// Every event up to the header revision has been delivered.
+				w.rev = max(w.rev, resp.Header.Revision)
+			default:
+				w.apply(ctx, resp.Events)
+			}
+		case now := <-tick.C:
+			if now.Sub(heard) > w.silentAfter {
+				return errWatchSilent
+			}
+			// The request must carry wctx's metadata to reach this watch's stream; an
+			// answer (or none) comes through wch.
+			pctx, pcancel := context.WithTimeout(wctx, w.progressEvery)
+			w.cli.RequestProgress(pctx)
+			pcancel()
 		}
-		if err := resp.Err(); err != nil {
-			return err
-		}
-		if resp.Created {
-			b.recovered("watching " + w.start)
-			continue
-		}
-		if resp.IsProgressNotify() {
-			// Every event up to the header revision has been delivered.
-			w.rev = max(w.rev, resp.Header.Revision)
-			continue
-		}
-		w.apply(ctx, resp.Events)
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errWatchClosed
 }
 
 // apply applies one batch of events in order and publishes the result.
@@ -287,6 +333,7 @@ func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
 
 func (w *watcher) publish() {
 	w.skipLog.flush()
+	w.markFresh(time.Now())
 	w.current.Store(&snapshot{tree: w.tree.Clone(), rev: w.rev})
 	revisionGauge.WithLabelValues(w.start).Set(float64(w.rev))
 	keysGauge.WithLabelValues(w.start).Set(float64(w.tree.Len()))
@@ -296,16 +343,30 @@ func (w *watcher) publish() {
 	})
 }
 
-// refreshLeases re-reads the expiry of leases that are unknown or past half their life:
-// a key that is still there holds a lease that was kept alive.
-func (w *watcher) refreshLeases(ctx context.Context) {
-	t := time.NewTicker(leaseRefreshed)
+// housekeep refreshes due leases and notes when the index turns stale or fresh again.
+func (w *watcher) housekeep(ctx context.Context) {
+	t := time.NewTicker(housekeeping)
 	defer t.Stop()
+	stale := false
 	for {
 		select {
 		case <-ctx.Done():
+			staleGauge.DeleteLabelValues(w.start)
 			return
 		case now := <-t.C:
+			if w.snapshot() == nil {
+				continue
+			}
+			if age := w.age(now); (age > w.silentAfter) != stale {
+				stale = !stale
+				if stale {
+					log.Warningf("Index of %s is stale: no word from etcd for %s; answering from it", w.start, age.Round(time.Second))
+					staleGauge.WithLabelValues(w.start).Set(1)
+				} else {
+					log.Infof("Index of %s is fresh again", w.start)
+					staleGauge.WithLabelValues(w.start).Set(0)
+				}
+			}
 			resolveLeases(ctx, w.cli, w.leases.due(now))
 		}
 	}

@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -305,21 +306,48 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	if _, err := cli.Put(context.Background(), "/skydns/local/example/svc/i1", `{"host":"10.8.5.1"}`); err != nil {
 		t.Fatal(err)
 	}
-	stanzas, err := parse(caddy.NewTestController("dns", "etcdsd example.local {\n endpoint "+srv.Endpoint+"\n}"))
-	if err != nil {
-		t.Fatal(err)
+	// One plugin answers from its index however long etcd is away; one with max_stale
+	// gives up after a second. Both hear of etcd's silence within a second.
+	start := func(stanza string) *Etcdsd {
+		stanzas, err := parse(caddy.NewTestController("dns", stanza))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := stanzas[0]
+		for _, w := range e.watchers {
+			w.progressEvery, w.silentAfter = 100*time.Millisecond, time.Second
+		}
+		e.OnStartup()
+		t.Cleanup(func() { e.OnShutdown() })
+		return e
 	}
-	e := stanzas[0]
-	e.OnStartup()
-	defer e.OnShutdown()
+	patient := start("etcdsd example.local {\n endpoint " + srv.Endpoint + "\n}")
+	strict := start("etcdsd example.local {\n endpoint " + srv.Endpoint + "\n max_stale 1s\n}")
 
 	want := []test.Case{{
 		Qname: "svc.example.local.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("svc.example.local. 300 IN A 10.8.5.1")},
 	}}
-	serve(t, e, want)
+	serve(t, patient, want)
+	serve(t, strict, want)
 	srv.Close()
-	serve(t, e, want) // from the index, with etcd gone
+
+	// Gone: the patient plugin answers from its index and stays ready; the strict one
+	// fails once max_stale has passed; both report staleness.
+	prefix := "/skydns/local/example"
+	waitFor(t, "stale gauge", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 1 })
+	serve(t, patient, want)
+	if !patient.Ready() {
+		t.Error("plugin without max_stale not ready while etcd is away")
+	}
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	rcode, err := strict.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("svc.example.local.", dns.TypeA))
+	if rcode != dns.RcodeServerFailure || !errors.Is(err, errTooStale) {
+		t.Errorf("past max_stale: want SERVFAIL for being too stale, got rcode %d, err %v", rcode, err)
+	}
+	if strict.Ready() {
+		t.Error("plugin ready past max_stale")
+	}
 
 	// The same member comes back on the same port; the watch resumes where it was.
 	srv, err = devetcd.Start(dir, srv.Port())
@@ -336,14 +364,33 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitRevision(t, e, resp.Header.Revision)
-	serve(t, e, []test.Case{{
+	waitRevision(t, patient, resp.Header.Revision)
+	waitRevision(t, strict, resp.Header.Revision)
+	want = []test.Case{{
 		Qname: "svc.example.local.", Qtype: dns.TypeA,
 		Answer: []dns.RR{
 			test.A("svc.example.local. 300 IN A 10.8.5.1"),
 			test.A("svc.example.local. 300 IN A 10.8.5.2"),
 		},
-	}})
-	// Close the watch before etcd, which otherwise waits seconds for the stream to end.
-	e.OnShutdown()
+	}}
+	serve(t, patient, want)
+	serve(t, strict, want)
+	waitFor(t, "fresh again", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 0 })
+	if !strict.Ready() {
+		t.Error("plugin with max_stale not ready after etcd came back")
+	}
+	// Close the watches before etcd, which otherwise waits seconds for the streams to end.
+	patient.OnShutdown()
+	strict.OnShutdown()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
