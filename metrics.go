@@ -44,12 +44,12 @@ var (
 		Help:      "Counter of etcd watch events applied to the index, by event type.",
 	}, []string{"type"})
 
-	listsTotal = promauto.NewCounter(prometheus.CounterOpts{
+	listsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "lists_total",
-		Help:      "Counter of complete reads of a watched key prefix.",
-	})
+		Help:      "Counter of complete reads of a watched key prefix, by reason: start or compacted.",
+	}, []string{"reason"})
 
 	skippedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

@@ -135,10 +135,14 @@ func (w *watcher) loop(ctx context.Context) {
 	keeper.Go(func() { w.housekeep(ctx) })
 	defer keeper.Wait()
 
-	needList := true
+	// A watcher that already holds an index (a test primes one) resumes it.
+	listReason := ""
+	if w.snapshot() == nil {
+		listReason = "start"
+	}
 	for ctx.Err() == nil {
-		if needList {
-			if err := w.list(ctx); err != nil {
+		if listReason != "" {
+			if err := w.list(ctx, listReason); err != nil {
 				if ctx.Err() == nil {
 					b.fail("listing "+w.start, err)
 					b.wait(ctx)
@@ -146,7 +150,7 @@ func (w *watcher) loop(ctx context.Context) {
 				continue
 			}
 			b.recovered("listed " + w.start)
-			needList = false
+			listReason = ""
 		}
 		err := w.watch(ctx, &b)
 		if ctx.Err() != nil {
@@ -156,7 +160,7 @@ func (w *watcher) loop(ctx context.Context) {
 			// Events we have not seen are gone: read everything again, serving the old
 			// snapshot meanwhile.
 			log.Infof("Watch on %s fell behind compaction at revision %d, listing again", w.start, w.rev)
-			needList = true
+			listReason = "compacted"
 			continue
 		}
 		b.fail("watching "+w.start, err)
@@ -166,7 +170,7 @@ func (w *watcher) loop(ctx context.Context) {
 
 // list reads the whole range at one revision in pages, builds a new tree aside and swaps
 // it in whole, so that a reader never sees a partial list.
-func (w *watcher) list(ctx context.Context) error {
+func (w *watcher) list(ctx context.Context, reason string) error {
 	tree := newTree()
 	var (
 		rev   int64
@@ -207,7 +211,7 @@ func (w *watcher) list(ctx context.Context) error {
 	w.tree, w.rev = tree, rev
 	old.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
 	w.publish()
-	listsTotal.Inc()
+	listsTotal.WithLabelValues(reason).Inc()
 	return nil
 }
 

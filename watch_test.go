@@ -177,7 +177,7 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	w := newWatcher("/rl", nil)
 	w.cli = testClient
 	ctx := context.Background()
-	if err := w.list(ctx); err != nil {
+	if err := w.list(ctx, "start"); err != nil {
 		t.Fatal(err)
 	}
 	before := w.snapshot().get("/rl/local/example/a")
@@ -186,7 +186,7 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 
 	// A second list, as after a compaction: unchanged keys keep their decoded entries,
 	// the bad value is not counted again, and the new key comes in.
-	if err := w.list(ctx); err != nil {
+	if err := w.list(ctx, "compacted"); err != nil {
 		t.Fatal(err)
 	}
 	s := w.snapshot()
@@ -392,5 +392,55 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestWatchBehindCompactionListsAgain(t *testing.T) {
+	ctx := context.Background()
+	put(t, "/cp/local/example/a", `{"host":"10.8.7.1"}`)
+	w := newWatcher("/cp", testEtcd.Client)
+	primer, err := testEtcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primer.Close()
+	w.cli = primer
+	if err := w.list(ctx, "start"); err != nil {
+		t.Fatal(err)
+	}
+	// Changes the watcher has not seen, then compaction past them: a watch from the
+	// watcher's revision can only fail.
+	put(t, "/cp/local/example/b", `{"host":"10.8.7.2"}`)
+	del(t, "/cp/local/example/a")
+	if _, err := testClient.Compact(ctx, put(t, "/cp/local/example/c", `{"host":"10.8.7.3"}`)); err != nil {
+		t.Fatal(err)
+	}
+	relists := testutil.ToFloat64(listsTotal.WithLabelValues("compacted"))
+
+	w.run()
+	defer w.stop()
+	waitFor(t, "a list after compaction", func() bool {
+		s := w.snapshot()
+		return s.get("/cp/local/example/a") == nil && s.get("/cp/local/example/b") != nil && s.get("/cp/local/example/c") != nil
+	})
+	if got := testutil.ToFloat64(listsTotal.WithLabelValues("compacted")); got != relists+1 {
+		t.Errorf("lists_total{reason=compacted} went from %v to %v, want +1", relists, got)
+	}
+
+	// Compaction and defragmentation while the watch is current change nothing.
+	rev := put(t, "/cp/local/example/d", `{"host":"10.8.7.4"}`)
+	if _, err := testClient.Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testClient.Defragment(ctx, testEtcd.Endpoint); err != nil {
+		t.Fatal(err)
+	}
+	rev = put(t, "/cp/local/example/e", `{"host":"10.8.7.5"}`)
+	waitFor(t, "events after compaction and defrag", func() bool { return w.snapshot().rev >= rev })
+	if got := testutil.ToFloat64(listsTotal.WithLabelValues("compacted")); got != relists+1 {
+		t.Errorf("a current watch listed again after compaction: %v lists, want %v", got, relists+1)
+	}
+	if n := w.snapshot().tree.Len(); n != 4 {
+		t.Errorf("want keys b, c, d, e in the index, got %d keys", n)
 	}
 }
