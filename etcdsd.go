@@ -26,6 +26,10 @@ var log = clog.NewWithPlugin(pluginName)
 // CoreDNS go on; queries get SERVFAIL until the list completes.
 const startupWait = 5 * time.Second
 
+// defaultMaxAnswers bounds the keys one lookup reads. More records than this do not fit a
+// DNS message over TCP (64 KiB) anyway.
+const defaultMaxAnswers = 1000
+
 // Etcdsd is the plugin: one Corefile stanza, one watched key range.
 type Etcdsd struct {
 	Next           plugin.Handler
@@ -37,6 +41,7 @@ type Etcdsd struct {
 	MaxLeaseTTL    uint32 // upper bound for lease-derived TTLs
 	NoApexFallback bool
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
+	MaxAnswers     int           // keys one lookup reads at most
 
 	endpoints []string
 	tlsConfig *tls.Config

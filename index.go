@@ -48,25 +48,29 @@ func (s *snapshot) below(prefix string, fn func(*entry) bool) {
 
 // lookup returns the entries a range read of the etcd plugin would return for path:
 // with recursive, the keys below path + "/" or, when there are none, the key path itself;
-// without it, only the key path.
-func (s *snapshot) lookup(path string, recursive bool) []*entry {
-	var found []*entry
+// without it, only the key path. It reads at most limit keys, in key order, and says
+// whether it stopped there.
+func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entry, capped bool) {
 	if recursive {
 		dir := path
 		if !strings.HasSuffix(dir, "/") {
 			dir += "/"
 		}
 		s.below(dir, func(e *entry) bool {
+			if len(found) == limit {
+				capped = true
+				return false
+			}
 			found = append(found, e)
 			return true
 		})
 		if len(found) > 0 {
-			return found
+			return found, capped
 		}
 		path = strings.TrimSuffix(path, "/")
 	}
 	if e := s.get(path); e != nil {
 		found = append(found, e)
 	}
-	return found
+	return found, false
 }

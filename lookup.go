@@ -65,7 +65,10 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		return nil, errKeyNotFound
 	}
 	path, star := msg.PathWithWildcard(name, v.e.PathPrefix)
-	found := v.snap.lookup(path, !exact)
+	found, capped := v.snap.lookup(path, !exact, v.e.MaxAnswers)
+	if capped {
+		cappedTotal.Inc()
+	}
 	if len(found) == 0 {
 		return nil, errKeyNotFound
 	}

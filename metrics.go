@@ -51,6 +51,13 @@ var (
 		Help:      "Counter of complete reads of a watched key prefix, by reason: start or compacted.",
 	}, []string{"reason"})
 
+	cappedTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "capped_lookups_total",
+		Help:      "Counter of lookups that stopped after max_answers keys.",
+	})
+
 	skippedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

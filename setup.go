@@ -55,6 +55,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		PathPrefix:  "skydns",
 		MinLeaseTTL: defaultMinLeaseTTL,
 		MaxLeaseTTL: defaultMaxLeaseTTL,
+		MaxAnswers:  defaultMaxAnswers,
 		Upstream:    upstream.New(),
 		endpoints:   []string{defaultEndpoint},
 	}
@@ -128,6 +129,16 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", args[0])
 			}
 			e.MaxStale = d
+		case "max_answers":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, usageErr(c, opt, "N")
+			}
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return nil, c.Errf("max_answers: %q is not a whole number of at least 1", args[0])
+			}
+			e.MaxAnswers = n
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()

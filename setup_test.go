@@ -1,6 +1,7 @@
 package etcdsd
 
 import (
+	"cmp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ func TestParse(t *testing.T) {
 		minTTL      uint32
 		maxTTL      uint32
 		maxStale    time.Duration
+		maxAnswers  int
 		noApex      bool
 		tls         bool
 		username    string
@@ -42,6 +44,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n min-lease-ttl 0\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 0, maxTTL: 9000},
 		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
+		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -62,6 +65,9 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
 		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
+		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
+		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
+		{input: "etcdsd {\n max_answers many\n}", shouldErr: true, errContains: "max_answers: \"many\""},
 		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is not a positive duration"},
 		{input: "etcdsd {\n max_stale 30\n}", shouldErr: true, errContains: "max_stale: \"30\" is not a positive duration"},
 	}
@@ -94,6 +100,9 @@ func TestParse(t *testing.T) {
 		}
 		if e.MinLeaseTTL != tc.minTTL || e.MaxLeaseTTL != tc.maxTTL {
 			t.Errorf("test %d: lease TTLs %d..%d, want %d..%d", i, e.MinLeaseTTL, e.MaxLeaseTTL, tc.minTTL, tc.maxTTL)
+		}
+		if want := cmp.Or(tc.maxAnswers, defaultMaxAnswers); e.MaxAnswers != want {
+			t.Errorf("test %d: max_answers %d, want %d", i, e.MaxAnswers, want)
 		}
 		if e.MaxStale != tc.maxStale {
 			t.Errorf("test %d: max_stale %v, want %v", i, e.MaxStale, tc.maxStale)

@@ -249,23 +249,10 @@ func TestReloadLeavesNoWatchBehind(t *testing.T) {
 }
 
 func TestSeveralStanzasInOneServerBlock(t *testing.T) {
-	if err := directive.Register(); err != nil {
-		t.Fatal(err)
-	}
 	put(t, "/ma/local/a/x", `{"host":"10.8.6.1"}`)
 	put(t, "/mb/local/b/x", `{"host":"10.8.6.2"}`)
-	port := freeUDPPort(t)
-	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd a.local {\n  path /ma\n  endpoint %[2]s\n }\n"+
-		" etcdsd b.local {\n  path /mb\n  endpoint %[2]s\n }\n}\n", port, testEtcd.Endpoint)
-	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		inst.ShutdownCallbacks()
-		inst.Stop()
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := startServer(t, fmt.Sprintf(" etcdsd a.local {\n  path /ma\n  endpoint %[1]s\n }\n"+
+		" etcdsd b.local {\n  path /mb\n  endpoint %[1]s\n }", testEtcd.Endpoint))
 	expectA(t, addr, "x.a.local.", "10.8.6.1")
 	expectA(t, addr, "x.b.local.", "10.8.6.2")
 }
