@@ -1,5 +1,11 @@
 package etcdsd
 
-import clog "github.com/coredns/coredns/plugin/pkg/log"
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+)
 
-func init() { clog.Discard() }
+func init() {
+	clog.Discard()
+	dnsserver.Quiet = true // no "listening on" lines from the servers tests start
+}

@@ -162,7 +162,7 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 	}
 	// A neighbour of the prefix stays out of the index.
 	put(t, "/pgx/local/example/many/intruder", `{"host":"10.99.0.1"}`)
-	e := startPlugin(t, "etcdsd example.local {\n path /pg\n}")
+	e := startPlugin(t, "etcdsd example.local {\n path /pg\n max_answers 5000\n}")
 	if n := e.watchers[0].snapshot().tree.Len(); n != 2*listPageSize+10 {
 		t.Fatalf("want %d keys in the index, got %d", 2*listPageSize+10, n)
 	}
