@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 # Every package but the CoreDNS build, whose test-free main would only slow the race build.
 TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 
-.PHONY: build run test lint compat clean
+.PHONY: build run test lint compat fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
@@ -24,6 +24,16 @@ lint:
 
 test: lint build
 	ETCDSD_COREDNS=$(BIN)/coredns $(GO) test -race -count=1 $(TEST_PKGS)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# Native Go fuzzing of the query path, value decoding and Corefile parsing.
+FUZZ_TARGETS = FuzzServeDNS FuzzDecodeService FuzzParse
+FUZZTIME ?= 2m
+fuzz:
+	@for f in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$f for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) . || exit 1; \
+	done
 
 # The long differential run: etcdsd against the built-in etcd plugin on generated data.
 # make test runs the hand-written data sets and seeds 1-20.
