@@ -4,6 +4,7 @@
 package etcdsd
 
 import (
+	"context"
 	"crypto/tls"
 	"strings"
 	"time"
@@ -29,6 +30,8 @@ const startupWait = 5 * time.Second
 // defaultMaxAnswers bounds the keys one lookup reads. More records than this do not fit a
 // DNS message over TCP (64 KiB) anyway.
 const defaultMaxAnswers = 1000
+
+const dialTimeout = 5 * time.Second
 
 // Etcdsd is the plugin: one Corefile stanza, one watched key range.
 type Etcdsd struct {
@@ -108,8 +111,13 @@ func within(p, q string) bool {
 	return q == "/" || p == q || strings.HasPrefix(p, q+"/")
 }
 
-func (e *Etcdsd) newClient() (*clientv3.Client, error) {
+// newClient makes the client of one watcher. With credentials, clientv3.New
+// authenticates before it returns: ctx (the watcher's) and the dial timeout keep that from
+// blocking a shutdown or hiding a failure.
+func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
+		Context:              ctx,
+		DialTimeout:          dialTimeout,
 		Endpoints:            e.endpoints,
 		TLS:                  e.tlsConfig,
 		Username:             e.username,

@@ -75,3 +75,17 @@ func TestLargeAnswers(t *testing.T) {
 		t.Errorf("UDP, EDNS 4096: want 200 records without TC, got %d, tc=%v", len(r.Answer), r.Truncated)
 	}
 }
+
+func TestStartsWithEtcdUnreachable(t *testing.T) {
+	// Nothing listens on this port: CoreDNS still starts, opens its port, and answers
+	// SERVFAIL (never NXDOMAIN) while the plugin keeps trying.
+	dead := freeUDPPort(t)
+	addr := startServer(t, fmt.Sprintf(" etcdsd example.local {\n  endpoint http://127.0.0.1:%d\n  credentials dns pw\n }", dead))
+	r, err := dns.Exchange(new(dns.Msg).SetQuestion("x.example.local.", dns.TypeA), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("want SERVFAIL without etcd, got %s", dns.RcodeToString[r.Rcode])
+	}
+}

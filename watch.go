@@ -35,7 +35,7 @@ var (
 // revision, then follows a watch from the next revision, and publishes an immutable
 // snapshot after every batch. It is the only writer; queries only load snapshots.
 type watcher struct {
-	newClient  func() (*clientv3.Client, error)
+	newClient  func(context.Context) (*clientv3.Client, error)
 	start, end string
 	leases     *leaseTable
 
@@ -56,7 +56,7 @@ type watcher struct {
 	rev     int64
 }
 
-func newWatcher(prefix string, newClient func() (*clientv3.Client, error)) *watcher {
+func newWatcher(prefix string, newClient func(context.Context) (*clientv3.Client, error)) *watcher {
 	start, end := keyRange(prefix)
 	return &watcher{
 		newClient: newClient,
@@ -119,7 +119,7 @@ func (w *watcher) waitSynced(d time.Duration) bool {
 func (w *watcher) loop(ctx context.Context) {
 	b := backoff{}
 	for ctx.Err() == nil {
-		cli, err := w.newClient()
+		cli, err := w.newClient(ctx)
 		if err == nil {
 			w.cli = cli
 			break

@@ -385,7 +385,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	ctx := context.Background()
 	put(t, "/cp/local/example/a", `{"host":"10.8.7.1"}`)
-	w := newWatcher("/cp", testEtcd.Client)
+	w := newWatcher("/cp", func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() })
 	primer, err := testEtcd.Client()
 	if err != nil {
 		t.Fatal(err)

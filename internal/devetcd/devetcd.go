@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -21,12 +22,21 @@ import (
 // Server is a running embedded etcd.
 type Server struct {
 	*embed.Etcd
-	Endpoint string // http://127.0.0.1:PORT
+	Endpoint string // http://127.0.0.1:PORT, or https://
+	tls      *TLSFiles
 }
 
 // Start starts etcd with its data in dir, serving clients on 127.0.0.1:clientPort (0 picks
 // a free port). Reopening the same dir restarts the same member with its data.
-func Start(dir string, clientPort int) (*Server, error) {
+func Start(dir string, clientPort int) (*Server, error) { return start(dir, clientPort, nil) }
+
+// StartTLS is Start with clients served over TLS, and required to show a certificate
+// that the CA of tf signed.
+func StartTLS(dir string, clientPort int, tf TLSFiles) (*Server, error) {
+	return start(dir, clientPort, &tf)
+}
+
+func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
 	if clientPort == 0 {
 		p, err := freePort()
 		if err != nil {
@@ -45,6 +55,15 @@ func Start(dir string, clientPort int) (*Server, error) {
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true // a development and test server: speed over durability
 	curl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", clientPort)}
+	if tf != nil {
+		curl.Scheme = "https"
+		cfg.ClientTLSInfo = transport.TLSInfo{
+			CertFile:       tf.ServerCert,
+			KeyFile:        tf.ServerKey,
+			TrustedCAFile:  tf.CA,
+			ClientCertAuth: true,
+		}
+	}
 	purl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
@@ -63,7 +82,7 @@ func Start(dir string, clientPort int) (*Server, error) {
 		e.Close()
 		return nil, fmt.Errorf("etcd in %s not ready after 30s", dir)
 	}
-	return &Server{Etcd: e, Endpoint: curl.String()}, nil
+	return &Server{Etcd: e, Endpoint: curl.String(), tls: tf}, nil
 }
 
 // RunTests runs m with an etcd in a temporary folder, for a package's TestMain. It sets
@@ -98,13 +117,27 @@ func (s *Server) Port() int {
 	return p
 }
 
-// Client returns a client of s that logs nothing.
-func (s *Server) Client() (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
+// Client returns a client of s that logs nothing, with the client certificate when s
+// serves TLS.
+func (s *Server) Client() (*clientv3.Client, error) { return s.ClientAs("", "") }
+
+// ClientAs is Client for an etcd user.
+func (s *Server) ClientAs(user, password string) (*clientv3.Client, error) {
+	cfg := clientv3.Config{
 		Endpoints:   []string{s.Endpoint},
 		DialTimeout: 5 * time.Second,
+		Username:    user,
+		Password:    password,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if s.tls != nil {
+		tc, err := transport.TLSInfo{CertFile: s.tls.ClientCert, KeyFile: s.tls.ClientKey, TrustedCAFile: s.tls.CA}.ClientConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	return clientv3.New(cfg)
 }
 
 // LoadRecords puts the records of a file into etcd: one "KEY VALUE" per line, the value
