@@ -19,11 +19,13 @@ const (
 	maxBackoff   = 5 * time.Second
 	housekeeping = time.Second // how often leases and staleness are looked at
 
-	// A watch stream is asked for progress this often; one that has said nothing for
-	// silentAfter is given up for a new one, and an index that has heard nothing from etcd
-	// for silentAfter is stale.
-	progressEvery = 5 * time.Second
+	// A watch stream is asked for progress this often, and one that has said nothing for
+	// silentAfter is given up for a new one, which the client may open on another member:
+	// a frozen member is left within seconds, not when TCP keepalive gives up. An index
+	// that has heard nothing from etcd for staleAfter is reported stale.
+	progressEvery = time.Second
 	silentAfter   = 3 * progressEvery
+	staleAfter    = 10 * time.Second
 )
 
 var (
@@ -47,11 +49,12 @@ type watcher struct {
 	done    chan struct{}
 
 	// Tunables, fixed before run; tests shorten them.
-	progressEvery, silentAfter time.Duration
+	progressEvery, silentAfter, staleAfter time.Duration
 
 	// Writer state, owned by the run goroutine.
 	skipLog rateLimit
 	cli     *clientv3.Client
+	shared  atomic.Pointer[clientv3.Client] // cli, for the housekeeping goroutine
 	tree    *btree.BTreeG[*entry]
 	rev     int64
 }
@@ -68,6 +71,7 @@ func newWatcher(prefix string, newClient func(context.Context) (*clientv3.Client
 
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
+		staleAfter:    staleAfter,
 	}
 }
 
@@ -116,20 +120,34 @@ func (w *watcher) waitSynced(d time.Duration) bool {
 	}
 }
 
-func (w *watcher) loop(ctx context.Context) {
+// reconnect replaces the etcd client, retrying until it has one or ctx is done.
+func (w *watcher) reconnect(ctx context.Context) error {
+	if w.cli != nil {
+		w.cli.Close()
+		w.cli = nil
+	}
 	b := backoff{}
-	for ctx.Err() == nil {
+	for {
 		cli, err := w.newClient(ctx)
 		if err == nil {
 			w.cli = cli
-			break
+			w.shared.Store(cli)
+			b.recovered("connecting for " + w.start)
+			return nil
 		}
-		log.Errorf("Cannot create etcd client: %v", err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b.fail("connecting for "+w.start, err)
 		b.wait(ctx)
 	}
-	if ctx.Err() != nil {
+}
+
+func (w *watcher) loop(ctx context.Context) {
+	if err := w.reconnect(ctx); err != nil {
 		return
 	}
+	b := backoff{}
 
 	var keeper sync.WaitGroup
 	keeper.Go(func() { w.housekeep(ctx) })
@@ -155,6 +173,14 @@ func (w *watcher) loop(ctx context.Context) {
 		err := w.watch(ctx, &b)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+			// Some servers keep refusing a token the client resends: start afresh.
+			log.Infof("etcd refused the auth token of %s; making a new client", w.start)
+			if err := w.reconnect(ctx); err != nil {
+				return
+			}
+			continue
 		}
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			// Events we have not seen are gone: read everything again, serving the old
@@ -361,7 +387,7 @@ func (w *watcher) housekeep(ctx context.Context) {
 			if w.snapshot() == nil {
 				continue
 			}
-			if age := w.age(now); (age > w.silentAfter) != stale {
+			if age := w.age(now); (age > w.staleAfter) != stale {
 				stale = !stale
 				if stale {
 					log.Warningf("Index of %s is stale: no word from etcd for %s; answering from it", w.start, age.Round(time.Second))
@@ -371,7 +397,7 @@ func (w *watcher) housekeep(ctx context.Context) {
 					staleGauge.WithLabelValues(w.start).Set(0)
 				}
 			}
-			resolveLeases(ctx, w.cli, w.leases.due(now))
+			resolveLeases(ctx, w.shared.Load(), w.leases.due(now))
 		}
 	}
 }

@@ -395,6 +395,7 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	if err := w.list(ctx, "start"); err != nil {
 		t.Fatal(err)
 	}
+	w.cli = nil // run makes its own
 	// Changes the watcher has not seen, then compaction past them: a watch from the
 	// watcher's revision can only fail.
 	put(t, "/cp/local/example/b", `{"host":"10.8.7.2"}`)
