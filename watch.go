@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,10 @@ const (
 	// silentAfter is given up for a new one, which the client may open on another member:
 	// a frozen member is left within seconds, not when TCP keepalive gives up. An index
 	// that has heard nothing from etcd for staleAfter is reported stale.
-	progressEvery = time.Second
-	silentAfter   = 3 * progressEvery
+	progressEvery = 250 * time.Millisecond
+	silentAfter   = time.Second
 	staleAfter    = 10 * time.Second
+	probeTimeout  = 500 * time.Millisecond // for a member's Status, when steering
 )
 
 var (
@@ -55,6 +57,8 @@ type watcher struct {
 	skipLog rateLimit
 	cli     *clientv3.Client
 	shared  atomic.Pointer[clientv3.Client] // cli, for the housekeeping goroutine
+	all     []string                        // the configured endpoints
+	avoided atomic.Bool                     // the client was steered away from some of them
 	tree    *btree.BTreeG[*entry]
 	rev     int64
 }
@@ -132,6 +136,8 @@ func (w *watcher) reconnect(ctx context.Context) error {
 		if err == nil {
 			w.cli = cli
 			w.shared.Store(cli)
+			w.all = cli.Endpoints()
+			w.avoided.Store(false)
 			b.recovered("connecting for " + w.start)
 			return nil
 		}
@@ -187,6 +193,12 @@ func (w *watcher) loop(ctx context.Context) {
 			// snapshot meanwhile.
 			log.Infof("Watch on %s fell behind compaction at revision %d, listing again", w.start, w.rev)
 			listReason = "compacted"
+			continue
+		}
+		if errors.Is(err, errWatchSilent) {
+			// A frozen member keeps its TCP connection for a while: steer the client
+			// away from members that do not answer, then watch again at once.
+			w.steer(ctx)
 			continue
 		}
 		b.fail("watching "+w.start, err)
@@ -373,6 +385,64 @@ func (w *watcher) publish() {
 	})
 }
 
+// steer points the client at the members that answer a Status call, when some do not.
+func (w *watcher) steer(ctx context.Context) {
+	answering := probe(ctx, w.cli, w.all)
+	if len(answering) == 0 || len(answering) == len(w.all) {
+		return
+	}
+	log.Warningf("etcd members %v do not answer; watching %s through %v", missing(w.all, answering), w.start, answering)
+	w.cli.SetEndpoints(answering...)
+	w.avoided.Store(true)
+}
+
+// restore gives the client all configured endpoints back once they all answer.
+func (w *watcher) restore(ctx context.Context) {
+	cli := w.shared.Load()
+	if cli == nil || !w.avoided.Load() {
+		return
+	}
+	all := cli.Endpoints()
+	if len(probe(ctx, cli, w.all)) == len(w.all) {
+		log.Infof("etcd members answer again; using all of %v for %s (was %v)", w.all, w.start, all)
+		cli.SetEndpoints(w.all...)
+		w.avoided.Store(false)
+	}
+}
+
+// probe returns the endpoints that answer a Status call in time.
+func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []string {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out []string
+	)
+	for _, ep := range endpoints {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			if _, err := cli.Status(pctx, ep); err == nil {
+				mu.Lock()
+				out = append(out, ep)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(out)
+	return out
+}
+
+func missing(all, some []string) []string {
+	var out []string
+	for _, e := range all {
+		if !slices.Contains(some, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // housekeep refreshes due leases and notes when the index turns stale or fresh again.
 func (w *watcher) housekeep(ctx context.Context) {
 	t := time.NewTicker(housekeeping)
@@ -398,6 +468,7 @@ func (w *watcher) housekeep(ctx context.Context) {
 				}
 			}
 			resolveLeases(ctx, w.shared.Load(), w.leases.due(now))
+			w.restore(ctx)
 		}
 	}
 }

@@ -4,6 +4,7 @@ package devetcd
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -28,29 +29,43 @@ type Server struct {
 
 // Start starts etcd with its data in dir, serving clients on 127.0.0.1:clientPort (0 picks
 // a free port). Reopening the same dir restarts the same member with its data.
-func Start(dir string, clientPort int) (*Server, error) { return start(dir, clientPort, nil) }
+func Start(dir string, clientPort int) (*Server, error) {
+	return Member{Dir: dir, ClientPort: clientPort}.Start()
+}
 
 // StartTLS is Start with clients served over TLS, and required to show a certificate
 // that the CA of tf signed.
 func StartTLS(dir string, clientPort int, tf TLSFiles) (*Server, error) {
-	return start(dir, clientPort, &tf)
+	return Member{Dir: dir, ClientPort: clientPort, TLS: &tf}.Start()
 }
 
-func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
-	if clientPort == 0 {
-		p, err := freePort()
-		if err != nil {
-			return nil, err
+// Member is one etcd member on loopback.
+type Member struct {
+	Name       string // "dev" when empty
+	Dir        string
+	ClientPort int // 0 picks a free port
+	PeerPort   int // 0 picks a free port
+	// InitialCluster lists every member as NAME=http://127.0.0.1:PEERPORT, comma separated;
+	// empty for a cluster of this member alone.
+	InitialCluster string
+	TLS            *TLSFiles
+}
+
+// Start starts the member and waits until it is ready to serve.
+func (m Member) Start() (*Server, error) {
+	clientPort, peerPort, tf := m.ClientPort, m.PeerPort, m.TLS
+	for _, p := range []*int{&clientPort, &peerPort} {
+		if *p == 0 {
+			free, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			*p = free
 		}
-		clientPort = p
-	}
-	peerPort, err := freePort()
-	if err != nil {
-		return nil, err
 	}
 	cfg := embed.NewConfig()
-	cfg.Name = "dev"
-	cfg.Dir = dir
+	cfg.Name = cmp.Or(m.Name, "dev")
+	cfg.Dir = m.Dir
 	// Its own logs (including errors on a normal Close) would drown the tests' output.
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true // a development and test server: speed over durability
@@ -67,20 +82,20 @@ func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
 	purl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.InitialCluster = cmp.Or(m.InitialCluster, cfg.InitialClusterFromName(cfg.Name))
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("starting etcd in %s: %w", dir, err)
+		return nil, fmt.Errorf("starting etcd in %s: %w", m.Dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case err := <-e.Err():
 		e.Close()
-		return nil, fmt.Errorf("etcd in %s stopped while starting: %w", dir, err)
+		return nil, fmt.Errorf("etcd in %s stopped while starting: %w", m.Dir, err)
 	case <-time.After(30 * time.Second):
 		e.Close()
-		return nil, fmt.Errorf("etcd in %s not ready after 30s", dir)
+		return nil, fmt.Errorf("etcd in %s not ready after 30s", m.Dir)
 	}
 	return &Server{Etcd: e, Endpoint: curl.String(), tls: tf}, nil
 }
