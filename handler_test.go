@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -276,5 +277,40 @@ func TestServeDNSBeforeFirstList(t *testing.T) {
 	}
 	if e.Ready() {
 		t.Fatal("Ready before the first list")
+	}
+}
+
+// No query name, however its labels are escaped, reads keys outside its zone's prefix.
+func TestEscapedNamesStayInTheirZone(t *testing.T) {
+	put(t, "/esc/local/other/secret", `{"host":"10.60.0.1","port":1,"text":"secret"}`)
+	put(t, "/esc/local/example/a/b", `{"host":"10.60.0.2"}`)
+	e := startPlugin(t, "etcdsd example.local {\n path /esc\n}")
+	e.Next = test.NextHandler(dns.RcodeRefused, nil)
+	names := []string{
+		`secret/../../other.example.local.`, `a/b.example.local.`, `\.\./other/secret.example.local.`,
+		`\.\..\.\..other.example.local.`, `\000.example.local.`, `\/.example.local.`, `*.*.example.local.`,
+		`any.example.local.`, `*.example.local.`, `secret.other.local.`, `..example.local.`,
+	}
+	for _, name := range names {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV, dns.TypeTXT} {
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			m := new(dns.Msg)
+			m.Question = []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}
+			e.ServeDNS(context.Background(), rec, m)
+			if rec.Msg == nil {
+				continue
+			}
+			for _, rr := range append(rec.Msg.Answer, rec.Msg.Extra...) {
+				if s := rr.String(); strings.Contains(s, "10.60.0.1") || strings.Contains(s, "secret\"") {
+					t.Errorf("%s %s read another zone's key: %s", name, dns.TypeToString[qtype], s)
+				}
+			}
+		}
+	}
+	// The label with a '/' does not read a/b either.
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("a/b.example.local.", dns.TypeA))
+	if rec.Msg.Rcode != dns.RcodeNameError {
+		t.Errorf("a/b.example.local.: want NXDOMAIN, got %v", rec.Msg)
 	}
 }
