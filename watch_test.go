@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"strings"
 	"testing"
@@ -211,7 +210,7 @@ func watcherGoroutines() int {
 func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
 	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
-	port := freeUDPPort(t)
+	port := freePort(t)
 	corefile := func(path string) caddy.Input {
 		return caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
 			"example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint))}
@@ -268,14 +267,13 @@ func expectA(t *testing.T, addr, name, want string) {
 	}
 }
 
-func freeUDPPort(t *testing.T) int {
+func freePort(t *testing.T) int {
 	t.Helper()
-	c, err := (&net.ListenConfig{}).ListenPacket(context.Background(), "udp", "127.0.0.1:0")
+	p, err := devetcd.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	return p
 }
 
 func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -56,7 +57,7 @@ func (m Member) Start() (*Server, error) {
 	clientPort, peerPort, tf := m.ClientPort, m.PeerPort, m.TLS
 	for _, p := range []*int{&clientPort, &peerPort} {
 		if *p == 0 {
-			free, err := freePort()
+			free, err := FreePort()
 			if err != nil {
 				return nil, err
 			}
@@ -182,11 +183,22 @@ func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, e
 	return n, sc.Err()
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// FreePort returns a loopback port that is free for both TCP and UDP, as a DNS server
+// needs, for tests and tools that start servers.
+func FreePort() (int, error) {
+	for range 100 {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		c.Close()
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("no free port on 127.0.0.1")
 }

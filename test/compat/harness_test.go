@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"slices"
 	"sort"
@@ -174,21 +173,11 @@ func waitIndexed(t *testing.T, path string, rev int64) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	for {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		c.Close()
-		// The same port must be free for TCP too: CoreDNS listens on both.
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
+	p, err := devetcd.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return p
 }
 
 // compare asks both servers q and returns a description of any difference, or "", and

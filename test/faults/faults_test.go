@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -22,6 +21,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	_ "github.com/etcdsd/etcdsd"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/directive"
 
 	"github.com/miekg/dns"
@@ -31,12 +31,11 @@ import (
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := devetcd.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // cluster is three etcd members, each a process of the member command.
@@ -58,21 +57,27 @@ func newCluster(t *testing.T) *cluster {
 		c.clientPorts = append(c.clientPorts, freePort(t))
 		c.peerPorts = append(c.peerPorts, freePort(t))
 	}
-	ready := make(chan error, 3)
-	for i := range 3 {
-		go func() { ready <- c.start(i) }()
-	}
-	for range 3 {
-		if err := <-ready; err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.startAll()
 	t.Cleanup(func() {
 		for i := range c.procs {
 			c.kill(i)
 		}
 	})
 	return c
+}
+
+// startAll starts the three members together, as none is ready before a quorum is.
+func (c *cluster) startAll() {
+	c.t.Helper()
+	ready := make(chan error, 3)
+	for i := range 3 {
+		go func() { ready <- c.start(i) }()
+	}
+	for range 3 {
+		if err := <-ready; err != nil {
+			c.t.Fatal(err)
+		}
+	}
 }
 
 func (c *cluster) endpoint(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", c.clientPorts[i]) }
@@ -322,15 +327,7 @@ func TestFaults(t *testing.T) {
 		c.kill(i)
 	}
 	time.Sleep(3 * time.Second) // the whole cluster down: answers come from the index
-	ready := make(chan error, 3)
-	for i := range 3 {
-		go func() { ready <- c.start(i) }()
-	}
-	for range 3 {
-		if err := <-ready; err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.startAll()
 	t.Logf("whole cluster restarted: a new record in DNS %s", visible())
 
 	l.finish()
