@@ -1,0 +1,113 @@
+package etcdsd
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/file"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/internal/benchdata"
+
+	"github.com/miekg/dns"
+)
+
+const benchServices = 10000
+
+func benchMsgs(n int) []*dns.Msg {
+	var msgs []*dns.Msg
+	for _, q := range benchdata.Queries(n) {
+		msgs = append(msgs, new(dns.Msg).SetQuestion(q.Name, dns.StringToType[q.Type]))
+	}
+	return msgs
+}
+
+func benchPlugin(b *testing.B, n int) *Etcdsd {
+	var kvs [][2]string
+	for _, r := range benchdata.Records("/skydns", n) {
+		kvs = append(kvs, [2]string{r.Key, r.Value})
+	}
+	return fixturePlugin(b, "etcdsd example.local", kvs)
+}
+
+func benchFile(b *testing.B, n int) plugin.Handler {
+	z, err := file.Parse(strings.NewReader(benchdata.ZoneFile(n)), benchdata.Origin, "bench", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return file.File{Zones: file.Zones{Z: map[string]*file.Zone{benchdata.Origin: z}, Names: []string{benchdata.Origin}}}
+}
+
+// run sends the query mix through h, one query per iteration.
+func run(b *testing.B, h plugin.Handler, msgs []*dns.Msg) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		h.ServeDNS(ctx, rec, msgs[i%len(msgs)])
+		i++
+	}
+}
+
+// The query mix of make bench at 10,000 services, through etcdsd and through the file
+// plugin holding the same answers; compare the two in one run.
+func BenchmarkQueryMix(b *testing.B) {
+	msgs := benchMsgs(benchServices)
+	b.Run("etcdsd", func(b *testing.B) { run(b, benchPlugin(b, benchServices), msgs) })
+	b.Run("file", func(b *testing.B) { run(b, benchFile(b, benchServices), msgs) })
+}
+
+// Names high in the tree: bounded by max_answers, not by the zone.
+func BenchmarkHighNames(b *testing.B) {
+	e := benchPlugin(b, benchServices)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"example.local.", dns.TypeA}, {"_tcp.example.local.", dns.TypeSRV}} {
+		b.Run(q.name, func(b *testing.B) { run(b, e, []*dns.Msg{new(dns.Msg).SetQuestion(q.name, q.qtype)}) })
+	}
+}
+
+// The benchmark compares like with like: etcdsd and the file plugin give the same answers
+// for the data set.
+func TestBenchDataSameAnswers(t *testing.T) {
+	const n = 60
+	var kvs [][2]string
+	for _, r := range benchdata.Records("/skydns", n) {
+		kvs = append(kvs, [2]string{r.Key, r.Value})
+	}
+	e := fixturePlugin(t, "etcdsd example.local", kvs)
+	z, err := file.Parse(strings.NewReader(benchdata.ZoneFile(n)), benchdata.Origin, "bench", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := file.File{Zones: file.Zones{Z: map[string]*file.Zone{benchdata.Origin: z}, Names: []string{benchdata.Origin}}}
+	answered := 0
+	for _, m := range benchMsgs(n) {
+		ours, theirs := dnstest.NewRecorder(&test.ResponseWriter{}), dnstest.NewRecorder(&test.ResponseWriter{})
+		e.ServeDNS(context.Background(), ours, m)
+		f.ServeDNS(context.Background(), theirs, m)
+		if ours.Msg.Rcode != theirs.Msg.Rcode || rrset(ours.Msg.Answer) != rrset(theirs.Msg.Answer) || rrset(ours.Msg.Extra) != rrset(theirs.Msg.Extra) {
+			t.Fatalf("%s: etcdsd\n%v\nfile\n%v", m.Question[0].String(), ours.Msg, theirs.Msg)
+		}
+		if len(ours.Msg.Answer) > 0 {
+			answered++
+		}
+	}
+	if answered == 0 {
+		t.Fatal("no query had an answer")
+	}
+}
+
+func rrset(rrs []dns.RR) string {
+	s := make([]string, len(rrs))
+	for i, rr := range rrs {
+		s[i] = rr.String()
+	}
+	slices.Sort(s)
+	return strings.Join(s, "\n")
+}

@@ -1,0 +1,117 @@
+// Package benchdata makes the benchmark data set: services with one to five instances
+// under example.local, as etcd records, as a zone file with the same answers for the
+// file plugin, and as a query mix.
+package benchdata
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Origin is the zone of the data set.
+const Origin = "example.local."
+
+// Record is one etcd key and value; Leased records are put under a lease by loaders that
+// have one.
+type Record struct {
+	Key, Value string
+	Leased     bool
+}
+
+type instance struct {
+	name, ip string
+	v6       bool
+}
+
+type service struct {
+	name      string
+	instances []instance
+	leased    bool
+}
+
+func services(n int) []service {
+	out := make([]service, n)
+	for i := range out {
+		s := service{name: fmt.Sprintf("_svc%06d._tcp.%s", i, Origin), leased: i%10 == 0}
+		for k := range 1 + i%5 {
+			in := instance{name: fmt.Sprintf("inst%d.%s", k, s.name)}
+			if i%5 == 4 {
+				in.ip, in.v6 = fmt.Sprintf("2001:db8::%x:%x", i, k), true
+			} else {
+				// Unique per instance: the etcd plugin folds equal addresses into one A.
+				in.ip = fmt.Sprintf("%d.%d.%d.%d", 10+k, (i>>16)&255, (i>>8)&255, i&255)
+			}
+			s.instances = append(s.instances, in)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// Records returns the etcd records of n services under path.
+func Records(path string, n int) []Record {
+	var out []Record
+	for _, s := range services(n) {
+		for _, in := range s.instances {
+			out = append(out, Record{
+				Key:    path + "/" + reverse(in.name),
+				Value:  fmt.Sprintf(`{"host":%q,"port":8080}`, in.ip),
+				Leased: s.leased,
+			})
+		}
+	}
+	return out
+}
+
+// ZoneFile returns a zone with the answers the etcd plugin gives for Records: per service
+// SRV records (weights split as the etcd plugin splits them), the instances' addresses, and
+// the addresses at the service name.
+func ZoneFile(n int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s\n@ 300 IN SOA ns.dns.%s hostmaster.%s 1 7200 1800 86400 30\n@ 300 IN NS ns.dns.%s\nns.dns 300 IN A 127.0.0.1\n",
+		Origin, Origin, Origin, Origin)
+	for _, s := range services(n) {
+		weight := 100 / len(s.instances)
+		for _, in := range s.instances {
+			typ := "A"
+			if in.v6 {
+				typ = "AAAA"
+			}
+			fmt.Fprintf(&b, "%s 300 IN SRV 10 %d 8080 %s\n", s.name, weight, in.name)
+			fmt.Fprintf(&b, "%s 300 IN %s %s\n", in.name, typ, in.ip)
+			fmt.Fprintf(&b, "%s 300 IN %s %s\n", s.name, typ, in.ip)
+		}
+	}
+	return b.String()
+}
+
+// Query is one question of the mix.
+type Query struct {
+	Name string
+	Type string // "A", "AAAA" or "SRV"
+}
+
+// Queries returns the mix: for every service an SRV query and an address query of its
+// family, and one name in every 30 that does not exist.
+func Queries(n int) []Query {
+	var out []Query
+	for i, s := range services(n) {
+		addr := "A"
+		if s.instances[0].v6 {
+			addr = "AAAA"
+		}
+		out = append(out, Query{s.name, "SRV"}, Query{s.name, addr})
+		if i%15 == 0 {
+			out = append(out, Query{fmt.Sprintf("_nothere%06d._tcp.%s", i, Origin), "A"})
+		}
+	}
+	return out
+}
+
+func reverse(name string) string {
+	labels := strings.Split(strings.TrimSuffix(name, "."), ".")
+	for i, j := 0, len(labels)-1; i < j; i, j = i+1, j-1 {
+		labels[i], labels[j] = labels[j], labels[i]
+	}
+	return strings.Join(labels, "/")
+}
