@@ -33,9 +33,29 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if e.tooStale(idx, now) {
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errTooStale)
 	}
-	v := &view{e: e, snap: snap, now: now}
-	opt := plugin.Options{NoApexFallback: e.NoApexFallback}
 
+	key := answerKey{name: state.QName(), qtype: state.QType()}
+	if a := snap.answers.get(key); a != nil {
+		return a.write(w, r)
+	}
+	v := &view{e: e, snap: snap, now: now, cacheable: true}
+	a, err := e.answer(ctx, v, zone, state)
+	if err != nil {
+		return plugin.BackendError(ctx, v, zone, dns.RcodeServerFailure, state, err, plugin.Options{NoApexFallback: e.NoApexFallback})
+	}
+	if a.rcode == dns.RcodeNameError && e.Fall.Through(state.Name()) {
+		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
+	}
+	if v.cacheable {
+		snap.answers.put(key, a)
+	}
+	return a.write(w, r)
+}
+
+// answer builds the response to state from v, the way the etcd plugin builds it: its
+// record builders over our ServiceBackend. An error means SERVFAIL.
+func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request.Request) (*answer, error) {
+	opt := plugin.Options{NoApexFallback: e.NoApexFallback}
 	var (
 		records, extra []dns.RR
 		truncated      bool
@@ -70,26 +90,19 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		_, _, err = plugin.A(ctx, v, zone, state, nil, opt)
 	}
 
+	a := &answer{rcode: dns.RcodeSuccess, truncated: truncated, answer: records, extra: extra}
 	switch {
 	case v.IsNameError(err):
-		if e.Fall.Through(state.Name()) {
-			return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-		}
-		return plugin.BackendError(ctx, v, zone, dns.RcodeNameError, state, nil, opt)
+		a = &answer{rcode: dns.RcodeNameError}
 	case err != nil:
-		return plugin.BackendError(ctx, v, zone, dns.RcodeServerFailure, state, err, opt)
-	case len(records) == 0:
-		return plugin.BackendError(ctx, v, zone, dns.RcodeSuccess, state, nil, opt)
+		return nil, err
 	}
-
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
-	m.Truncated = truncated
-	m.Answer = records
-	m.Extra = extra
-	w.WriteMsg(m)
-	return dns.RcodeSuccess, nil
+	if len(a.answer) == 0 {
+		// NXDOMAIN or NODATA: the SOA in the authority section.
+		a.ns, _ = plugin.SOA(ctx, v, zone, state, opt)
+		a.extra = nil
+	}
+	return a, nil
 }
 
 // trimTXT drops the empty string that the etcd plugin's record builder appends to a text

@@ -2,13 +2,16 @@ package etcdsd
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // handlerData covers every record type and rule the handler serves, under /h.
@@ -312,5 +315,51 @@ func TestEscapedNamesStayInTheirZone(t *testing.T) {
 	e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("a/b.example.local.", dns.TypeA))
 	if rec.Msg.Rcode != dns.RcodeNameError {
 		t.Errorf("a/b.example.local.: want NXDOMAIN, got %v", rec.Msg)
+	}
+}
+
+// mangler rewrites what it is given, as rewrite or loadbalance plugins may do.
+type mangler struct{ dns.ResponseWriter }
+
+func (m mangler) WriteMsg(r *dns.Msg) error {
+	for _, rr := range append(r.Answer, r.Extra...) {
+		rr.Header().Name = "mangled."
+		rr.Header().Ttl = 1
+	}
+	slices.Reverse(r.Answer)
+	return m.ResponseWriter.WriteMsg(r)
+}
+
+// Prepared answers are reused, so what a later plugin does to a response must not reach
+// the next one.
+func TestPreparedAnswersAreCopies(t *testing.T) {
+	e := fixturePlugin(t, "etcdsd example.local {\n path /h\n}", handlerData)
+	for range 3 {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		e.ServeDNS(context.Background(), mangler{rec}, new(dns.Msg).SetQuestion("_web._tcp.example.local.", dns.TypeSRV))
+	}
+	serve(t, e, handlerCases[:1])
+	if n := e.watchers[0].snapshot().answers.n.Load(); n == 0 {
+		t.Fatal("no answer was prepared")
+	}
+}
+
+// An answer from a leased key is not prepared: its TTL counts down.
+func TestLeasedAnswersCountDown(t *testing.T) {
+	l, err := testClient.Grant(context.Background(), 120)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, "/cd/local/example/x", `{"host":"10.70.0.1"}`, clientv3.WithLease(l.ID))
+	e := startPlugin(t, "etcdsd example.local {\n path /cd\n min-lease-ttl 1\n}")
+	ttl := func() uint32 {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("x.example.local.", dns.TypeA))
+		return rec.Msg.Answer[0].Header().Ttl
+	}
+	first := ttl()
+	time.Sleep(2100 * time.Millisecond)
+	if second := ttl(); second >= first {
+		t.Fatalf("TTL of a leased record did not count down: %d then %d", first, second)
 	}
 }

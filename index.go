@@ -23,8 +23,9 @@ func entryLess(a, b *entry) bool { return a.key < b.key }
 // snapshot is an immutable view of the index at one etcd revision. Queries load the
 // current snapshot once and read it without locks while the watcher builds the next one.
 type snapshot struct {
-	tree *btree.BTreeG[*entry]
-	rev  int64
+	tree    *btree.BTreeG[*entry]
+	rev     int64
+	answers answerCache
 }
 
 func newTree() *btree.BTreeG[*entry] { return btree.NewG(32, entryLess) }

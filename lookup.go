@@ -22,6 +22,9 @@ type view struct {
 	e    *Etcdsd
 	snap *snapshot
 	now  time.Time
+	// cacheable is cleared when the answer depends on more than the snapshot: a lease
+	// that counts down, or a name looked up outside the zone.
+	cacheable bool
 }
 
 var _ plugin.ServiceBackend = (*view)(nil)
@@ -42,6 +45,7 @@ func (v *view) Reverse(ctx context.Context, state request.Request, exact bool, o
 
 // Lookup implements plugin.ServiceBackend: names outside our zones go to the upstream.
 func (v *view) Lookup(ctx context.Context, state request.Request, name string, typ uint16) (*dns.Msg, error) {
+	v.cacheable = false
 	return v.e.Upstream.Lookup(ctx, state, name, typ)
 }
 
@@ -114,6 +118,7 @@ func matchesWildcard(key string, labels []string) bool {
 func (v *view) ttl(en *entry) uint32 {
 	var leased uint32
 	if en.lease != nil {
+		v.cacheable = false
 		if left := en.lease.remaining(v.now); left > 0 {
 			leased = clampLease(left, v.e.MinLeaseTTL, v.e.MaxLeaseTTL)
 		}

@@ -50,14 +50,15 @@ func main() {
 		rounds   = flag.Int("rounds", 3, "rounds of runs, each configuration once per round")
 		coredns  = flag.String("coredns", "bin/coredns", "the CoreDNS build with etcdsd")
 		only     = flag.String("only", "", "comma-separated configurations to run (default all)")
+		pprof    = flag.String("pprof", "", "serve Go profiles of the etcdsd CoreDNS on this address, to profile a run")
 	)
 	flag.Parse()
-	if err := run(*services, *duration, *rounds, *coredns, *only); err != nil {
+	if err := run(*services, *duration, *rounds, *coredns, *only, *pprof); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(services int, duration time.Duration, rounds int, coredns, only string) error {
+func run(services int, duration time.Duration, rounds int, coredns, only, pprof string) error {
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return errors.New("dnsperf not found: apt-get install dnsperf")
 	}
@@ -117,6 +118,9 @@ func run(services int, duration time.Duration, rounds int, coredns, only string)
 		{name: "file", block: "file " + zone + " example.local"},
 		{name: "whoami", block: "whoami"},
 		{name: "etcdsd", block: "etcdsd example.local {\n  " + endpoint + "\n }"},
+	}
+	if pprof != "" {
+		configs[len(configs)-1].block += "\n pprof " + pprof
 	}
 	if only != "" {
 		configs = slices.DeleteFunc(configs, func(c *config) bool { return !slices.Contains(strings.Split(only, ","), c.name) })
