@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 # Every package but the CoreDNS build, whose test-free main would only slow the race build.
 TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 
-.PHONY: build run test lint compat fuzz clean
+.PHONY: build run test lint compat fuzz bench bench-smoke dnsperf clean
 
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
@@ -25,6 +25,26 @@ lint:
 test: lint build
 	ETCDSD_COREDNS=$(BIN)/coredns $(GO) test -race -count=1 $(TEST_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	$(MAKE) --no-print-directory bench-smoke
+
+# dnsperf comes from Debian's package of that name.
+dnsperf:
+	@command -v dnsperf >/dev/null || { echo "installing dnsperf (Debian package)"; \
+		apt-get install -y -qq dnsperf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dnsperf; }; }
+
+# etcdsd against etcd, etcd+cache, file and whoami with dnsperf, then scale and propagation;
+# the results and how to read them are in BENCHMARKS.md.
+bench: build dnsperf
+	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
+		-propagation 1000 -scale 10000,100000,1000000
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale' -benchtime=300000x .
+
+# A short run of the same, for make test: it shows that the benchmark still works.
+bench-smoke: dnsperf
+	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -coredns $(BIN)/coredns -services 200 -duration 1s -rounds 1 -propagation 50 -scale 1000
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames' -benchtime=100x .
 
 # Native Go fuzzing of the query path, value decoding and Corefile parsing.
 FUZZ_TARGETS = FuzzServeDNS FuzzDecodeService FuzzParse

@@ -2,6 +2,8 @@ package etcdsd
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -110,4 +112,34 @@ func rrset(rrs []dns.RR) string {
 	}
 	slices.Sort(s)
 	return strings.Join(s, "\n")
+}
+
+// Index memory per record and query cost as the data grows: 10k, 100k and 1M records
+// (one to five instances per service, three on average). Memory is the Go heap after
+// garbage collection, with the decoded index and nothing else built. Queries go two ways:
+// the same 20,000 questions at every size (the prepared answers hold them all), and the
+// whole mix, which at 100k records and more outgrows the prepared answers.
+func BenchmarkScale(b *testing.B) {
+	for _, records := range []int{10_000, 100_000, 1_000_000} {
+		services := records / 3
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		e := benchPlugin(b, services)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perRecord := float64(after.HeapAlloc-before.HeapAlloc) / float64(e.watchers[0].snapshot().tree.Len())
+		all := benchMsgs(services)
+		for _, mix := range []struct {
+			name string
+			msgs []*dns.Msg
+		}{{"same-20000", all[:min(len(all), 20000)]}, {"all", all}} {
+			b.Run(fmt.Sprintf("records=%d/queries=%s", records, mix.name), func(b *testing.B) {
+				run(b, e, mix.msgs)
+				// After the loop: b.Loop drops metrics reported before it.
+				b.ReportMetric(perRecord, "heap-B/record")
+			})
+		}
+		runtime.KeepAlive(e)
+	}
 }

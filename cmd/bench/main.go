@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,18 +52,30 @@ func main() {
 		coredns  = flag.String("coredns", "bin/coredns", "the CoreDNS build with etcdsd")
 		only     = flag.String("only", "", "comma-separated configurations to run (default all)")
 		pprof    = flag.String("pprof", "", "serve Go profiles of the etcdsd CoreDNS on this address, to profile a run")
+		changes  = flag.Int("propagation", 1000, "puts and deletes to time from etcd to DNS (0: none)")
+		scale    = flag.String("scale", "10000,100000", "record counts to time etcdsd's first complete list at")
 	)
 	flag.Parse()
-	if err := run(*services, *duration, *rounds, *coredns, *only, *pprof); err != nil {
+	b := &bench{services: *services, duration: *duration, rounds: *rounds, coredns: *coredns,
+		only: *only, pprof: *pprof, changes: *changes, scale: *scale}
+	if err := b.run(); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(services int, duration time.Duration, rounds int, coredns, only, pprof string) error {
+type bench struct {
+	services, rounds, changes int
+	duration                  time.Duration
+	coredns, only, pprof      string
+	scale                     string
+}
+
+func (b *bench) run() error {
+	services, duration, rounds, only, pprof := b.services, b.duration, b.rounds, b.only, b.pprof
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return errors.New("dnsperf not found: apt-get install dnsperf")
 	}
-	coredns, err := filepath.Abs(coredns)
+	coredns, err := filepath.Abs(b.coredns)
 	if err != nil {
 		return err
 	}
@@ -157,7 +170,99 @@ func run(services int, duration time.Duration, rounds int, coredns, only, pprof 
 		c.rss = rss(c.cmd.Process.Pid)
 	}
 	report(configs, services, duration, rounds, pin)
+
+	for _, c := range configs {
+		if c.name == "etcdsd" && b.changes > 0 {
+			if err := propagation(cli, c.port, b.changes); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range strings.Split(b.scale, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			if err := firstList(cli, etcd.Endpoint, dir, coredns, n); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// propagation times n puts and n deletes from the write's return until etcdsd answers
+// the new state, asking it as fast as it answers.
+func propagation(cli *clientv3.Client, port, n int) error {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	wait := func(name string, present bool) (time.Duration, error) {
+		start := time.Now()
+		q := new(dns.Msg).SetQuestion(name, dns.TypeA)
+		for time.Since(start) < 10*time.Second {
+			r, err := dns.Exchange(q, addr)
+			if err == nil && (len(r.Answer) > 0) == present {
+				return time.Since(start), nil
+			}
+		}
+		return 0, fmt.Errorf("%s: no change in DNS within 10s", name)
+	}
+	var puts, dels []float64
+	for i := range n {
+		key, name := fmt.Sprintf("/skydns/local/example/prop/p%d", i), fmt.Sprintf("p%d.prop.example.local.", i)
+		if _, err := cli.Put(context.Background(), key, `{"host":"10.99.0.1"}`); err != nil {
+			return err
+		}
+		d, err := wait(name, true)
+		if err != nil {
+			return err
+		}
+		puts = append(puts, float64(d.Microseconds())/1000)
+		if _, err := cli.Delete(context.Background(), key); err != nil {
+			return err
+		}
+		if d, err = wait(name, false); err != nil {
+			return err
+		}
+		dels = append(dels, float64(d.Microseconds())/1000)
+	}
+	slices.Sort(puts)
+	slices.Sort(dels)
+	pct := func(v []float64, p int) float64 { return v[min(len(v)-1, len(v)*p/100)] }
+	fmt.Printf("\npropagation over %d changes, from the write's return to the new answer (ms): put p50 %.3f p99 %.3f max %.3f; delete p50 %.3f p99 %.3f max %.3f\n",
+		n, pct(puts, 50), pct(puts, 99), puts[len(puts)-1], pct(dels, 50), pct(dels, 99), dels[len(dels)-1])
+	return nil
+}
+
+// firstList loads n records under a path of their own and times a fresh CoreDNS with
+// etcdsd from its start until its ready endpoint says ready: start-up plus the first
+// complete list.
+func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error {
+	path := fmt.Sprintf("/scale%d", n)
+	start := time.Now()
+	if _, err := load(cli, benchdata.Records(path, n/3)); err != nil {
+		return err
+	}
+	loaded := time.Since(start)
+	readyPort, err := devetcd.FreePort()
+	if err != nil {
+		return err
+	}
+	c := &config{name: fmt.Sprintf("scale%d", n), block: fmt.Sprintf("etcdsd example.local {\n  path %s\n  endpoint %s\n }\n ready 127.0.0.1:%d", path, endpoint, readyPort)}
+	start = time.Now()
+	if err := c.startProcess(dir, coredns, false); err != nil {
+		return err
+	}
+	defer c.stop()
+	url := fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)
+	for time.Since(start) < 5*time.Minute {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				fmt.Printf("first list of %d records (%d services): CoreDNS ready %v after its start (loading etcd took %v); RSS %d MiB\n",
+					n, n/3, time.Since(start).Round(time.Millisecond), loaded.Round(time.Second), rss(c.cmd.Process.Pid)/1024)
+				return nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("%s: not ready after 5 minutes", c.name)
 }
 
 // load puts the records, those marked leased under one lease per service.
@@ -198,6 +303,21 @@ func load(cli *clientv3.Client, records []benchdata.Record) (int, error) {
 }
 
 func (c *config) start(dir, coredns string, pin bool) error {
+	if err := c.startProcess(dir, coredns, pin); err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", c.port)
+	q := new(dns.Msg).SetQuestion("_svc000000._tcp.example.local.", dns.TypeSRV)
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if r, err := dns.Exchange(q, addr); err == nil && r.Rcode != dns.RcodeServerFailure {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: CoreDNS not answering on %s", c.name, addr)
+}
+
+// startProcess writes the configuration's Corefile and starts CoreDNS on it.
+func (c *config) startProcess(dir, coredns string, pin bool) error {
 	port, err := devetcd.FreePort()
 	if err != nil {
 		return err
@@ -213,17 +333,7 @@ func (c *config) start(dir, coredns string, pin bool) error {
 		args = append([]string{"taskset", "-c", "0"}, args...)
 	}
 	c.cmd = exec.Command(args[0], args[1:]...)
-	if err := c.cmd.Start(); err != nil {
-		return err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	q := new(dns.Msg).SetQuestion("_svc000000._tcp.example.local.", dns.TypeSRV)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if r, err := dns.Exchange(q, addr); err == nil && r.Rcode != dns.RcodeServerFailure {
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: CoreDNS not answering on %s", c.name, addr)
+	return c.cmd.Start()
 }
 
 func (c *config) stop() {
