@@ -83,7 +83,7 @@ func (t *leaseTable) due(now time.Time) []*lease {
 // resolveLeases asks etcd for the remaining TTL of each lease, a few at a time. A lease
 // that cannot be resolved keeps an unknown expiry and is retried by the refresh loop.
 func resolveLeases(ctx context.Context, cli *clientv3.Client, leases []*lease) {
-	const parallel = 8
+	const parallel = 64
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, l := range leases {

@@ -147,10 +147,11 @@ func leaseCount(e *Etcdsd) int {
 }
 
 func TestListInPagesAtOneRevision(t *testing.T) {
-	// More keys than one page, so the list continues after the last key of each page.
-	ops := make([]clientv3.Op, 0, 2*listPageSize+10)
-	for i := range cap(ops) {
-		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/pg/local/example/many/i%05d", i), fmt.Sprintf(`{"host":"10.%d.%d.%d"}`, 20+i/65536, i/256%256, i%256)))
+	// More keys than two pages, so the list continues after the last key of each page.
+	const pageSize, keys = 100, 2*100 + 10
+	ops := make([]clientv3.Op, 0, keys)
+	for i := range keys {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/pg/local/example/many/i%05d", i), fmt.Sprintf(`{"host":"10.20.%d.%d"}`, i/256, i%256)))
 	}
 	for len(ops) > 0 {
 		n := min(len(ops), 100)
@@ -161,12 +162,15 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 	}
 	// A neighbour of the prefix stays out of the index.
 	put(t, "/pgx/local/example/many/intruder", `{"host":"10.99.0.1"}`)
-	e := startPlugin(t, "etcdsd example.local {\n path /pg\n max_answers 5000\n}")
-	if n := e.watchers[0].snapshot().tree.Len(); n != 2*listPageSize+10 {
-		t.Fatalf("want %d keys in the index, got %d", 2*listPageSize+10, n)
+	e := parsePlugin(t, "etcdsd example.local {\n path /pg\n}")
+	e.watchers[0].pageSize = pageSize
+	e.OnStartup()
+	defer e.OnShutdown()
+	if n := e.watchers[0].snapshot().tree.Len(); n != keys {
+		t.Fatalf("want %d keys in the index, got %d", keys, n)
 	}
-	if m := query(t, e, "many.example.local.", dns.TypeA); len(m.Answer) != 2*listPageSize+10 {
-		t.Fatalf("want %d answers, got %d", 2*listPageSize+10, len(m.Answer))
+	if m := query(t, e, "many.example.local.", dns.TypeA); len(m.Answer) != keys {
+		t.Fatalf("want %d answers, got %d", keys, len(m.Answer))
 	}
 }
 

@@ -257,6 +257,13 @@ func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error
 			if resp.StatusCode == http.StatusOK {
 				fmt.Printf("first list of %d records (%d services): CoreDNS ready %v after its start (loading etcd took %v); RSS %d MiB\n",
 					n, n/3, time.Since(start).Round(time.Millisecond), loaded.Round(time.Second), rss(c.cmd.Process.Pid)/1024)
+				if b, err := os.ReadFile(filepath.Join(dir, c.name+".log")); err == nil {
+					for _, line := range strings.Split(string(b), "\n") {
+						if strings.Contains(line, "Listed") {
+							fmt.Println("  etcdsd:", strings.TrimSpace(line))
+						}
+					}
+				}
 				return nil
 			}
 		}
@@ -333,6 +340,11 @@ func (c *config) startProcess(dir, coredns string, pin bool) error {
 		args = append([]string{"taskset", "-c", "0"}, args...)
 	}
 	c.cmd = exec.Command(args[0], args[1:]...)
+	logs, err := os.Create(filepath.Join(dir, c.name+".log"))
+	if err != nil {
+		return err
+	}
+	c.cmd.Stdout, c.cmd.Stderr = logs, logs
 	return c.cmd.Start()
 }
 
@@ -420,6 +432,9 @@ func rss(pid int) int64 {
 }
 
 func median(rs []result, f func(result) float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
 	v := make([]float64, len(rs))
 	for i, r := range rs {
 		v[i] = f(r)
