@@ -25,7 +25,8 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 	for i, kv := range kvs {
 		for _, w := range e.watchers {
 			if within(kv[0], w.start) {
-				w.tree.ReplaceOrInsert(w.decode(&mvccpb.KeyValue{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}))
+				e, _ := w.decode(&mvccpb.KeyValue{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)})
+				w.tree.ReplaceOrInsert(e)
 			}
 		}
 	}

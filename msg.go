@@ -10,8 +10,6 @@ import (
 	"strings"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
-
-	"github.com/miekg/dns"
 )
 
 const (
@@ -53,22 +51,22 @@ func invalid(reason, format string, args ...any) error {
 // plugin would turn into wrong records (a port that wraps, a host that is no name) or into
 // a failed answer are refused with an *invalidValue.
 func decodeService(key string, value []byte) (msg.Service, error) {
-	if _, ok := dns.IsDomainName(msg.Domain(key)); !ok || strings.Contains(key, "//") {
+	if !validKey(key) {
 		return msg.Service{}, invalid(reasonInvalidKey, "key does not map to a valid DNS name")
-	}
-	if !json.Valid(value) {
-		return msg.Service{}, invalid(reasonInvalidJSON, "value is not JSON")
-	}
-	if v := bytes.TrimSpace(value); v[0] != '{' {
-		return msg.Service{}, invalid(reasonNotObject, "value is JSON but not an object")
 	}
 	var s msg.Service
 	if err := json.Unmarshal(value, &s); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return msg.Service{}, invalid(reasonNotObject, "value is JSON but not an object")
+		case errors.As(err, &te):
 			return msg.Service{}, invalid(reasonWrongType, "field %q: %s where %s belongs", te.Field, te.Value, te.Type)
 		}
 		return msg.Service{}, invalid(reasonInvalidJSON, "%v", err)
+	}
+	if v := bytes.TrimSpace(value); v[0] != '{' { // null decodes without error
+		return msg.Service{}, invalid(reasonNotObject, "value is JSON but not an object")
 	}
 	if s.Host != "" && !validHost(s.Host) {
 		return msg.Service{}, invalid(reasonInvalidHost, "host %q is neither an IP address nor a host name", s.Host)
@@ -91,6 +89,36 @@ func decodeService(key string, value []byte) (msg.Service, error) {
 		s.Priority = defaultPriority
 	}
 	return s, nil
+}
+
+// validKey reports whether key's name (its labels after the first path element, which
+// the SRV target drops) is a valid DNS name: no empty label, none over 63 bytes, at most
+// 253 bytes in all.
+func validKey(key string) bool {
+	rest := strings.TrimPrefix(key, "/")
+	i := strings.IndexByte(rest, '/')
+	if i < 0 {
+		return true // the path's own key: the root name
+	}
+	rest = rest[i+1:]
+	if len(rest) > 253 {
+		return false
+	}
+	for rest != "" {
+		l := rest
+		if j := strings.IndexByte(rest, '/'); j >= 0 {
+			l, rest = rest[:j], rest[j+1:]
+			if rest == "" {
+				return false // a trailing '/': an empty label
+			}
+		} else {
+			rest = ""
+		}
+		if len(l) == 0 || len(l) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // validHost reports whether h is an IP address or a host name: labels of 1 to 63 letters,

@@ -215,43 +215,29 @@ func (w *watcher) loop(ctx context.Context) {
 func (w *watcher) list(ctx context.Context, reason string) error {
 	started := time.Now()
 	tree := newTree()
+	// New leases are resolved while the next pages arrive.
 	var (
-		rev   int64
-		fresh []*lease
-		from  = w.start
+		leaseq   = make(chan []*lease, 4)
+		resolved = make(chan int)
 	)
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(w.end), clientv3.WithLimit(w.pageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+	go func() {
+		n := 0
+		for batch := range leaseq {
+			resolveLeases(ctx, w.cli, batch)
+			n += len(batch)
 		}
-		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		resp, err := w.cli.Get(lctx, from, opts...)
-		cancel()
-		if err != nil {
-			// Drop the references taken so far; the old tree keeps its own.
-			tree.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
-			return err
-		}
-		if rev == 0 {
-			rev = resp.Header.Revision
-		}
-		for _, kv := range resp.Kvs {
-			e, isNew := w.reuse(kv)
-			if isNew && e.lease != nil && e.lease.expiry.Load() == 0 {
-				fresh = append(fresh, e.lease)
-			}
-			tree.ReplaceOrInsert(e)
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			break
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		resolved <- n
+	}()
+	rev, err := w.listPages(ctx, tree, leaseq)
+	close(leaseq)
+	leases := <-resolved
+	if err != nil {
+		// Drop the references taken so far; the old tree keeps its own.
+		tree.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
+		return err
 	}
-	listed := time.Now()
-	resolveLeases(ctx, w.cli, fresh)
-	log.Infof("Listed %d keys under %s at revision %d in %v, then %d leases in %v",
-		tree.Len(), w.start, rev, listed.Sub(started).Round(time.Millisecond), len(fresh), time.Since(listed).Round(time.Millisecond))
+	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
+		tree.Len(), leases, w.start, rev, time.Since(started).Round(time.Millisecond))
 
 	old := w.tree
 	w.tree, w.rev = tree, rev
@@ -261,21 +247,60 @@ func (w *watcher) list(ctx context.Context, reason string) error {
 	return nil
 }
 
+// listPages reads the range into tree page by page at the revision of the first page,
+// which it returns, and sends each page's new leases to leaseq.
+func (w *watcher) listPages(ctx context.Context, tree *btree.BTreeG[*entry], leaseq chan<- []*lease) (int64, error) {
+	var rev int64
+	from := w.start
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(w.end), clientv3.WithLimit(w.pageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		lctx, cancel := context.WithTimeout(ctx, listTimeout)
+		resp, err := w.cli.Get(lctx, from, opts...)
+		cancel()
+		if err != nil {
+			return 0, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		var fresh []*lease
+		for _, kv := range resp.Kvs {
+			e, l := w.reuse(kv)
+			if l != nil {
+				fresh = append(fresh, l)
+			}
+			tree.ReplaceOrInsert(e)
+		}
+		if len(fresh) > 0 {
+			leaseq <- fresh
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return rev, nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
 // reuse returns the entry for kv, taking the one already indexed when it is the same
-// revision of the key: a re-list then neither decodes nor logs a bad value again.
-func (w *watcher) reuse(kv *mvccpb.KeyValue) (*entry, bool) {
+// revision of the key: a re-list then neither decodes nor logs a bad value again. The
+// lease it returns is one seen for the first time, to resolve.
+func (w *watcher) reuse(kv *mvccpb.KeyValue) (*entry, *lease) {
 	if old, ok := w.tree.Get(&entry{key: string(kv.Key)}); ok && old.modRev == kv.ModRevision {
 		if old.lease != nil {
 			w.leases.acquire(old.lease.id)
 		}
-		return old, false
+		return old, nil
 	}
-	return w.decode(kv), true
+	return w.decode(kv)
 }
 
 // decode turns kv into an index entry. A value that does not decode is kept as a bad
-// entry, counted and logged once for this revision of the key.
-func (w *watcher) decode(kv *mvccpb.KeyValue) *entry {
+// entry, counted and logged once for this revision of the key. The lease it returns is
+// one seen for the first time, to resolve.
+func (w *watcher) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
 	svc, err := decodeService(e.key, kv.Value)
 	if err != nil {
@@ -289,13 +314,18 @@ func (w *watcher) decode(kv *mvccpb.KeyValue) *entry {
 		if w.skipLog.allow(time.Now()) {
 			log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
 		}
-		return e
+		return e, nil
 	}
 	e.svc = svc
-	if kv.Lease != 0 {
-		e.lease, _ = w.leases.acquire(clientv3.LeaseID(kv.Lease))
+	if kv.Lease == 0 {
+		return e, nil
 	}
-	return e
+	l, first := w.leases.acquire(clientv3.LeaseID(kv.Lease))
+	e.lease = l
+	if !first {
+		return e, nil
+	}
+	return e, l
 }
 
 // watch follows the range from the revision after the last applied one until the watch
@@ -361,9 +391,9 @@ func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
 		var old *entry
 		switch ev.Type {
 		case clientv3.EventTypePut:
-			e := w.decode(kv)
-			if e.lease != nil && e.lease.expiry.Load() == 0 {
-				fresh = append(fresh, e.lease)
+			e, l := w.decode(kv)
+			if l != nil {
+				fresh = append(fresh, l)
 			}
 			old, _ = w.tree.ReplaceOrInsert(e)
 			eventsTotal.WithLabelValues("put").Inc()
