@@ -38,7 +38,7 @@ bench: build dnsperf
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
 		-propagation 1000 -scale 10000,100000,1000000
-	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale' -benchtime=300000x .
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale' -benchtime=1s .
 
 # A short run of the same, for make test: it shows that the benchmark still works.
 bench-smoke: dnsperf
