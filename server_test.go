@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/directive"
 
 	"github.com/miekg/dns"
@@ -20,7 +21,7 @@ func startServer(t *testing.T, body string) string {
 	if err := directive.Register(); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := devetcd.FreePortFor(t)
 	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n%s\n}\n", port, body)
 	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
 	if err != nil {
@@ -79,7 +80,7 @@ func TestLargeAnswers(t *testing.T) {
 func TestStartsWithEtcdUnreachable(t *testing.T) {
 	// Nothing listens on this port: CoreDNS still starts, opens its port, and answers
 	// SERVFAIL (never NXDOMAIN) while the plugin keeps trying.
-	dead := freePort(t)
+	dead := devetcd.FreePortFor(t)
 	addr := startServer(t, fmt.Sprintf(" etcdsd example.local {\n  endpoint http://127.0.0.1:%d\n  credentials dns pw\n }", dead))
 	r, err := dns.Exchange(new(dns.Msg).SetQuestion("x.example.local.", dns.TypeA), addr)
 	if err != nil {

@@ -214,7 +214,7 @@ func watcherGoroutines() int {
 func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
 	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
-	port := freePort(t)
+	port := devetcd.FreePortFor(t)
 	corefile := func(path string) caddy.Input {
 		return caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
 			"example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint))}
@@ -269,15 +269,6 @@ func expectA(t *testing.T, addr, name, want string) {
 	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
 		t.Fatalf("%s: want A %s, got %v", name, want, m.Answer)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := devetcd.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {

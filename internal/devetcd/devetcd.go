@@ -183,6 +183,19 @@ func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, e
 	return n, sc.Err()
 }
 
+// FreePortFor is FreePort for tests: it fails tb when there is none.
+func FreePortFor(tb interface {
+	Helper()
+	Fatal(args ...any)
+}) int {
+	tb.Helper()
+	p, err := FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
 // FreePort returns a loopback port that is free for both TCP and UDP, as a DNS server
 // needs, for tests and tools that start servers.
 func FreePort() (int, error) {

@@ -98,7 +98,7 @@ func startPair(t *testing.T, ds dataset, path string) *pair {
 		rev = resp.Header.Revision
 	}
 
-	builtinPort, oursPort := freePort(t), freePort(t)
+	builtinPort, oursPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t)
 	block := func(port int, plugin string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, ".:%d {\n bind 127.0.0.1\n", port)
@@ -169,15 +169,6 @@ func waitIndexed(t *testing.T, path string, rev int64) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("etcdsd did not index %s up to revision %d", path, rev)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := devetcd.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // compare asks both servers q and returns a description of any difference, or "", and

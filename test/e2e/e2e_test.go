@@ -40,15 +40,6 @@ func corednsBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := devetcd.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 type stack struct {
 	etcd        *devetcd.Server
 	dnsAddr     string // etcdsd
@@ -74,7 +65,7 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 
-	dnsPort, builtinPort, readyPort, metricsPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	dnsPort, builtinPort, readyPort, metricsPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t)
 	cmd := exec.Command(bin, "-conf", "../../Corefile")
 	cmd.Env = append(os.Environ(),
 		"DNS_PORT="+strconv.Itoa(dnsPort),

@@ -29,15 +29,6 @@ import (
 	"go.uber.org/zap"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := devetcd.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // cluster is three etcd members, each a process of the member command.
 type cluster struct {
 	t           *testing.T
@@ -54,8 +45,8 @@ func newCluster(t *testing.T) *cluster {
 	}
 	c := &cluster{t: t, bin: bin, dir: t.TempDir(), procs: make([]*exec.Cmd, 3)}
 	for range 3 {
-		c.clientPorts = append(c.clientPorts, freePort(t))
-		c.peerPorts = append(c.peerPorts, freePort(t))
+		c.clientPorts = append(c.clientPorts, devetcd.FreePortFor(t))
+		c.peerPorts = append(c.peerPorts, devetcd.FreePortFor(t))
 	}
 	c.startAll()
 	t.Cleanup(func() {
@@ -244,7 +235,7 @@ func TestFaults(t *testing.T) {
 		want[fmt.Sprintf("svc-%d.example.local.", i)] = ip
 	}
 
-	port := freePort(t)
+	port := devetcd.FreePortFor(t)
 	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", port, strings.Join(c.endpoints(), " "))
 	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
 	if err != nil {
