@@ -95,6 +95,9 @@ func decodeService(key string, value []byte) (msg.Service, error) {
 // the SRV target drops) is a valid DNS name: no empty label, none over 63 bytes, at most
 // 253 bytes in all.
 func validKey(key string) bool {
+	if !strings.HasPrefix(key, "/") || strings.Trim(key, "/") == "" {
+		return false // no name at all, not even the root: the SRV target would have none
+	}
 	rest := strings.TrimPrefix(key, "/")
 	i := strings.IndexByte(rest, '/')
 	if i < 0 {

@@ -45,6 +45,9 @@ func TestDecodeService(t *testing.T) {
 		{key, `{"host":"10.0.0.1","weight":70000}`, reasonOutOfRange},
 		{key, `{"text":"` + strings.Repeat("t", maxText+1) + `"}`, reasonTooLarge},
 		{"/skydns/local/example//x", `{"host":"10.0.0.1"}`, reasonInvalidKey},
+		{"/", `{"host":"10.0.0.1"}`, reasonInvalidKey},
+		{"x", `{"host":"10.0.0.1"}`, reasonInvalidKey},
+		{"/skydns", `{"host":"10.0.0.1"}`, ""}, // the path's own key: the root name
 		{"/skydns/local/example/" + strings.Repeat("k", 64), `{"host":"10.0.0.1"}`, reasonInvalidKey},
 	}
 	for _, tc := range tests {
