@@ -1,40 +1,21 @@
 package etcdsd
 
 import (
-	"bytes"
 	"context"
 	"io"
 	golog "log"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestTLSAndLeastPrivilege runs etcd with client certificates and auth on, and a user
 // whose role may read only one zone's prefix: the README's minimal role.
@@ -76,7 +57,7 @@ func TestTLSAndLeastPrivilege(t *testing.T) {
 		}
 	}
 
-	logs := &syncBuffer{}
+	logs := &testserver.Buffer{}
 	golog.SetOutput(logs)
 	defer golog.SetOutput(io.Discard)
 

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/coredns/caddy"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/directive"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -18,20 +17,11 @@ import (
 // returns its address; the instance shuts down, callbacks included, when the test ends.
 func startServer(t *testing.T, body string) string {
 	t.Helper()
-	if err := directive.Register(); err != nil {
-		t.Fatal(err)
-	}
-	port := devetcd.FreePortFor(t)
-	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n%s\n}\n", port, body)
-	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		inst.ShutdownCallbacks()
-		inst.Stop()
+	inst, ports := testserver.Start(t, 1, func(p []int) string {
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n%s\n}\n", p[0], body)
 	})
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	t.Cleanup(func() { testserver.Stop(inst) })
+	return fmt.Sprintf("127.0.0.1:%d", ports[0])
 }
 
 func TestLargeAnswers(t *testing.T) {

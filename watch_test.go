@@ -15,7 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/directive"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -214,23 +214,15 @@ func watcherGoroutines() int {
 func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
 	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
-	port := devetcd.FreePortFor(t)
-	corefile := func(path string) caddy.Input {
-		return caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(fmt.Sprintf(
-			"example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint))}
-	}
-	if err := directive.Register(); err != nil {
-		t.Fatal(err)
+	corefile := func(port int, path string) string {
+		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint)
 	}
 	base := watcherGoroutines()
-	inst, err := caddy.Start(corefile("/r1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	inst, ports := testserver.Start(t, 1, func(p []int) string { return corefile(p[0], "/r1") })
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	expectA(t, addr, "x.example.local.", "10.8.4.1")
 
-	inst, err = inst.Restart(corefile("/r2"))
+	inst, err := inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "/r2"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	_ "github.com/etcdsd/etcdsd"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/directive"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,10 +41,6 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	clog.Discard()
 	dnsserver.Quiet = true
-	if err := directive.Register(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
 }
 
@@ -98,7 +94,6 @@ func startPair(t *testing.T, ds dataset, path string) *pair {
 		rev = resp.Header.Revision
 	}
 
-	builtinPort, oursPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t)
 	block := func(port int, plugin string) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, ".:%d {\n bind 127.0.0.1\n", port)
@@ -112,15 +107,11 @@ func startPair(t *testing.T, ds dataset, path string) *pair {
 		b.WriteString(" }\n erratic {\n  drop 0\n }\n}\n")
 		return b.String()
 	}
-	corefile := block(builtinPort, "etcd") + block(oursPort, "etcdsd")
-	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
-	if err != nil {
-		t.Fatalf("starting CoreDNS with\n%s: %v", corefile, err)
-	}
+	inst, ports := testserver.Start(t, 2, func(p []int) string { return block(p[0], "etcd") + block(p[1], "etcdsd") })
 	p := &pair{
 		inst:    inst,
-		builtin: fmt.Sprintf("127.0.0.1:%d", builtinPort),
-		ours:    fmt.Sprintf("127.0.0.1:%d", oursPort),
+		builtin: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		ours:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
 	}
 	t.Cleanup(p.stop)
 	waitIndexed(t, path, rev)
@@ -132,8 +123,7 @@ func (p *pair) stop() {
 	if p.inst == nil {
 		return
 	}
-	p.inst.ShutdownCallbacks()
-	p.inst.Stop()
+	testserver.Stop(p.inst)
 	p.inst = nil
 }
 

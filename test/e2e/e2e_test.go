@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,23 +66,44 @@ func startStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 
-	dnsPort, builtinPort, readyPort, metricsPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t)
+	// A port found free can be taken before CoreDNS binds it; then CoreDNS exits and
+	// gets another try with new ports.
+	for range 3 {
+		dnsPort, builtinPort, readyPort, metricsPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t)
+		if startCoreDNS(t, bin, etcd.Endpoint, dnsPort, builtinPort, readyPort, metricsPort) {
+			return &stack{
+				etcd:        etcd,
+				dnsAddr:     fmt.Sprintf("127.0.0.1:%d", dnsPort),
+				builtinAddr: fmt.Sprintf("127.0.0.1:%d", builtinPort),
+			}
+		}
+	}
+	t.Fatal("coredns did not start")
+	return nil
+}
+
+// startCoreDNS runs the binary on the repository's Corefile and waits until the ready
+// plugin reports ready; false if CoreDNS exited first.
+func startCoreDNS(t *testing.T, bin, endpoint string, dnsPort, builtinPort, readyPort, metricsPort int) bool {
+	t.Helper()
 	cmd := exec.Command(bin, "-conf", "../../Corefile")
 	cmd.Env = append(os.Environ(),
 		"DNS_PORT="+strconv.Itoa(dnsPort),
 		"BUILTIN_DNS_PORT="+strconv.Itoa(builtinPort),
-		"ETCD_ENDPOINT="+etcd.Endpoint,
+		"ETCD_ENDPOINT="+endpoint,
 		"READY_PORT="+strconv.Itoa(readyPort),
 		"METRICS_PORT="+strconv.Itoa(metricsPort),
 	)
-	var logs strings.Builder
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	logs := &testserver.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("coredns output:\n%s", logs.String())
 		}
@@ -90,22 +112,23 @@ func startStack(t *testing.T) *stack {
 	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case <-exited:
+			t.Logf("coredns exited while starting:\n%s", logs.String())
+			return false
+		default:
+		}
 		resp, err := http.Get(ready)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				break
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("coredns not ready after 30s")
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	return &stack{
-		etcd:        etcd,
-		dnsAddr:     fmt.Sprintf("127.0.0.1:%d", dnsPort),
-		builtinAddr: fmt.Sprintf("127.0.0.1:%d", builtinPort),
 	}
 }
 

@@ -16,13 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	_ "github.com/coredns/coredns/plugin/bind"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	_ "github.com/etcdsd/etcdsd"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/directive"
+	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -202,9 +201,6 @@ func TestFaults(t *testing.T) {
 	}
 	clog.Discard()
 	dnsserver.Quiet = true
-	if err := directive.Register(); err != nil {
-		t.Fatal(err)
-	}
 	c := newCluster(t)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -235,17 +231,11 @@ func TestFaults(t *testing.T) {
 		want[fmt.Sprintf("svc-%d.example.local.", i)] = ip
 	}
 
-	port := devetcd.FreePortFor(t)
-	corefile := fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", port, strings.Join(c.endpoints(), " "))
-	inst, err := caddy.Start(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		inst.ShutdownCallbacks()
-		inst.Stop()
-	}()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	inst, ports := testserver.Start(t, 1, func(p []int) string {
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", p[0], strings.Join(c.endpoints(), " "))
+	})
+	defer testserver.Stop(inst)
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	l := startLoad(addr, want)
 
 	// visible writes a new record and says how long the write took (it may wait for a new
