@@ -37,6 +37,22 @@ var (
 		Help:      "Gauge that is 1 while the index has heard nothing from etcd for 15 seconds, by watched key prefix.",
 	}, []string{"prefix"})
 
+	listDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "list_duration_seconds",
+		// A list takes milliseconds for a small zone and tens of seconds for a million keys.
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		Help:    "Histogram of the time a complete read of a watched key prefix took, leases included, by reason.",
+	}, []string{"reason"})
+
+	listTimestamp = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "last_list_timestamp_seconds",
+		Help:      "Gauge of the Unix time of the last complete read, by watched key prefix.",
+	}, []string{"prefix"})
+
 	eventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

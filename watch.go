@@ -244,6 +244,9 @@ func (w *watcher) list(ctx context.Context, reason string) error {
 	old.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
 	w.publish()
 	listsTotal.WithLabelValues(reason).Inc()
+	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
+	listTimestamp.WithLabelValues(w.start).SetToCurrentTime()
+	staleGauge.WithLabelValues(w.start).Set(0) // a complete list is fresh
 	return nil
 }
 

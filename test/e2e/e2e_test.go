@@ -3,8 +3,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -45,6 +48,7 @@ type stack struct {
 	etcd        *devetcd.Server
 	dnsAddr     string // etcdsd
 	builtinAddr string // the built-in etcd plugin, same data
+	metricsAddr string // the prometheus plugin
 }
 
 // startStack starts etcd with the seed records and CoreDNS with the repository Corefile,
@@ -75,6 +79,7 @@ func startStack(t *testing.T) *stack {
 				etcd:        etcd,
 				dnsAddr:     fmt.Sprintf("127.0.0.1:%d", dnsPort),
 				builtinAddr: fmt.Sprintf("127.0.0.1:%d", builtinPort),
+				metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort),
 			}
 		}
 	}
@@ -284,4 +289,58 @@ func TestChangesReachDNS(t *testing.T) {
 	}
 	waitFor("a leased put", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
 	waitFor("the lease's expiry", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
+}
+
+// The plugin's metrics, scraped from the prometheus plugin of the running binary, are all
+// there and pass promlint.
+func TestMetricsScrape(t *testing.T) {
+	s := startStack(t)
+	cli, err := s.etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	if _, err := cli.Put(ctx, "/skydns/local/example/new/i1", `{"host":"10.9.9.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "/skydns/local/example/new/bad", `{"host":`); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"coredns_etcdsd_keys", "coredns_etcdsd_revision", "coredns_etcdsd_fresh_timestamp_seconds",
+		"coredns_etcdsd_stale", "coredns_etcdsd_watch_events_total", "coredns_etcdsd_lists_total",
+		"coredns_etcdsd_list_duration_seconds", "coredns_etcdsd_last_list_timestamp_seconds",
+		"coredns_etcdsd_skipped_values_total", "coredns_etcdsd_capped_lookups_total",
+	}
+	var body []byte
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.metricsAddr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := slices.DeleteFunc(slices.Clone(want), func(m string) bool { return strings.Contains(string(body), "\n# TYPE "+m+" ") })
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics missing from the scrape: %v", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "coredns_etcdsd_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
 }
