@@ -137,6 +137,17 @@ func startCoreDNS(t *testing.T, bin, endpoint string, dnsPort, builtinPort, read
 	}
 }
 
+// client returns a client of the stack's etcd, closed when the test ends.
+func (s *stack) client(t *testing.T) *clientv3.Client {
+	t.Helper()
+	cli, err := s.etcd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
 // ask sends one query over UDP and returns the answer and additional sections as strings.
 func (s *stack) ask(t *testing.T, name string, qtype uint16) (answer, extra []string) {
 	t.Helper()
@@ -248,11 +259,7 @@ func rangeTotal(t *testing.T) float64 {
 
 func TestChangesReachDNS(t *testing.T) {
 	s := startStack(t)
-	cli, err := s.etcd.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := s.client(t)
 	ctx := context.Background()
 
 	waitFor := func(what string, want []string) {
@@ -295,11 +302,7 @@ func TestChangesReachDNS(t *testing.T) {
 // there and pass promlint.
 func TestMetricsScrape(t *testing.T) {
 	s := startStack(t)
-	cli, err := s.etcd.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := s.client(t)
 	ctx := context.Background()
 	if _, err := cli.Put(ctx, "/skydns/local/example/new/i1", `{"host":"10.9.9.1"}`); err != nil {
 		t.Fatal(err)
