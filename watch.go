@@ -58,9 +58,8 @@ type watcher struct {
 
 	// Writer state, owned by the run goroutine.
 	skipLog rateLimit
-	cli     *clientv3.Client
-	shared  atomic.Pointer[clientv3.Client] // cli, for the housekeeping goroutine
-	all     []string                        // the configured endpoints
+	cli     atomic.Pointer[clientv3.Client] // set by the run goroutine, read by housekeeping too
+	all     []string                        // the configured endpoints, set once
 	avoided atomic.Bool                     // the client was steered away from some of them
 	tree    *btree.BTreeG[*entry]
 	rev     int64
@@ -93,6 +92,9 @@ func (w *watcher) markFresh(now time.Time) {
 	freshGauge.WithLabelValues(w.start).Set(float64(now.Unix()))
 }
 
+// client returns the current etcd client, nil before the first one is made.
+func (w *watcher) client() *clientv3.Client { return w.cli.Load() }
+
 // snapshot returns the current view of the index, or nil before the first complete list.
 func (w *watcher) snapshot() *snapshot { return w.current.Load() }
 
@@ -104,8 +106,8 @@ func (w *watcher) run() {
 	go func() {
 		defer close(w.done)
 		w.loop(ctx)
-		if w.cli != nil {
-			w.cli.Close()
+		if c := w.cli.Load(); c != nil {
+			c.Close()
 		}
 	}()
 }
@@ -130,17 +132,17 @@ func (w *watcher) waitSynced(d time.Duration) bool {
 
 // reconnect replaces the etcd client, retrying until it has one or ctx is done.
 func (w *watcher) reconnect(ctx context.Context) error {
-	if w.cli != nil {
-		w.cli.Close()
-		w.cli = nil
+	if c := w.cli.Swap(nil); c != nil {
+		c.Close()
 	}
 	b := backoff{}
 	for {
 		cli, err := w.newClient(ctx)
 		if err == nil {
-			w.cli = cli
-			w.shared.Store(cli)
-			w.all = cli.Endpoints()
+			w.cli.Store(cli)
+			if w.all == nil { // the configured endpoints, before housekeeping reads them
+				w.all = cli.Endpoints()
+			}
 			w.avoided.Store(false)
 			b.recovered("connecting for " + w.start)
 			return nil
@@ -223,7 +225,7 @@ func (w *watcher) list(ctx context.Context, reason string) error {
 	go func() {
 		n := 0
 		for batch := range leaseq {
-			resolveLeases(ctx, w.cli, batch)
+			resolveLeases(ctx, w.client(), batch)
 			n += len(batch)
 		}
 		resolved <- n
@@ -261,7 +263,7 @@ func (w *watcher) listPages(ctx context.Context, tree *btree.BTreeG[*entry], lea
 			opts = append(opts, clientv3.WithRev(rev))
 		}
 		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		resp, err := w.cli.Get(lctx, from, opts...)
+		resp, err := w.client().Get(lctx, from, opts...)
 		cancel()
 		if err != nil {
 			return 0, err
@@ -338,7 +340,7 @@ func (w *watcher) watch(ctx context.Context, b *backoff) error {
 	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := w.cli.Watch(wctx, w.start,
+	wch := w.client().Watch(wctx, w.start,
 		clientv3.WithRange(w.end), clientv3.WithRev(w.rev+1),
 		clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
 	tick := time.NewTicker(w.progressEvery)
@@ -377,7 +379,7 @@ func (w *watcher) watch(ctx context.Context, b *backoff) error {
 			// The request must carry wctx's metadata to reach this watch's stream; an
 			// answer (or none) comes through wch.
 			pctx, pcancel := context.WithTimeout(wctx, w.progressEvery)
-			w.cli.RequestProgress(pctx)
+			w.client().RequestProgress(pctx)
 			pcancel()
 		}
 	}
@@ -410,7 +412,7 @@ func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
 		w.rev = kv.ModRevision
 	}
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
-	resolveLeases(ctx, w.cli, fresh)
+	resolveLeases(ctx, w.client(), fresh)
 	w.publish()
 }
 
@@ -425,18 +427,18 @@ func (w *watcher) publish() {
 
 // steer points the client at the members that answer a Status call, when some do not.
 func (w *watcher) steer(ctx context.Context) {
-	answering := probe(ctx, w.cli, w.all)
+	answering := probe(ctx, w.client(), w.all)
 	if len(answering) == 0 || len(answering) == len(w.all) {
 		return
 	}
 	log.Warningf("etcd members %v do not answer; watching %s through %v", missing(w.all, answering), w.start, answering)
-	w.cli.SetEndpoints(answering...)
+	w.client().SetEndpoints(answering...)
 	w.avoided.Store(true)
 }
 
 // restore gives the client all configured endpoints back once they all answer.
 func (w *watcher) restore(ctx context.Context) {
-	cli := w.shared.Load()
+	cli := w.client()
 	if cli == nil || !w.avoided.Load() {
 		return
 	}
@@ -505,7 +507,7 @@ func (w *watcher) housekeep(ctx context.Context) {
 					staleGauge.WithLabelValues(w.start).Set(0)
 				}
 			}
-			resolveLeases(ctx, w.shared.Load(), w.leases.due(now))
+			resolveLeases(ctx, w.client(), w.leases.due(now))
 			w.restore(ctx)
 		}
 	}

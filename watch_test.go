@@ -178,7 +178,7 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	put(t, "/rl/local/example/a", `{"host":"10.8.3.1"}`)
 	put(t, "/rl/local/example/b", `{"host":`)
 	w := newWatcher("/rl", nil)
-	w.cli = testClient
+	w.cli.Store(testClient)
 	ctx := context.Background()
 	if err := w.list(ctx, "start"); err != nil {
 		t.Fatal(err)
@@ -376,11 +376,11 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primer.Close()
-	w.cli = primer
+	w.cli.Store(primer)
 	if err := w.list(ctx, "start"); err != nil {
 		t.Fatal(err)
 	}
-	w.cli = nil // run makes its own
+	w.cli.Store(nil) // run makes its own
 	// Changes the watcher has not seen, then compaction past them: a watch from the
 	// watcher's revision can only fail.
 	put(t, "/cp/local/example/b", `{"host":"10.8.7.2"}`)
