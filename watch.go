@@ -491,7 +491,8 @@ func (w *watcher) housekeep(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			staleGauge.DeleteLabelValues(w.start)
+			// The series stays, like the other gauges: after a reload the new instance
+			// of the same prefix owns it.
 			return
 		case now := <-t.C:
 			if w.snapshot() == nil {
