@@ -10,6 +10,7 @@ TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
 	$(GO) build -o $(BIN)/devstack ./cmd/devstack
+	$(GO) build -o $(BIN)/etcdsdctl ./cmd/etcdsdctl
 	$(GO) build -o $(BIN)/etcdctl go.etcd.io/etcd/etcdctl/v3
 
 # A local etcd (data in .run/etcd) loaded with testdata/seed.records, and CoreDNS with

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/etcdsd/etcdsd/skydns"
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -310,12 +311,7 @@ func (w *watcher) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 	svc, err := decodeService(e.key, kv.Value)
 	if err != nil {
 		e.bad = true
-		reason := reasonInvalidJSON
-		var iv *invalidValue
-		if errors.As(err, &iv) {
-			reason = iv.reason
-		}
-		skippedTotal.WithLabelValues(reason).Inc()
+		skippedTotal.WithLabelValues(skydns.Reason(err)).Inc()
 		if w.skipLog.allow(time.Now()) {
 			log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
 		}

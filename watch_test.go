@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
+	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -68,13 +69,13 @@ func TestWatchBadValueAmongSiblings(t *testing.T) {
 	// Bad values arriving through the watch, of every kind, never hide the good one, and
 	// each is counted under its reason.
 	for _, tc := range []struct{ value, reason string }{
-		{`{"host":`, reasonInvalidJSON},
-		{``, reasonInvalidJSON},
-		{`[1,2]`, reasonNotObject},
-		{`"a string"`, reasonNotObject},
-		{`{"port":"eighty"}`, reasonWrongType},
-		{`{"host":"999.1.1.1"}`, reasonInvalidHost},
-		{`{"host":"10.8.1.9","port":70000}`, reasonOutOfRange},
+		{`{"host":`, skydns.ReasonInvalidJSON},
+		{``, skydns.ReasonInvalidJSON},
+		{`[1,2]`, skydns.ReasonNotObject},
+		{`"a string"`, skydns.ReasonNotObject},
+		{`{"port":"eighty"}`, skydns.ReasonWrongType},
+		{`{"host":"999.1.1.1"}`, skydns.ReasonInvalidHost},
+		{`{"host":"10.8.1.9","port":70000}`, skydns.ReasonOutOfRange},
 	} {
 		before := testutil.ToFloat64(skippedTotal.WithLabelValues(tc.reason))
 		waitRevision(t, e, put(t, "/b/local/example/svc/bad", tc.value))

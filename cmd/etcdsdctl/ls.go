@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/etcdsd/etcdsd"
+	"github.com/etcdsd/etcdsd/skydns"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// lsTypes are the query types ls asks for: those a SkyDNS value can answer.
+var lsTypes = []uint16{dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX}
+
+func newLsCmd(g *global) *cobra.Command {
+	var zone string
+	cmd := &cobra.Command{
+		Use:   "ls NAME",
+		Short: "Show what etcdsd answers for NAME, from the records in etcd",
+		Long: `ls reads the zone's keys once and prints what etcdsd answers a query for NAME of each
+type that has an answer (SRV, A, AAAA, CNAME, TXT, MX), with its additional section, as dig
+shows them; values under NAME that etcdsd skips are listed after. --zone should be the zone
+of the Corefile's etcdsd stanza: it decides apex answers and which names are looked up in
+the data rather than upstream. The default, the root, reads every key under --path.`,
+		Example: `  etcdsdctl ls _web._tcp.example.local --zone example.local`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := dns.Fqdn(strings.ToLower(args[0]))
+			zone = dns.Fqdn(strings.ToLower(zone))
+			if !dns.IsSubDomain(zone, name) {
+				return fmt.Errorf("%s is not in zone %s", name, zone)
+			}
+			out := cmd.OutOrStdout()
+			answered := false
+			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
+				h, err := etcdsd.Read(ctx, cli, g.prefix, []string{zone})
+				if err != nil {
+					return err
+				}
+				for _, qt := range lsTypes {
+					m := new(dns.Msg)
+					m.SetQuestion(name, qt)
+					rec := dnstest.NewRecorder(&test.ResponseWriter{})
+					rcode, err := h.ServeDNS(ctx, rec, m)
+					if rec.Msg == nil {
+						fmt.Fprintf(out, ";; %s %s: %s (%v)\n", dns.TypeToString[qt], name, dns.RcodeToString[rcode], err)
+						continue
+					}
+					if len(rec.Msg.Answer) == 0 {
+						continue
+					}
+					answered = true
+					fmt.Fprintf(out, ";; %s %s\n", dns.TypeToString[qt], name)
+					for _, rr := range rec.Msg.Answer {
+						fmt.Fprintln(out, rr)
+					}
+					for _, rr := range rec.Msg.Extra {
+						fmt.Fprintln(out, rr, " ; additional")
+					}
+				}
+				// Values etcdsd skips answer nothing: say which, so an empty answer is explained.
+				key, err := skydns.Key(g.prefix, name)
+				if err != nil {
+					return nil // a wildcard name: no one key to look below
+				}
+				return scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %v\n", kv.Key, err)
+					}
+				})
+			})
+			if err != nil {
+				return err
+			}
+			if !answered {
+				fmt.Fprintf(cmd.ErrOrStderr(), "no records for %s\n", name)
+				return errReported
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&zone, "zone", ".", "the zone etcdsd serves NAME in")
+	return cmd
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/coredns/coredns/plugin/bind"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/testserver"
+
+	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var (
+	testEtcd   *devetcd.Server
+	testClient *clientv3.Client
+)
+
+// The test binary doubles as etcdsdctl for the tests that need a process to kill.
+const asCommand = "ETCDSDCTL_TEST_AS_COMMAND"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asCommand) != "" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+}
+
+// ctl runs one command line in-process against the test etcd.
+func ctl(t *testing.T, prefix string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	args = append([]string{"--endpoints", testEtcd.Endpoint, "--path", prefix}, args...)
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func put(t *testing.T, key, value string) {
+	t.Helper()
+	if _, err := testClient.Put(context.Background(), key, value); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func keys(t *testing.T, prefix string) []string {
+	t.Helper()
+	resp, err := testClient.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ks []string
+	for _, kv := range resp.Kvs {
+		ks = append(ks, string(kv.Key))
+	}
+	return ks
+}
+
+func TestLs(t *testing.T) {
+	const p = "/ls"
+	put(t, p+"/local/example/_tcp/_web/web-server01", `{"host":"1.1.1.1","port":80}`)
+	put(t, p+"/local/example/_tcp/_web/web-server02", `{"host":"1.1.1.2","port":80}`)
+	put(t, p+"/local/example/_tcp/_web/broken", `{"host":"999.1.1.1"}`)
+	put(t, p+"/local/example/txt", `{"text":"hello"}`)
+
+	code, out, errOut := ctl(t, p, "ls", "_web._tcp.example.local", "--zone", "example.local")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{
+		";; SRV _web._tcp.example.local.",
+		"_web._tcp.example.local.\t300\tIN\tSRV\t10 50 80 web-server01._web._tcp.example.local.",
+		"web-server02._web._tcp.example.local.\t300\tIN\tA\t1.1.1.2  ; additional",
+		";; A _web._tcp.example.local.",
+		"_web._tcp.example.local.\t300\tIN\tA\t1.1.1.1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ls output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "TXT") {
+		t.Errorf("ls shows a TXT answer for a name without text:\n%s", out)
+	}
+	if !strings.Contains(errOut, "skipped "+p+"/local/example/_tcp/_web/broken: invalid_host") {
+		t.Errorf("ls does not report the skipped value: %q", errOut)
+	}
+
+	if code, out, _ := ctl(t, p, "ls", "txt.example.local"); code != 0 || !strings.Contains(out, "txt.example.local.\t300\tIN\tTXT\t\"hello\"") {
+		t.Errorf("ls of a text record: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := ctl(t, p, "ls", "nothing.example.local"); code != 1 || !strings.Contains(errOut, "no records for nothing.example.local.") {
+		t.Errorf("ls of a missing name: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := ctl(t, p, "ls", "www.example.org", "--zone", "example.local"); code != 1 || !strings.Contains(errOut, "not in zone") {
+		t.Errorf("ls outside the zone: exit %d, %q", code, errOut)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	const p = "/check"
+	put(t, p+"/local/example/good", `{"host":"10.0.0.1","port":80}`)
+	put(t, "/check-sibling/bad", `not json`) // not under the path: not checked
+	if code, out, errOut := ctl(t, p, "check"); code != 0 || !strings.Contains(out, "checked 1 keys under /check: 0 would be skipped") {
+		t.Fatalf("check of a clean path: exit %d\n%s%s", code, out, errOut)
+	}
+
+	put(t, p+"/local/example/port", `{"host":"10.0.0.1","port":70000}`)
+	put(t, p+"/local/example/a/json", `{"host":`)
+	put(t, p+"/local/example/a//empty", `{"host":"10.0.0.1"}`)
+	code, out, _ := ctl(t, p, "check")
+	if code != 1 {
+		t.Errorf("check with bad values: exit %d, want 1", code)
+	}
+	for _, want := range []string{
+		p + "/local/example/port: out_of_range: port 70000",
+		p + "/local/example/a/json: invalid_json:",
+		p + "/local/example/a//empty: invalid_key:",
+		"checked 4 keys under /check: 3 would be skipped",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
+	}
+	// Below a name, only its subtree is read.
+	if code, out, _ := ctl(t, p, "check", "good.example.local"); code != 0 || !strings.Contains(out, "checked 1 keys under /check/local/example/good: 0") {
+		t.Errorf("check of one name: exit %d\n%s", code, out)
+	}
+}
+
+func TestRm(t *testing.T) {
+	const p = "/rm"
+	put(t, p+"/local/example/web", `{"host":"10.0.0.1"}`)
+	put(t, p+"/local/example/web/a", `{"host":"10.0.0.2"}`)
+	put(t, p+"/local/example/web/b", `{"host":"10.0.0.3"}`)
+	put(t, p+"/local/example/web-2", `{"host":"10.0.0.4"}`)
+
+	if code, out, errOut := ctl(t, p, "rm", "a.web.example.local"); code != 0 || !strings.Contains(out, "deleted 1 keys") {
+		t.Fatalf("rm: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := ctl(t, p, "rm", "a.web.example.local"); code != 1 || !strings.Contains(errOut, "no record at "+p+"/local/example/web/a") {
+		t.Errorf("rm of a missing record: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := ctl(t, p, "rm", "-r", "web.example.local"); code != 0 || !strings.Contains(out, "deleted 2 keys") {
+		t.Errorf("rm -r: exit %d\n%s", code, out)
+	}
+	if got := keys(t, p+"/"); len(got) != 1 || got[0] != p+"/local/example/web-2" {
+		t.Errorf("after rm -r, keys %v; want only the sibling web-2", got)
+	}
+}
+
+// startDNS serves zone example.local from the test etcd under prefix with etcdsd, as a
+// CoreDNS would, and returns its address.
+func startDNS(t *testing.T, prefix string) string {
+	inst, ports := testserver.Start(t, 1, func(ports []int) string {
+		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n  path %s\n  endpoint %s\n }\n}\n",
+			ports[0], prefix, testEtcd.Endpoint)
+	})
+	t.Cleanup(func() { testserver.Stop(inst) })
+	return "127.0.0.1:" + strconv.Itoa(ports[0])
+}
+
+// lookupA returns the A records etcdsd answers for name, and the rcode.
+func lookupA(t *testing.T, addr, name string) ([]*dns.A, int) {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	r, err := dns.Exchange(m, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var as []*dns.A
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			as = append(as, a)
+		}
+	}
+	return as, r.Rcode
+}
+
+// registerProcess starts `etcdsdctl register` as a process of its own.
+func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
+	t.Helper()
+	args = append([]string{"--endpoints", testEtcd.Endpoint, "--path", prefix, "register"}, args...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), asCommand+"=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("register's output:\n%s", out.String())
+		}
+	})
+	return cmd
+}
+
+// waitFor polls cond every 10 ms for up to d and returns how long it took; the bound only
+// ends a test that would otherwise hang.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// A registered process that is killed cannot clean up: its record leaves DNS when the
+// lease runs out, within the lease's TTL of the kill.
+func TestRegisterKilledLeavesDNSWithinTTL(t *testing.T) {
+	const (
+		p     = "/regkill"
+		name  = "web-server04._web._tcp.example.local."
+		lease = 3 * time.Second
+	)
+	addr := startDNS(t, p)
+	cmd := registerProcess(t, p, name, "--host", "1.1.1.4", "--port", "80", "--lease", lease.String())
+	waitFor(t, 10*time.Second, "registered record in DNS", func() bool {
+		as, _ := lookupA(t, addr, name)
+		return len(as) == 1 && as[0].A.String() == "1.1.1.4"
+	})
+	if as, _ := lookupA(t, addr, name); as[0].Hdr.Ttl > uint32(lease/time.Second) {
+		t.Errorf("record TTL %d, want at most the lease's %v so that caches forget it too", as[0].Hdr.Ttl, lease)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// etcd checks for expired leases every 500 ms; the second more is for a loaded machine.
+	took := waitFor(t, lease+1500*time.Millisecond, "record gone after the kill", func() bool {
+		_, rcode := lookupA(t, addr, name)
+		return rcode == dns.RcodeNameError
+	})
+	t.Logf("killed process's record left DNS %v after the kill (lease TTL %v)", took.Round(time.Millisecond), lease)
+}
+
+// A stopped process revokes its lease: its record leaves DNS at once, long before the TTL.
+func TestRegisterStoppedLeavesDNSAtOnce(t *testing.T) {
+	const (
+		p    = "/regstop"
+		name = "db.example.local."
+	)
+	addr := startDNS(t, p)
+	cmd := registerProcess(t, p, name, "--host", "10.9.0.1", "--lease", "60s")
+	waitFor(t, 10*time.Second, "registered record in DNS", func() bool {
+		as, _ := lookupA(t, addr, name)
+		return len(as) == 1
+	})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("register after SIGTERM: %v, want exit 0", err)
+	}
+	if got := keys(t, p+"/"); len(got) != 0 {
+		t.Errorf("keys %v left after SIGTERM", got)
+	}
+	waitFor(t, 10*time.Second, "record gone from DNS after SIGTERM", func() bool {
+		_, rcode := lookupA(t, addr, name)
+		return rcode == dns.RcodeNameError
+	})
+}
+
+func TestRegisterRefusesBadRecord(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"x.example.local"}, "needs --host or --text"},
+		{[]string{"x.example.local", "--host", "999.1.1.1"}, "invalid_host"},
+		{[]string{"*.example.local", "--host", "10.0.0.1"}, "cannot be registered"},
+	} {
+		code, _, errOut := ctl(t, "/regbad", append([]string{"register"}, tc.args...)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("register %v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
