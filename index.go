@@ -13,6 +13,9 @@ type entry struct {
 	modRev int64
 	svc    msg.Service
 	lease  *lease // nil when the key has no lease
+	// aliasText marks a value with a host name and a text: a CNAME whose text only TXT
+	// answers use (see view.Records).
+	aliasText bool
 	// bad marks a value that did not decode. The key stays in the index so that range
 	// lookups see the same key space as etcd, but it never yields a record.
 	bad bool

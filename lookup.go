@@ -92,6 +92,12 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 			continue
 		}
 		s := en.svc
+		if en.aliasText && qtype != dns.TypeTXT {
+			// The etcd plugin types a host name with a text as a TXT record, so the CNAME
+			// is lost for every other type. external-dns (v0.12-v0.17) writes exactly that:
+			// its ownership text in the value of a CNAME. Here it stays a CNAME.
+			s.Text = ""
+		}
 		s.TTL = v.ttl(en)
 		sx = append(sx, s)
 	}

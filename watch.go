@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"context"
 	"errors"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -318,6 +319,7 @@ func (w *watcher) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 		return e, nil
 	}
 	e.svc = svc
+	e.aliasText = svc.Text != "" && svc.Host != "" && net.ParseIP(svc.Host) == nil
 	if kv.Lease == 0 {
 		return e, nil
 	}

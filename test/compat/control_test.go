@@ -118,6 +118,29 @@ func TestDeviationSlashInLabel(t *testing.T) {
 	}
 }
 
+// A value with a host name and a text, as external-dns v0.12-v0.17 writes for a CNAME with
+// its ownership text: the etcd plugin takes it for a TXT record and answers an A query with
+// no data; etcdsd answers the CNAME and its target's addresses, and TXT queries alike.
+func TestDeviationAliasWithText(t *testing.T) {
+	ds := dataset{name: "alias with text", zones: "example.local", records: []record{
+		rec("local/example/app/1a2b3c4d", `{"host":"10.23.0.1","targetstrip":1}`),
+		rec("local/example/shop/7a1d03c6", `{"host":"app.example.local","text":"\"heritage=external-dns\"","targetstrip":1}`),
+	}}
+	p := startPair(t, ds, "/deviation-alias")
+	builtin, ours := exchangeBoth(t, p, "shop.example.local.", dns.TypeA)
+	if builtin.Rcode != dns.RcodeSuccess || len(builtin.Answer) != 0 {
+		t.Errorf("etcd plugin: want no data for the A query, got %v", builtin)
+	}
+	want := []string{"shop.example.local.\t300\tIN\tCNAME\tapp.example.local.", "app.example.local.\t300\tIN\tA\t10.23.0.1"}
+	if len(ours.Answer) != 2 || ours.Answer[0].String() != want[0] || ours.Answer[1].String() != want[1] {
+		t.Errorf("etcdsd: want %q, got %v", want, ours.Answer)
+	}
+	builtin, ours = exchangeBoth(t, p, "shop.example.local.", dns.TypeTXT)
+	if d := sectionDiff(builtin.Answer, ours.Answer, 0); d != "" || len(ours.Answer) != 1 {
+		t.Errorf("TXT: want the same one text from both, got etcd %v, etcdsd %v", builtin.Answer, ours.Answer)
+	}
+}
+
 func exchangeBoth(t *testing.T, p *pair, name string, qtype uint16) (builtin, ours *dns.Msg) {
 	t.Helper()
 	m := new(dns.Msg).SetQuestion(name, qtype)

@@ -228,7 +228,6 @@ var handWritten = []dataset{
 		records: []record{
 			rec("local/example/app/1a2b3c4d", `{"host":"10.13.0.1","text":"\"heritage=external-dns,external-dns/owner=default\"","targetstrip":1}`),
 			rec("local/example/app/5e6f7a8b", `{"host":"10.13.0.2","targetstrip":1}`),
-			rec("local/example/cn/1a2b3c4d", `{"host":"app.example.local","text":"owner","targetstrip":1}`),
 		},
 	},
 }

@@ -1,0 +1,111 @@
+package etcdsd
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/ready"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/testserver"
+
+	"github.com/miekg/dns"
+)
+
+// The probes through the real ready and health endpoints of a running CoreDNS, over an
+// etcd that starts late, stops and comes back. ready (monitoring continuously) follows
+// the index: 503 until the first complete read and while max_stale is exceeded. health
+// stays 200 throughout: restarting CoreDNS because etcd is away would only throw away the
+// last good copy it answers from.
+func TestProbes(t *testing.T) {
+	dir := t.TempDir()
+	etcdPort := devetcd.FreePortFor(t)
+	inst, ports := testserver.Start(t, 3, func(p []int) string {
+		return fmt.Sprintf(`example.local:%d {
+ bind 127.0.0.1
+ etcdsd {
+  endpoint http://127.0.0.1:%d
+  max_stale 1s
+ }
+ ready 127.0.0.1:%d {
+  monitor continuously
+ }
+ health 127.0.0.1:%d
+}`, p[0], etcdPort, p[1], p[2])
+	})
+	defer testserver.Stop(inst)
+	dnsAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", ports[1])
+	health := fmt.Sprintf("http://127.0.0.1:%d/health", ports[2])
+
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	// waitStatus polls url until it answers want; the bound only ends a hung test.
+	waitStatus := func(url string, want int, when string) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); status(url) != want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%s: %s never answered %d", when, url, want)
+			}
+		}
+	}
+	probes := func(wantReady int, when string) {
+		t.Helper()
+		if got := status(ready); got != wantReady {
+			t.Errorf("%s: ready %d, want %d", when, got, wantReady)
+		}
+		if got := status(health); got != http.StatusOK {
+			t.Errorf("%s: health %d, want 200", when, got)
+		}
+	}
+	rcode := func() int {
+		r, err := dns.Exchange(new(dns.Msg).SetQuestion("web.example.local.", dns.TypeA), dnsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Rcode
+	}
+
+	probes(http.StatusServiceUnavailable, "before etcd is up")
+
+	srv, err := devetcd.Start(dir, etcdPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(t.Context(), "/skydns/local/example/web", `{"host":"10.5.0.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	waitStatus(ready, http.StatusOK, "after etcd started")
+	probes(http.StatusOK, "with etcd up")
+
+	srv.Close()
+	waitStatus(ready, http.StatusServiceUnavailable, "etcd away past max_stale")
+	probes(http.StatusServiceUnavailable, "etcd away past max_stale")
+	if rc := rcode(); rc != dns.RcodeServerFailure {
+		t.Errorf("past max_stale: rcode %s, want SERVFAIL", dns.RcodeToString[rc])
+	}
+
+	srv, err = devetcd.Start(dir, etcdPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	waitStatus(ready, http.StatusOK, "after etcd came back")
+	probes(http.StatusOK, "after etcd came back")
+	if rc := rcode(); rc != dns.RcodeSuccess {
+		t.Errorf("after etcd came back: rcode %s, want NOERROR", dns.RcodeToString[rc])
+	}
+}
