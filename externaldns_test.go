@@ -32,7 +32,7 @@ var externalDNSCases = []test.Case{
 		},
 	},
 	{
-		Qname:  "nginx.example.org.", Qtype: dns.TypeAAAA,
+		Qname: "nginx.example.org.", Qtype: dns.TypeAAAA,
 		Answer: []dns.RR{test.AAAA("nginx.example.org. 60 IN AAAA 2001:db8::10")},
 	},
 	{
@@ -46,7 +46,7 @@ var externalDNSCases = []test.Case{
 		},
 	},
 	{
-		Qname:  "a-nginx.example.org.", Qtype: dns.TypeTXT,
+		Qname: "a-nginx.example.org.", Qtype: dns.TypeTXT,
 		Answer: []dns.RR{txt("a-nginx.example.org.", 300, ownership+`service/default/nginx"`)},
 	},
 	{
@@ -68,29 +68,29 @@ var externalDNSCases = []test.Case{
 		},
 	},
 	{
-		Qname:  "shop.example.org.", Qtype: dns.TypeTXT,
+		Qname: "shop.example.org.", Qtype: dns.TypeTXT,
 		Answer: []dns.RR{txt("shop.example.org.", 300, ownership+`ingress/default/shop"`)},
 	},
 	{
-		Qname:  "info.example.org.", Qtype: dns.TypeTXT,
+		Qname: "info.example.org.", Qtype: dns.TypeTXT,
 		Answer: []dns.RR{test.TXT(`info.example.org. 120 IN TXT "owner-team=platform; contact=dns@example.org"`)},
 	},
 	{
 		// Group g1 leaves out api.app's g2 address.
-		Qname:  "app.example.org.", Qtype: dns.TypeA,
+		Qname: "app.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("app.example.org. 300 IN A 192.0.2.30")},
 	},
 	{
-		Qname:  "api.app.example.org.", Qtype: dns.TypeA,
+		Qname: "api.app.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("api.app.example.org. 300 IN A 192.0.2.31")},
 	},
 	{
 		// --coredns-strictly-owned adds "owner", which no SkyDNS reader knows.
-		Qname:  "db.example.org.", Qtype: dns.TypeA,
+		Qname: "db.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("db.example.org. 300 IN A 192.0.2.40")},
 	},
 	{
-		Qname:  "metrics.example.org.", Qtype: dns.TypeA,
+		Qname: "metrics.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("metrics.example.org. 30 IN A 192.0.2.50")},
 	},
 	{
