@@ -24,7 +24,7 @@ lint:
 	$(GO) tool staticcheck ./...
 
 test: lint build
-	ETCDSD_COREDNS=$(BIN)/coredns $(GO) test -race -count=1 $(TEST_PKGS)
+	ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl $(GO) test -race -count=1 $(TEST_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(MAKE) --no-print-directory bench-smoke
 

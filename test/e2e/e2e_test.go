@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -27,19 +28,22 @@ import (
 )
 
 // corednsBinary returns $ETCDSD_COREDNS, or builds cmd/coredns into a temporary folder.
-func corednsBinary(t *testing.T) string {
+func corednsBinary(t *testing.T) string { return binary(t, "ETCDSD_COREDNS", "coredns") }
+
+// binary returns the file $env names, or builds ../../cmd/name into a temporary folder.
+func binary(t *testing.T, env, name string) string {
 	t.Helper()
-	if bin := os.Getenv("ETCDSD_COREDNS"); bin != "" {
+	if bin := os.Getenv(env); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return abs
 	}
-	bin := filepath.Join(t.TempDir(), "coredns")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/coredns").CombinedOutput()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/"+name).CombinedOutput()
 	if err != nil {
-		t.Fatalf("building cmd/coredns: %v\n%s", err, out)
+		t.Fatalf("building cmd/%s: %v\n%s", name, err, out)
 	}
 	return bin
 }
@@ -154,6 +158,22 @@ func (s *stack) ask(t *testing.T, name string, qtype uint16) (answer, extra []st
 	return askAt(t, s.dnsAddr, name, qtype)
 }
 
+// waitAnswer asks for name until the answer is want; the bound only ends a hung test.
+func (s *stack) waitAnswer(t *testing.T, after, name string, qtype uint16, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		answer, _ := s.ask(t, name, qtype)
+		if slices.Equal(answer, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: answer %q, want %q", after, answer, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func askAt(t *testing.T, addr, name string, qtype uint16) (answer, extra []string) {
 	t.Helper()
 	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
@@ -220,6 +240,53 @@ func TestSeedWalkThrough(t *testing.T) {
 	}
 }
 
+// The README's walk-through from make run on: register a fourth web server with the
+// etcdsdctl binary, find it through DNS and etcdsdctl ls, stop it, and it is gone.
+func TestRegisterWalkThrough(t *testing.T) {
+	s := startStack(t)
+	ctl := binary(t, "ETCDSD_ETCDSDCTL", "etcdsdctl")
+	reg := exec.Command(ctl, "--endpoints", s.etcd.Endpoint, "register", "web-server04._web._tcp.example.local", "--host", "1.1.1.4", "--port", "80")
+	out, err := reg.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Stderr = os.Stderr
+	if err := reg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Process.Kill()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if !strings.HasPrefix(line, "registered web-server04._web._tcp.example.local at /skydns/local/example/_tcp/_web/web-server04") {
+		t.Fatalf("register said %q (%v)", line, err)
+	}
+
+	want := []string{
+		"10 25 80 web-server01._web._tcp.example.local.",
+		"10 25 80 web-server02._web._tcp.example.local.",
+		"10 25 80 web-server03._web._tcp.example.local.",
+		"10 25 80 web-server04._web._tcp.example.local.",
+	}
+	s.waitAnswer(t, "register", "_web._tcp.example.local.", dns.TypeSRV, want)
+	ls, err := exec.Command(ctl, "--endpoints", s.etcd.Endpoint, "ls", "_web._tcp.example.local", "--zone", "example.local").CombinedOutput()
+	if err != nil || !strings.Contains(string(ls), "SRV\t10 25 80 web-server04._web._tcp.example.local.") ||
+		!strings.Contains(string(ls), "web-server04._web._tcp.example.local.\t10\tIN\tA\t1.1.1.4") {
+		t.Errorf("etcdsdctl ls (%v):\n%s", err, ls)
+	}
+
+	if err := reg.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := reg.Wait(); err != nil || !strings.Contains(string(rest), "removed /skydns/local/example/_tcp/_web/web-server04") {
+		t.Errorf("register after Ctrl-C: %v, %q", err, rest)
+	}
+	s.waitAnswer(t, "Ctrl-C", "_web._tcp.example.local.", dns.TypeSRV, []string{
+		"10 33 80 web-server01._web._tcp.example.local.",
+		"10 33 80 web-server02._web._tcp.example.local.",
+		"10 33 80 web-server03._web._tcp.example.local.",
+	})
+}
+
 func TestQueriesReadNothingFromEtcd(t *testing.T) {
 	s := startStack(t)
 	burst := func(addr string) float64 {
@@ -262,30 +329,16 @@ func TestChangesReachDNS(t *testing.T) {
 	cli := s.client(t)
 	ctx := context.Background()
 
-	waitFor := func(what string, want []string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			answer, _ := s.ask(t, "_web._tcp.example.local.", dns.TypeA)
-			if slices.Equal(answer, want) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %s: answer %q, want %q", what, answer, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	key := "/skydns/local/example/_tcp/_web/web-server04"
 	if _, err := cli.Put(ctx, key, `{"host":"1.1.1.4","port":80}`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("a put", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
+	s.waitAnswer(t, "a put", "_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
 
 	if _, err := cli.Delete(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("a delete", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
+	s.waitAnswer(t, "a delete", "_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
 
 	lease, err := cli.Grant(ctx, 3)
 	if err != nil {
@@ -294,8 +347,8 @@ func TestChangesReachDNS(t *testing.T) {
 	if _, err := cli.Put(ctx, key, `{"host":"1.1.1.4","port":80}`, clientv3.WithLease(lease.ID)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("a leased put", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
-	waitFor("the lease's expiry", []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
+	s.waitAnswer(t, "a leased put", "_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3", "1.1.1.4"})
+	s.waitAnswer(t, "the lease's expiry", "_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"})
 }
 
 // The plugin's metrics, scraped from the prometheus plugin of the running binary, are all
