@@ -33,9 +33,10 @@ func rootKey(prefix string) string {
 	return path.Join("/" + prefix + "/")
 }
 
-// keyRange returns the etcd range [start, end) that holds rootKey and all keys below it,
-// and nothing else: "/skydns" up to "/skydns0", as '0' follows '/' in byte order. This
-// keeps a sibling such as "/skydnsfoo" out of the index.
+// keyRange returns the etcd range [start, end) that holds rootKey and all keys below it:
+// "/skydns" up to "/skydns0", as '0' follows '/' in byte order, which keeps a sibling such
+// as "/skydnsfoo" out. Siblings that sort before '0' ("/skydns-old") are in the range; the
+// watcher drops them (watcher.holds).
 func keyRange(prefix string) (start, end string) {
 	start = rootKey(prefix)
 	if start == "/" {

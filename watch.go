@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,9 @@ func (w *watcher) listPages(ctx context.Context, tree *btree.BTreeG[*entry], lea
 		}
 		var fresh []*lease
 		for _, kv := range resp.Kvs {
+			if !w.holds(kv.Key) {
+				continue
+			}
 			e, l := w.reuse(kv)
 			if l != nil {
 				fresh = append(fresh, l)
@@ -383,12 +387,23 @@ func (w *watcher) watch(ctx context.Context, b *backoff) error {
 	}
 }
 
+// holds reports whether key is the range's root key or lies below it. The range also
+// takes siblings that sort before "root0", such as "/skydns-old/x": those are not ours.
+func (w *watcher) holds(key []byte) bool {
+	k := string(key)
+	return w.start == "/" || k == w.start || strings.HasPrefix(k, w.start+"/")
+}
+
 // apply applies one batch of events in order and publishes the result.
 func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
 	var fresh []*lease
 	for _, ev := range events {
 		kv := ev.Kv
 		if kv.ModRevision <= w.rev {
+			continue
+		}
+		if !w.holds(kv.Key) {
+			w.rev = kv.ModRevision
 			continue
 		}
 		var old *entry

@@ -95,6 +95,28 @@ func TestWatchBadValueAmongSiblings(t *testing.T) {
 	}})
 }
 
+// Keys of a sibling that shares the zone's prefix up to a byte before '/' ("example-old")
+// lie in the watched range but are no one's: they are neither indexed nor checked, whether
+// listed or watched.
+func TestSiblingPrefixIsNotIndexed(t *testing.T) {
+	put(t, "/sib/local/example/x", `{"host":"10.8.2.1"}`)
+	put(t, "/sib/local/example-old/listed", `{"host":`)
+	skipped := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidJSON))
+	e := startPlugin(t, "etcdsd example.local {\n path /sib\n}")
+	waitRevision(t, e, put(t, "/sib/local/example.old/watched", `{"host":`))
+	w := e.byZone["example.local."]
+	if n := w.snapshot().tree.Len(); n != 1 {
+		t.Errorf("index holds %d keys, want only the zone's one", n)
+	}
+	if got := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidJSON)); got != skipped {
+		t.Errorf("a sibling's bad values were counted: skipped went from %v to %v", skipped, got)
+	}
+	serve(t, e, []test.Case{{
+		Qname: "x.example.local.", Qtype: dns.TypeA,
+		Answer: []dns.RR{test.A("x.example.local. 300 IN A 10.8.2.1")},
+	}})
+}
+
 func TestLeaseTTLAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	grant := func(ttl int64) clientv3.LeaseID {
