@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -288,6 +289,56 @@ func TestRegisterRefusesBadRecord(t *testing.T) {
 		code, _, errOut := ctl(t, "/regbad", append([]string{"register"}, tc.args...)...)
 		if code != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("register %v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
+// The connection flags reach etcd as etcdctl's do: TLS with a client certificate, and a
+// user given as NAME:PASSWORD.
+func TestTLSAndAuthFlags(t *testing.T) {
+	dir := t.TempDir()
+	tf, err := devetcd.WriteTLSFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := devetcd.StartTLS(dir+"/etcd", 0, tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	admin, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	for _, step := range []func() error{
+		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	base := []string{"--endpoints", srv.Endpoint, "--dial-timeout", "2s", "--command-timeout", "3s"}
+	certs := []string{"--cacert", tf.CA, "--cert", tf.ClientCert, "--key", tf.ClientKey}
+	for _, tc := range []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"certificates and user:password", append(append(slices.Clone(base), certs...), "--user", "root:rootpw"), true},
+		{"certificates, --user and --password", append(append(slices.Clone(base), certs...), "--user", "root", "--password", "rootpw"), true},
+		{"wrong password", append(append(slices.Clone(base), certs...), "--user", "root:nope"), false},
+		{"no client certificate", append(slices.Clone(base), "--cacert", tf.CA, "--user", "root:rootpw"), false},
+	} {
+		var o, e bytes.Buffer
+		code := run(append(tc.args, "check"), &o, &e)
+		t.Logf("%s: exit %d: %s", tc.name, code, strings.TrimSpace(e.String()))
+		if (code == 0) != tc.ok {
+			t.Errorf("%s: exit %d, want success %v\n%s%s", tc.name, code, tc.ok, o.String(), e.String())
 		}
 	}
 }
