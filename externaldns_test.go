@@ -1,12 +1,11 @@
 package etcdsd
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 
 	"github.com/miekg/dns"
 )
@@ -100,20 +99,13 @@ var externalDNSCases = []test.Case{
 }
 
 func TestExternalDNSRecords(t *testing.T) {
-	f, err := os.Open("testdata/external-dns.records")
+	rs, err := devetcd.ReadRecords("testdata/external-dns.records")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var kvs [][2]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, _ := strings.Cut(line, " ")
-		kvs = append(kvs, [2]string{strings.Replace(key, "/skydns/", "/xdns/", 1), value})
+	for _, r := range rs {
+		kvs = append(kvs, [2]string{strings.Replace(r.Key, "/skydns/", "/xdns/", 1), r.Value})
 	}
 	rev := putAll(t, kvs)
 	e := startPlugin(t, "etcdsd example.org {\n path /xdns\n}")

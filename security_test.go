@@ -20,22 +20,7 @@ import (
 // TestTLSAndLeastPrivilege runs etcd with client certificates and auth on, and a user
 // whose role may read only one zone's prefix: the README's minimal role.
 func TestTLSAndLeastPrivilege(t *testing.T) {
-	dir := t.TempDir()
-	tf, err := devetcd.WriteTLSFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devetcd.StartTLS(dir+"/etcd", 0, tf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	admin, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-
+	srv, tf, admin := devetcd.StartTLSFor(t)
 	ctx := context.Background()
 	const secret = "s3cret-pw-in-no-log"
 	for _, op := range []func() error{

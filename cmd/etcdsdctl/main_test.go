@@ -296,21 +296,7 @@ func TestRegisterRefusesBadRecord(t *testing.T) {
 // The connection flags reach etcd as etcdctl's do: TLS with a client certificate, and a
 // user given as NAME:PASSWORD.
 func TestTLSAndAuthFlags(t *testing.T) {
-	dir := t.TempDir()
-	tf, err := devetcd.WriteTLSFiles(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devetcd.StartTLS(dir+"/etcd", 0, tf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	admin, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	srv, tf, admin := devetcd.StartTLSFor(t)
 	ctx := context.Background()
 	for _, step := range []func() error{
 		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TLSFiles are the PEM files of a throw-away CA, an etcd server certificate for
@@ -84,4 +86,32 @@ func WriteTLSFiles(dir string) (TLSFiles, error) {
 
 func writePEM(path, typ string, der []byte) error {
 	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600)
+}
+
+// StartTLSFor starts an etcd that requires client certificates from a new CA, in a
+// temporary folder of tb, and returns it, its files and a client with the client
+// certificate; both are closed when tb ends.
+func StartTLSFor(tb interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Fatal(args ...any)
+}) (*Server, TLSFiles, *clientv3.Client) {
+	tb.Helper()
+	dir := tb.TempDir()
+	tf, err := WriteTLSFiles(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := StartTLS(filepath.Join(dir, "etcd"), 0, tf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(srv.Close)
+	cli, err := srv.Client()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cli.Close() })
+	return srv, tf, cli
 }

@@ -156,15 +156,18 @@ func (s *Server) ClientAs(user, password string) (*clientv3.Client, error) {
 	return clientv3.New(cfg)
 }
 
-// LoadRecords puts the records of a file into etcd: one "KEY VALUE" per line, the value
-// being the rest of the line. Blank lines and lines starting with # are skipped.
-func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, error) {
+// Record is one line of a records file: an etcd key and its value.
+type Record struct{ Key, Value string }
+
+// ReadRecords reads a records file: one "KEY VALUE" per line, the value being the rest of
+// the line. Blank lines and lines starting with # are skipped.
+func ReadRecords(path string) ([]Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer f.Close()
-	n := 0
+	var rs []Record
 	sc := bufio.NewScanner(f)
 	for line := 1; sc.Scan(); line++ {
 		text := strings.TrimSpace(sc.Text())
@@ -173,14 +176,25 @@ func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, e
 		}
 		key, value, ok := strings.Cut(text, " ")
 		if !ok {
-			return n, fmt.Errorf("%s:%d: want KEY VALUE", path, line)
+			return nil, fmt.Errorf("%s:%d: want KEY VALUE", path, line)
 		}
-		if _, err := cli.Put(ctx, key, strings.TrimSpace(value)); err != nil {
-			return n, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		n++
+		rs = append(rs, Record{Key: key, Value: strings.TrimSpace(value)})
 	}
-	return n, sc.Err()
+	return rs, sc.Err()
+}
+
+// LoadRecords puts the records of a file (ReadRecords) into etcd.
+func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, error) {
+	rs, err := ReadRecords(path)
+	if err != nil {
+		return 0, err
+	}
+	for i, r := range rs {
+		if _, err := cli.Put(ctx, r.Key, r.Value); err != nil {
+			return i, fmt.Errorf("%s: %s: %w", path, r.Key, err)
+		}
+	}
+	return len(rs), nil
 }
 
 // FreePortFor is FreePort for tests: it fails tb when there is none.

@@ -1,43 +1,33 @@
 package compat
 
 import (
-	"bufio"
 	"encoding/json"
 	"net"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 )
 
 // externalDNSFixture reads testdata/external-dns.records, what external-dns's CoreDNS
 // provider and TXT registry write, as a data set of zone example.org. Values with a host
 // name and a text are left out: they are TestDeviationAliasWithText's.
 func externalDNSFixture(t *testing.T) (ds dataset, left int) {
-	f, err := os.Open("../../testdata/external-dns.records")
+	rs, err := devetcd.ReadRecords("../../testdata/external-dns.records")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	ds = dataset{name: "external-dns", zones: "example.org"}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, _ := strings.Cut(line, " ")
+	for _, r := range rs {
 		var v struct{ Host, Text string }
-		if err := json.Unmarshal([]byte(value), &v); err != nil {
-			t.Fatalf("%s: %v", key, err)
+		if err := json.Unmarshal([]byte(r.Value), &v); err != nil {
+			t.Fatalf("%s: %v", r.Key, err)
 		}
 		if v.Host != "" && v.Text != "" && net.ParseIP(v.Host) == nil {
 			left++
 			continue
 		}
-		ds.records = append(ds.records, rec(strings.TrimPrefix(key, "/skydns/"), value))
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+		ds.records = append(ds.records, rec(strings.TrimPrefix(r.Key, "/skydns/"), r.Value))
 	}
 	return ds, left
 }
