@@ -19,7 +19,7 @@ run: build
 	$(BIN)/devstack -data .run/etcd -records testdata/seed.records -coredns $(BIN)/coredns -conf Corefile -dns-port 1053
 
 lint:
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 

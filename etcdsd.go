@@ -53,6 +53,7 @@ type Etcdsd struct {
 
 	watchers []*watcher          // one per zone prefix that no other zone's prefix holds
 	byZone   map[string]*watcher // the watcher holding each zone's keys
+	group    *readyGroup         // the stanzas whose readiness Ready reports; nil: only e
 }
 
 // OnStartup starts the watches and waits a little for their first complete lists. It

@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +108,48 @@ func TestProbes(t *testing.T) {
 	probes(http.StatusOK, "after etcd came back")
 	if rc := rcode(); rc != dns.RcodeSuccess {
 		t.Errorf("after etcd came back: rcode %s, want NOERROR", dns.RcodeToString[rc])
+	}
+}
+
+// CoreDNS's ready plugin keeps one Readiness per plugin name for the whole server, so it
+// asks only one of several etcdsd stanzas; that one must answer for all. One stanza here
+// has no etcd, in every position it can take: /ready stays 503 until it is in.
+func TestReadyCoversEveryStanza(t *testing.T) {
+	dead := devetcd.FreePortFor(t)
+	good := func(zone string) string {
+		return fmt.Sprintf(" etcdsd %s {\n  endpoint %s\n }\n", zone, testEtcd.Endpoint)
+	}
+	bad := fmt.Sprintf(" etcdsd b.local {\n  endpoint http://127.0.0.1:%d\n }\n", dead)
+	for _, tc := range []struct {
+		name   string
+		blocks []string // server block bodies; a.local and b.local on one port, c.local on another
+	}{
+		{"one block, the dead stanza first", []string{bad + good("a.local")}},
+		{"one block, the dead stanza last", []string{good("a.local") + bad}},
+		{"two blocks, the dead one first", []string{bad, good("c.local")}},
+		{"two blocks, the dead one last", []string{good("c.local"), bad}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inst, ports := testserver.Start(t, 3, func(p []int) string {
+				var cf strings.Builder
+				for i, body := range tc.blocks {
+					zones := "a.local b.local"
+					if strings.Contains(body, "c.local") {
+						zones = "c.local"
+					}
+					fmt.Fprintf(&cf, "%s:%d {\n bind 127.0.0.1\n%s ready 127.0.0.1:%d\n}\n", zones, p[i], body, p[2])
+				}
+				return cf.String()
+			})
+			defer testserver.Stop(inst)
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/ready", ports[2]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("ready %d with one stanza unable to reach etcd, want 503", resp.StatusCode)
+			}
+		})
 	}
 }

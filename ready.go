@@ -1,11 +1,24 @@
 package etcdsd
 
-import "time"
+import (
+	"sync"
+	"time"
 
-// Ready implements ready.Readiness: ready once every zone's first complete list is in,
-// and while no index has gone without word from etcd for longer than max_stale.
+	"github.com/coredns/caddy"
+)
+
+// Ready implements ready.Readiness: ready once the first complete list of every zone is
+// in, and while no index has gone without word from etcd for longer than max_stale. The
+// ready plugin keeps one Readiness per plugin name, so it asks one etcdsd stanza of all
+// those CoreDNS runs; each therefore answers for all of them (its readyGroup).
 func (e *Etcdsd) Ready() bool {
-	now := time.Now()
+	if e.group == nil {
+		return e.ownReady(time.Now())
+	}
+	return e.group.ready()
+}
+
+func (e *Etcdsd) ownReady(now time.Time) bool {
 	for _, w := range e.watchers {
 		if w.snapshot() == nil || e.tooStale(w, now) {
 			return false
@@ -17,4 +30,38 @@ func (e *Etcdsd) Ready() bool {
 // tooStale reports whether w has heard nothing from etcd for longer than max_stale.
 func (e *Etcdsd) tooStale(w *watcher, now time.Time) bool {
 	return e.MaxStale > 0 && w.age(now) > e.MaxStale
+}
+
+// readyGroup is every etcdsd stanza of one CoreDNS instance, in all its server blocks. A
+// reload makes a new instance, and so a new group.
+type readyGroup struct {
+	mu      sync.Mutex
+	members []*Etcdsd
+}
+
+type readyGroupKey struct{}
+
+// joinReadyGroup adds e to the group of c's instance.
+func joinReadyGroup(c *caddy.Controller, e *Etcdsd) {
+	g, _ := c.Get(readyGroupKey{}).(*readyGroup)
+	if g == nil {
+		g = &readyGroup{}
+		c.Set(readyGroupKey{}, g)
+	}
+	g.mu.Lock()
+	g.members = append(g.members, e)
+	g.mu.Unlock()
+	e.group = g
+}
+
+func (g *readyGroup) ready() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	for _, e := range g.members {
+		if !e.ownReady(now) {
+			return false
+		}
+	}
+	return true
 }

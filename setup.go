@@ -26,6 +26,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	for _, e := range stanzas {
+		joinReadyGroup(c, e)
 		c.OnStartup(e.OnStartup)
 		c.OnShutdown(e.OnShutdown)
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {

@@ -1,0 +1,28 @@
+# CoreDNS with etcdsd (cmd/coredns). The build runs `make test` first, the target CI runs, so no
+# image is made from a tree that CI would reject:
+#
+#   docker build -t ghcr.io/etcdsd/coredns:latest .
+#
+# The tests need no network beyond loopback; `make test` installs Debian's dnsperf if missing.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+
+# Modules first: this layer is reused until go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN go mod download
+
+COPY . .
+RUN make test
+
+# Static, for an image without libc. The file capability lets the non-root user bind port 53.
+RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/coredns ./cmd/coredns \
+ && apt-get update -qq && apt-get install -y -qq --no-install-recommends libcap2-bin \
+ && setcap cap_net_bind_service=+ep /out/coredns
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/coredns /coredns
+USER nonroot:nonroot
+# DNS, metrics (prometheus), liveness (health), readiness (ready).
+EXPOSE 53/udp 53/tcp 9153 8080 8181
+ENTRYPOINT ["/coredns"]

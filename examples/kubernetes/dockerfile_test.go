@@ -1,0 +1,167 @@
+package kubernetes_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestDockerfile checks that the image's build runs the tests CI runs, and that the image
+// fits the Deployment.
+func TestDockerfile(t *testing.T) {
+	e := loadExample(t)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	// The make target of .ci/run.
+	var targets []string
+	for _, line := range strings.Split(read(".ci/run"), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "make" {
+			targets = append(targets, makeTarget(f))
+		}
+	}
+	if len(targets) != 1 {
+		t.Fatalf(".ci/run: make targets %q, want one", targets)
+	}
+	ci := targets[0]
+	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ci) + `:`).MatchString(read("Makefile")) {
+		t.Errorf("Makefile has no target %q", ci)
+	}
+
+	stages := parseDockerfile(read("Dockerfile"))
+	if len(stages) < 2 {
+		t.Fatalf("Dockerfile: %d stages, want a build and an image stage", len(stages))
+	}
+	build, final := stages[0], stages[len(stages)-1]
+
+	goMod := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(read("go.mod"))
+	goImage := regexp.MustCompile(`^golang:(\d+\.\d+)`).FindStringSubmatch(build.from)
+	if goMod == nil || goImage == nil || goMod[1] != goImage[1] {
+		t.Errorf("build stage FROM %s, want the Go of go.mod (%q)", build.from, goMod)
+	}
+	copied, tested, static := -1, -1, false
+	for i, in := range build.instrs {
+		words := strings.Fields(in.args)
+		switch {
+		case in.cmd == "COPY" && slices.Equal(words, []string{".", "."}):
+			copied = i
+		case in.cmd == "RUN" && slices.Contains(words, "make"):
+			if makeTarget(words[slices.Index(words, "make"):]) == ci {
+				tested = i
+			}
+		case in.cmd == "RUN" && strings.Contains(in.args, "CGO_ENABLED=0") && strings.Contains(in.args, "-trimpath") &&
+			strings.Contains(in.args, "./cmd/coredns") && strings.Contains(in.args, "setcap cap_net_bind_service=+ep"):
+			static = true
+		}
+	}
+	if tested < 0 || copied < 0 || tested < copied {
+		t.Errorf("build stage: want `RUN make %s` (the target of .ci/run) after `COPY . .`", ci)
+	}
+	if !static {
+		t.Error("build stage: want a static (CGO_ENABLED=0, -trimpath) build of ./cmd/coredns with cap_net_bind_service")
+	}
+
+	exposed := map[string]bool{}
+	var entrypoint []string
+	copiedBinary := false
+	for _, in := range final.instrs {
+		switch in.cmd {
+		case "EXPOSE":
+			for _, p := range strings.Fields(in.args) {
+				if !strings.Contains(p, "/") {
+					p += "/tcp"
+				}
+				exposed[strings.ToUpper(p)] = true
+			}
+		case "ENTRYPOINT":
+			if err := json.Unmarshal([]byte(in.args), &entrypoint); err != nil {
+				t.Errorf("ENTRYPOINT %s: want the exec form: %v", in.args, err)
+			}
+		case "COPY":
+			w := strings.Fields(in.args)
+			copiedBinary = copiedBinary || (slices.Contains(w, "--from="+build.name) && w[len(w)-1] == "/coredns")
+		}
+	}
+	if !slices.Equal(entrypoint, []string{"/coredns"}) {
+		t.Errorf("image: ENTRYPOINT %q, want [\"/coredns\"]", entrypoint)
+	}
+	if !copiedBinary {
+		t.Errorf("image: no COPY --from=%s of the binary to /coredns", build.name)
+	}
+	c := e.coreDNS(t)
+	want := []string{"8080/TCP", "8181/TCP"} // the probes
+	for _, p := range c.Ports {
+		want = append(want, fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol))
+	}
+	for _, p := range want {
+		if !exposed[p] {
+			t.Errorf("image does not EXPOSE %s, which the Deployment uses", p)
+		}
+	}
+}
+
+// makeTarget returns the target of a make command line, after any flags.
+func makeTarget(words []string) string {
+	for _, w := range words[1:] {
+		if !strings.HasPrefix(w, "-") {
+			return w
+		}
+	}
+	return ""
+}
+
+type dockerStage struct {
+	from, name string
+	instrs     []dockerInstr
+}
+
+type dockerInstr struct{ cmd, args string }
+
+// parseDockerfile splits a Dockerfile into stages of instructions, with continuation lines
+// joined and comments dropped.
+func parseDockerfile(text string) []dockerStage {
+	var (
+		stages []dockerStage
+		line   strings.Builder
+	)
+	add := func(s string) {
+		cmd, args, _ := strings.Cut(strings.TrimSpace(s), " ")
+		cmd, args = strings.ToUpper(cmd), strings.TrimSpace(args)
+		if cmd == "FROM" {
+			f := slices.DeleteFunc(strings.Fields(args), func(w string) bool { return strings.HasPrefix(w, "--") })
+			st := dockerStage{from: f[0]}
+			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
+				st.name = f[2]
+			}
+			stages = append(stages, st)
+			return
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, dockerInstr{cmd, args})
+		}
+	}
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if rest, ok := strings.CutSuffix(l, `\`); ok {
+			line.WriteString(rest + " ")
+			continue
+		}
+		line.WriteString(l)
+		add(line.String())
+		line.Reset()
+	}
+	return stages
+}
