@@ -7,6 +7,7 @@ package faults
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -34,7 +35,9 @@ type cluster struct {
 	bin, dir    string
 	clientPorts []int
 	peerPorts   []int
-	procs       []*exec.Cmd
+
+	mu    sync.Mutex // procs is written by the goroutines of startAll
+	procs []*exec.Cmd
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -42,31 +45,51 @@ func newCluster(t *testing.T) *cluster {
 	if out, err := exec.Command("go", "build", "-o", bin, "./member").CombinedOutput(); err != nil {
 		t.Fatalf("building the member command: %v\n%s", err, out)
 	}
-	c := &cluster{t: t, bin: bin, dir: t.TempDir(), procs: make([]*exec.Cmd, 3)}
+	c := &cluster{t: t, bin: bin, procs: make([]*exec.Cmd, 3)}
+	t.Cleanup(c.killAll)
+	// A port found free can be taken by another test's socket before a member binds it;
+	// then the cluster gets another try on new ports.
+	var err error
 	for range 3 {
-		c.clientPorts = append(c.clientPorts, devetcd.FreePortFor(t))
-		c.peerPorts = append(c.peerPorts, devetcd.FreePortFor(t))
-	}
-	c.startAll()
-	t.Cleanup(func() {
-		for i := range c.procs {
-			c.kill(i)
+		c.dir = t.TempDir()
+		c.clientPorts, c.peerPorts = nil, nil
+		for range 3 {
+			c.clientPorts = append(c.clientPorts, devetcd.FreePortFor(t))
+			c.peerPorts = append(c.peerPorts, devetcd.FreePortFor(t))
 		}
-	})
-	return c
+		if err = c.startAll(); err == nil {
+			return c
+		}
+		c.killAll()
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
 }
 
 // startAll starts the three members together, as none is ready before a quorum is.
-func (c *cluster) startAll() {
-	c.t.Helper()
+func (c *cluster) startAll() error {
 	ready := make(chan error, 3)
 	for i := range 3 {
 		go func() { ready <- c.start(i) }()
 	}
+	var errs []error
 	for range 3 {
 		if err := <-ready; err != nil {
-			c.t.Fatal(err)
+			if len(errs) == 0 {
+				c.killAll() // the others wait for a quorum that will not come
+			}
+			errs = append(errs, err)
 		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cluster) killAll() {
+	for i := range c.procs {
+		c.kill(i)
 	}
 }
 
@@ -89,10 +112,14 @@ func (c *cluster) start(i int) error {
 	if err != nil {
 		return err
 	}
+	stderr := &testserver.Buffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	c.mu.Lock()
 	c.procs[i] = cmd
+	c.mu.Unlock()
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if strings.HasPrefix(sc.Text(), "ready") {
@@ -103,10 +130,13 @@ func (c *cluster) start(i int) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("member %d exited before it was ready", i)
+	c.kill(i) // waits for it, and so for all of its stderr
+	return fmt.Errorf("member %d exited before it was ready: %s", i, stderr)
 }
 
 func (c *cluster) kill(i int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if p := c.procs[i]; p != nil {
 		p.Process.Signal(syscall.SIGCONT) // a frozen process cannot die
 		p.Process.Kill()
