@@ -121,7 +121,8 @@ func (s *Service) Check() error {
 
 // validKey reports whether key's name (its labels after the first path element, which
 // the SRV target drops) is a valid DNS name: no empty label, none over 63 bytes, at most
-// 253 bytes in all.
+// 253 bytes in all. A '.' inside a key's label separates labels of the name, as the etcd
+// plugin joins the key's labels with dots: "a.b" is two labels, "0.." has empty ones.
 func validKey(key string) bool {
 	if !strings.HasPrefix(key, "/") || strings.Trim(key, "/") == "" {
 		return false // no name at all, not even the root: the SRV target would have none
@@ -145,8 +146,10 @@ func validKey(key string) bool {
 		} else {
 			rest = ""
 		}
-		if len(l) == 0 || len(l) > 63 {
-			return false
+		for _, part := range strings.Split(l, ".") {
+			if len(part) == 0 || len(part) > 63 {
+				return false
+			}
 		}
 	}
 	return true

@@ -47,7 +47,12 @@ func TestDecode(t *testing.T) {
 		{"/skydns/local/example//x", `{"host":"10.0.0.1"}`, ReasonInvalidKey},
 		{"/", `{"host":"10.0.0.1"}`, ReasonInvalidKey},
 		{"x", `{"host":"10.0.0.1"}`, ReasonInvalidKey},
-		{"/skydns", `{"host":"10.0.0.1"}`, ""}, // the path's own key: the root name
+		{"/skydns", `{"host":"10.0.0.1"}`, ""},                   // the path's own key: the root name
+		{"/skydns/local/example/a.b", `{"host":"10.0.0.1"}`, ""}, // two labels of the name
+		{"//0..", `{}`, ReasonInvalidKey},                        // found by FuzzDecodeService
+		{"/skydns/local/example/a..b", `{"host":"10.0.0.1"}`, ReasonInvalidKey},
+		{"/skydns/local/example/.a", `{"host":"10.0.0.1"}`, ReasonInvalidKey},
+		{"/skydns/local/example/a." + strings.Repeat("k", 64), `{"host":"10.0.0.1"}`, ReasonInvalidKey},
 		{"/skydns/local/example/" + strings.Repeat("k", 64), `{"host":"10.0.0.1"}`, ReasonInvalidKey},
 	}
 	for _, tc := range tests {
