@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -142,5 +143,19 @@ func TestRegisterContextEndRevokes(t *testing.T) {
 	waitFor(t, 10*time.Second, "record gone after the context ended", func() bool { return len(get(t, r.Key()).Kvs) == 0 })
 	if err := r.Close(); err != nil {
 		t.Errorf("Close after the context ended: %v", err)
+	}
+}
+
+// A service that imports this package gets the etcd client and the value checks, not a
+// DNS server: nothing of CoreDNS or caddy is linked in.
+func TestNoCoreDNSInTheBuild(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/coredns/") {
+			t.Errorf("register depends on %s", pkg)
+		}
 	}
 }
