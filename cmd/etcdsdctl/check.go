@@ -62,13 +62,9 @@ func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb
 			fn(kv, err)
 		}
 	}
-	// The keys below: "key/" up to "key0", as '0' follows '/'; a plain prefix would also
-	// take siblings such as "key-2". The root "/" holds every key starting with '/'.
-	from, end := key+"/", key+"0"
+	from, end := below(key)
 	var rev int64
-	if key == "/" {
-		from, end = "/", "0"
-	} else {
+	if key != "/" {
 		resp, err := cli.Get(ctx, key)
 		if err != nil {
 			return err
@@ -88,4 +84,14 @@ func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+}
+
+// below returns the etcd range of the keys below key: "key/" up to "key0", as '0' follows
+// '/'; a plain prefix would also take siblings such as "key-2". Below the root "/" lies
+// every key that starts with '/'.
+func below(key string) (start, end string) {
+	if key == "/" {
+		return "/", "0"
+	}
+	return key + "/", key + "0"
 }

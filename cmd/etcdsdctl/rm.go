@@ -28,7 +28,8 @@ It fails when there was nothing to delete.`,
 			}
 			ops := []clientv3.Op{clientv3.OpDelete(key)}
 			if recursive {
-				ops = append(ops, clientv3.OpDelete(key+"/", clientv3.WithRange(key+"0")))
+				start, end := below(key)
+				ops = append(ops, clientv3.OpDelete(start, clientv3.WithRange(end)))
 			}
 			var deleted int64
 			err = g.withClient(func(ctx context.Context, cli *clientv3.Client) error {

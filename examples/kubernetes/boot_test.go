@@ -198,21 +198,16 @@ func loadSeedRecords(t *testing.T, srv *devetcd.Server, prefix string) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	data, err := os.ReadFile("../../testdata/seed.records")
+	rs, err := devetcd.ReadRecords("../../testdata/seed.records")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		key, value, _ := strings.Cut(line, " ")
-		rest, ok := strings.CutPrefix(key, seedPrefix)
+	for _, r := range rs {
+		rest, ok := strings.CutPrefix(r.Key, seedPrefix)
 		if !ok {
-			t.Fatalf("seed key %s is not under %s", key, seedPrefix)
+			t.Fatalf("seed key %s is not under %s", r.Key, seedPrefix)
 		}
-		if _, err := cli.Put(t.Context(), prefix+"/"+rest, strings.TrimSpace(value)); err != nil {
+		if _, err := cli.Put(t.Context(), prefix+"/"+rest, r.Value); err != nil {
 			t.Fatal(err)
 		}
 	}
