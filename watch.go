@@ -1,11 +1,11 @@
 package etcdsd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -390,8 +390,8 @@ func (w *watcher) watch(ctx context.Context, b *backoff) error {
 // holds reports whether key is the range's root key or lies below it. The range also
 // takes siblings that sort before "root0", such as "/skydns-old/x": those are not ours.
 func (w *watcher) holds(key []byte) bool {
-	k := string(key)
-	return w.start == "/" || k == w.start || strings.HasPrefix(k, w.start+"/")
+	n := len(w.start)
+	return w.start == "/" || bytes.HasPrefix(key, []byte(w.start)) && (len(key) == n || key[n] == '/')
 }
 
 // apply applies one batch of events in order and publishes the result.
