@@ -79,7 +79,7 @@ func BenchmarkHighNames(b *testing.B) {
 				for b.Loop() {
 					// A fresh snapshot each time, so that no prepared answer helps.
 					w := e.watchers[0]
-					w.current.Store(&snapshot{tree: w.current.Load().tree, rev: w.rev})
+					w.current.Store(w.b.snapshot())
 					e.ServeDNS(ctx, dnstest.NewRecorder(&test.ResponseWriter{}), m)
 				}
 			})

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
 }
 
+// testConnect connects a watcher to the test etcd.
+var testConnect = connector(func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() })
+
 // startPlugin parses one etcdsd stanza (its endpoint is added), starts it like CoreDNS
 // would and waits for its first complete list. Shutdown runs at the end of the test.
 func startPlugin(t *testing.T, stanza string) *Etcdsd {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -23,9 +24,10 @@ const pluginName = "etcdsd"
 
 var log = clog.NewWithPlugin(pluginName)
 
-// startupWait is how long OnStartup waits for the first complete list before it lets
-// CoreDNS go on; queries get SERVFAIL until the list completes.
-const startupWait = 5 * time.Second
+// defaultStartupTimeout is how long CoreDNS's start waits for the first complete lists
+// (startup_timeout), as the kubernetes plugin's; queries get SERVFAIL until a zone's
+// list completes.
+const defaultStartupTimeout = 5 * time.Second
 
 // defaultMaxAnswers bounds the keys one lookup reads. More records than this do not fit a
 // DNS message over TCP (64 KiB) anyway.
@@ -45,6 +47,8 @@ type Etcdsd struct {
 	NoApexFallback bool
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
 	MaxAnswers     int           // keys one lookup reads at most
+	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all
+	Verify         time.Duration // how often the index is checked against etcd; 0: never
 
 	endpoints []string
 	tlsConfig *tls.Config
@@ -53,23 +57,52 @@ type Etcdsd struct {
 
 	watchers []*watcher          // one per zone prefix that no other zone's prefix holds
 	byZone   map[string]*watcher // the watcher holding each zone's keys
-	group    *readyGroup         // the stanzas whose readiness Ready reports; nil: only e
+	group    *group              // the stanzas of e's CoreDNS instance; nil: e alone
+	started  sync.Once
 }
 
-// OnStartup starts the watches and waits a little for their first complete lists. It
-// never fails: with etcd down, CoreDNS still starts and the watchers keep trying.
+// OnStartup starts the watches of every etcdsd stanza of the instance, if no stanza has
+// yet, and waits for the first complete lists of e's zones until the instance's start-up
+// deadline: one deadline for all stanzas, so that etcd being away keeps CoreDNS's ports
+// shut for startup_timeout at most. A zone that fails for a reason only an operator can
+// fix (credentials, certificates, roles) is not waited for. OnStartup never fails: with
+// etcd down, CoreDNS still starts and the watchers keep trying.
 func (e *Etcdsd) OnStartup() error {
-	for _, w := range e.watchers {
-		w.run()
+	started := time.Now()
+	if e.group != nil {
+		started = e.group.start()
+	} else {
+		e.start()
 	}
-	deadline := time.Now().Add(startupWait)
+	deadline := time.NewTimer(time.Until(started.Add(e.StartupTimeout)))
+	defer deadline.Stop()
 	for _, w := range e.watchers {
-		if !w.waitSynced(time.Until(deadline)) {
-			log.Warningf("No complete list of %s from %v after %s; answering SERVFAIL for it until there is one",
-				w.start, e.endpoints, startupWait)
+		select {
+		case <-w.settled:
+		case <-deadline.C:
 		}
 	}
+	for _, w := range e.watchers {
+		if w.snapshot() != nil {
+			continue
+		}
+		if err := w.failure(); err != nil {
+			log.Errorf("Cannot read %s from %v: %v; answering SERVFAIL for it until it can", w.root, e.endpoints, err)
+			continue
+		}
+		log.Warningf("No complete list of %s from %v after %s; answering SERVFAIL for it until there is one",
+			w.root, e.endpoints, e.StartupTimeout)
+	}
 	return nil
+}
+
+// start starts e's watches, once.
+func (e *Etcdsd) start() {
+	e.started.Do(func() {
+		for _, w := range e.watchers {
+			w.run()
+		}
+	})
 }
 
 // OnShutdown stops the watches and closes their etcd clients.
@@ -99,7 +132,7 @@ func (e *Etcdsd) watchZones() {
 		}
 		w, ok := byPath[outer]
 		if !ok {
-			w = newWatcher(outer, e.newClient)
+			w = newWatcher(outer, connector(e.newClient), e.Verify)
 			byPath[outer] = w
 			e.watchers = append(e.watchers, w)
 		}
@@ -114,8 +147,14 @@ func within(p, q string) bool {
 
 // newClient makes the client of one watcher. With credentials, clientv3.New
 // authenticates before it returns: ctx (the watcher's) and the dial timeout keep that from
-// blocking a shutdown or hiding a failure.
+// blocking a shutdown or hiding a failure. A server certificate that fails verification
+// is found first, as the client would only time out.
 func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
+	if e.tlsConfig != nil {
+		if err := checkCertificates(ctx, e.endpoints, e.tlsConfig); err != nil {
+			return nil, err
+		}
+	}
 	return clientv3.New(clientv3.Config{
 		Context:              ctx,
 		DialTimeout:          dialTimeout,

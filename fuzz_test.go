@@ -22,16 +22,12 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 		tb.Fatal(err)
 	}
 	e := stanzas[0]
-	for i, kv := range kvs {
-		for _, w := range e.watchers {
-			if within(kv[0], w.start) {
-				e, _ := w.decode(&mvccpb.KeyValue{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)})
-				w.tree.ReplaceOrInsert(e)
-			}
-		}
-	}
 	for _, w := range e.watchers {
-		w.rev = int64(len(kvs))
+		l := w.b.list(int64(len(kvs)))
+		for i, kv := range kvs {
+			l.page([]*mvccpb.KeyValue{{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}})
+		}
+		l.done([]span{zoneSpan(w.root)})
 		w.publish()
 	}
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)

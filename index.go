@@ -26,8 +26,12 @@ func entryLess(a, b *entry) bool { return a.key < b.key }
 // snapshot is an immutable view of the index at one etcd revision. Queries load the
 // current snapshot once and read it without locks while the watcher builds the next one.
 type snapshot struct {
-	tree    *btree.BTreeG[*entry]
-	rev     int64
+	tree *btree.BTreeG[*entry]
+	rev  int64 // the revision of the last change to the zone's keys: the SOA serial
+	// The spans of the zone's keys and the revision each is applied up to: the index
+	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
+	spans   []span
+	applied []int64
 	answers answerCache
 }
 

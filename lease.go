@@ -80,9 +80,14 @@ func (t *leaseTable) due(now time.Time) []*lease {
 	return out
 }
 
+// leaseReader is the part of an etcd client that resolveLeases uses.
+type leaseReader interface {
+	TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error)
+}
+
 // resolveLeases asks etcd for the remaining TTL of each lease, a few at a time. A lease
 // that cannot be resolved keeps an unknown expiry and is retried by the refresh loop.
-func resolveLeases(ctx context.Context, cli *clientv3.Client, leases []*lease) {
+func resolveLeases(ctx context.Context, cli leaseReader, leases []*lease) {
 	const parallel = 64
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup

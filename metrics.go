@@ -20,7 +20,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "revision",
-		Help:      "Gauge of the last etcd revision applied to the index, by watched key prefix.",
+		Help:      "Gauge of the etcd revision of the last change to the index (its zones' SOA serial), by watched key prefix.",
 	}, []string{"prefix"})
 
 	freshGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
@@ -34,7 +34,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "stale",
-		Help:      "Gauge that is 1 while the index has heard nothing from etcd for 15 seconds, by watched key prefix.",
+		Help:      "Gauge that is 1 while the index has heard nothing from etcd for " + staleAfter.String() + ", by watched key prefix.",
 	}, []string{"prefix"})
 
 	listDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -64,7 +64,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "lists_total",
-		Help:      "Counter of complete reads of a watched key prefix, by reason: start or compacted.",
+		Help:      "Counter of complete reads of a watched key prefix, by reason: start, compacted, divergence, permission or read.",
 	}, []string{"reason"})
 
 	cappedTotal = promauto.NewCounter(prometheus.CounterOpts{
@@ -72,6 +72,21 @@ var (
 		Subsystem: pluginName,
 		Name:      "capped_lookups_total",
 		Help:      "Counter of lookups that stopped after max_answers keys.",
+	})
+
+	divergencesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "divergences_total",
+		Help:      "Counter of self-checks that found the index different from etcd, each repaired by a complete read, by watched key prefix.",
+	}, []string{"prefix"})
+
+	verifyDuration = promauto.NewHistogram(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "verify_duration_seconds",
+		Buckets:   prometheus.ExponentialBuckets(0.001, 4, 10),
+		Help:      "Histogram of the time a self-check of an index against etcd took.",
 	})
 
 	skippedTotal = promauto.NewCounterVec(prometheus.CounterOpts{

@@ -33,14 +33,39 @@ func rootKey(prefix string) string {
 	return path.Join("/" + prefix + "/")
 }
 
-// keyRange returns the etcd range [start, end) that holds rootKey and all keys below it:
-// "/skydns" up to "/skydns0", as '0' follows '/' in byte order, which keeps a sibling such
-// as "/skydnsfoo" out. Siblings that sort before '0' ("/skydns-old") are in the range; the
-// watcher drops them (watcher.holds).
-func keyRange(prefix string) (start, end string) {
-	start = rootKey(prefix)
-	if start == "/" {
-		return "/", "0"
+// span is an etcd key range [start, end) that is read and watched as one; an empty end
+// stands for the key start alone.
+type span struct{ start, end string }
+
+func (s span) String() string {
+	if s.end == "" {
+		return s.start
 	}
-	return start, start + "0"
+	return "[" + s.start + ", " + s.end + ")"
+}
+
+// last is the first key after the span, for walking it in a tree.
+func (s span) last() string {
+	if s.end == "" {
+		return s.start + "\x00"
+	}
+	return s.end
+}
+
+// zoneSpan returns the one range that holds root and every key below it: "/skydns" up
+// to "/skydns0", as '0' follows '/' in byte order, which keeps a sibling such as
+// "/skydnsfoo" out. Siblings that sort before '0' ("/skydns-old") are in the range; the
+// builder leaves them out (builder.holds).
+func zoneSpan(root string) span {
+	if root == "/" {
+		return span{"/", "0"}
+	}
+	return span{root, root + "0"}
+}
+
+// belowSpans returns the two ranges that hold the same keys as zoneSpan without its
+// siblings: the keys below root, which a role granting root + "/" with --prefix may read,
+// and the key root alone.
+func belowSpans(root string) (below, apex span) {
+	return span{root + "/", root + "0"}, span{root, ""}
 }

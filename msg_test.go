@@ -21,15 +21,21 @@ func TestDecodeServiceDefaults(t *testing.T) {
 	}
 }
 
-func TestKeyRange(t *testing.T) {
-	for _, tc := range []struct{ prefix, start, end string }{
+func TestZoneSpans(t *testing.T) {
+	for _, tc := range []struct{ prefix, root, end string }{
 		{"skydns", "/skydns", "/skydns0"},
 		{"/skydns/", "/skydns", "/skydns0"},
 		{"/a/b", "/a/b", "/a/b0"},
 		{"/", "/", "0"},
 	} {
-		if s, e := keyRange(tc.prefix); s != tc.start || e != tc.end {
-			t.Errorf("keyRange(%q) = %q, %q; want %q, %q", tc.prefix, s, e, tc.start, tc.end)
+		root := rootKey(tc.prefix)
+		if s := zoneSpan(root); root != tc.root || s != (span{tc.root, tc.end}) {
+			t.Errorf("prefix %q: root %q, zoneSpan %v; want %q, [%s, %s)", tc.prefix, root, s, tc.root, tc.root, tc.end)
 		}
+	}
+	// What a role granting "/skydns/local/example/" with --prefix may read, and the apex key.
+	below, apex := belowSpans("/skydns/local/example")
+	if below != (span{"/skydns/local/example/", "/skydns/local/example0"}) || apex != (span{"/skydns/local/example", ""}) {
+		t.Errorf("belowSpans: %v and %v", below, apex)
 	}
 }

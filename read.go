@@ -2,7 +2,6 @@ package etcdsd
 
 import (
 	"context"
-	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
@@ -29,11 +28,9 @@ func Read(ctx context.Context, cli *clientv3.Client, prefix string, zones []stri
 	}
 	e.watchZones()
 	for _, w := range e.watchers {
-		w.cli.Store(cli)
-		if err := w.list(ctx, "read"); err != nil {
+		if err := w.list(ctx, lend(cli), "read"); err != nil {
 			return nil, err
 		}
-		w.markFresh(time.Now())
 	}
 	return e, nil
 }

@@ -10,7 +10,7 @@ import (
 // Ready implements ready.Readiness: ready once the first complete list of every zone is
 // in, and while no index has gone without word from etcd for longer than max_stale. The
 // ready plugin keeps one Readiness per plugin name, so it asks one etcdsd stanza of all
-// those CoreDNS runs; each therefore answers for all of them (its readyGroup).
+// those CoreDNS runs; each therefore answers for all of them (its group).
 func (e *Etcdsd) Ready() bool {
 	if e.group == nil {
 		return e.ownReady(time.Now())
@@ -32,21 +32,24 @@ func (e *Etcdsd) tooStale(w *watcher, now time.Time) bool {
 	return e.MaxStale > 0 && w.age(now) > e.MaxStale
 }
 
-// readyGroup is every etcdsd stanza of one CoreDNS instance, in all its server blocks. A
-// reload makes a new instance, and so a new group.
-type readyGroup struct {
+// group is every etcdsd stanza of one CoreDNS instance, in all its server blocks. A
+// reload makes a new instance, and so a new group. CoreDNS runs the stanzas' OnStartup
+// one after another: the first starts every stanza's watches, so that they share one
+// start-up deadline.
+type group struct {
 	mu      sync.Mutex
 	members []*Etcdsd
+	started time.Time // when the first OnStartup started the watches
 }
 
-type readyGroupKey struct{}
+type groupKey struct{}
 
-// joinReadyGroup adds e to the group of c's instance.
-func joinReadyGroup(c *caddy.Controller, e *Etcdsd) {
-	g, _ := c.Get(readyGroupKey{}).(*readyGroup)
+// joinGroup adds e to the group of c's instance.
+func joinGroup(c *caddy.Controller, e *Etcdsd) {
+	g, _ := c.Get(groupKey{}).(*group)
 	if g == nil {
-		g = &readyGroup{}
-		c.Set(readyGroupKey{}, g)
+		g = &group{}
+		c.Set(groupKey{}, g)
 	}
 	g.mu.Lock()
 	g.members = append(g.members, e)
@@ -54,7 +57,20 @@ func joinReadyGroup(c *caddy.Controller, e *Etcdsd) {
 	e.group = g
 }
 
-func (g *readyGroup) ready() bool {
+// start starts the watches of every member, once, and returns when it did.
+func (g *group) start() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.started.IsZero() {
+		g.started = time.Now()
+		for _, e := range g.members {
+			e.start()
+		}
+	}
+	return g.started
+}
+
+func (g *group) ready() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := time.Now()

@@ -26,7 +26,7 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	for _, e := range stanzas {
-		joinReadyGroup(c, e)
+		joinGroup(c, e)
 		c.OnStartup(e.OnStartup)
 		c.OnShutdown(e.OnShutdown)
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -53,12 +53,14 @@ func parse(c *caddy.Controller) ([]*Etcdsd, error) {
 
 func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	e := &Etcdsd{
-		PathPrefix:  "skydns",
-		MinLeaseTTL: defaultMinLeaseTTL,
-		MaxLeaseTTL: defaultMaxLeaseTTL,
-		MaxAnswers:  defaultMaxAnswers,
-		Upstream:    upstream.New(),
-		endpoints:   []string{defaultEndpoint},
+		PathPrefix:     "skydns",
+		MinLeaseTTL:    defaultMinLeaseTTL,
+		MaxLeaseTTL:    defaultMaxLeaseTTL,
+		MaxAnswers:     defaultMaxAnswers,
+		StartupTimeout: defaultStartupTimeout,
+		Verify:         defaultVerify,
+		Upstream:       upstream.New(),
+		endpoints:      []string{defaultEndpoint},
 	}
 	e.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
 
@@ -130,6 +132,20 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", args[0])
 			}
 			e.MaxStale = d
+		case "startup_timeout", "verify":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, usageErr(c, opt, "DURATION")
+			}
+			d, err := time.ParseDuration(args[0])
+			if err != nil || d < 0 {
+				return nil, c.Errf("%s: %q is not a duration such as 0, 5s or 10m", opt, args[0])
+			}
+			if opt == "verify" {
+				e.Verify = d
+			} else {
+				e.StartupTimeout = d
+			}
 		case "max_answers":
 			args := c.RemainingArgs()
 			if len(args) != 1 {

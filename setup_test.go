@@ -179,13 +179,13 @@ func TestWatchZones(t *testing.T) {
 		e := stanzas[0]
 		var got []string
 		for _, w := range e.watchers {
-			got = append(got, w.start)
+			got = append(got, w.root)
 		}
 		if !equal(got, tc.prefixes) {
 			t.Errorf("%s: watched %v, want %v", tc.zones, got, tc.prefixes)
 		}
 		for z, p := range tc.zoneOf {
-			if w := e.byZone[z]; w == nil || w.start != p {
+			if w := e.byZone[z]; w == nil || w.root != p {
 				t.Errorf("%s: zone %s served from %v, want %s", tc.zones, z, w, p)
 			}
 		}

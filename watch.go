@@ -1,18 +1,16 @@
 package etcdsd
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"net"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/etcdsd/etcdsd/skydns"
-	"github.com/google/btree"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -22,8 +20,14 @@ const (
 	// end, so a list costs about keys²/(2·page) key visits: large pages keep that small.
 	listPageSize = 10000
 	listTimeout  = 5 * time.Second
-	maxBackoff   = 5 * time.Second
 	housekeeping = time.Second // how often leases and staleness are looked at
+
+	// Retries of what failed start at minBackoff and grow to maxBackoff, or, for errors
+	// that only an operator can fix (definitive), to maxDefinitiveBackoff; each delay is
+	// spread by half either way, so that replicas do not retry a recovering etcd at once.
+	minBackoff           = 100 * time.Millisecond
+	maxBackoff           = 5 * time.Second
+	maxDefinitiveBackoff = 30 * time.Second
 
 	// A watch stream is asked for progress this often, and one that has said nothing for
 	// silentAfter is given up for a new one, which the client may open on another member:
@@ -32,7 +36,6 @@ const (
 	progressEvery = 250 * time.Millisecond
 	silentAfter   = time.Second
 	staleAfter    = 10 * time.Second
-	probeTimeout  = 500 * time.Millisecond // for a member's Status, when steering
 )
 
 var (
@@ -40,48 +43,62 @@ var (
 	errWatchSilent = errors.New("watch silent, no progress from etcd")
 )
 
-// watcher keeps an in-memory copy of one etcd key range: it lists the range at one
-// revision, then follows a watch from the next revision, and publishes an immutable
-// snapshot after every batch. It is the only writer; queries only load snapshots.
+// relist is the verifier's request for a complete list, and why.
+type relist struct{ reason string }
+
+func (r relist) Error() string { return "list again: " + r.reason }
+
+// watcher keeps the index of one zone's keys: the loop moves list pages and watch
+// responses from the etcd connection to the builder and publishes a snapshot after every
+// change; queries only load snapshots.
 type watcher struct {
-	newClient  func(context.Context) (*clientv3.Client, error)
-	start, end string
-	leases     *leaseTable
+	root    string // the zone root's key, as in builder.root
+	connect func(context.Context) (etcdConn, error)
+	b       *builder // written by the loop goroutine only
 
 	current atomic.Pointer[snapshot]
-	fresh   atomic.Int64  // unix nanoseconds of the last word from etcd: a list, event or progress
-	synced  chan struct{} // closed after the first complete list
-	once    sync.Once
+	fresh   atomic.Int64          // unix nanoseconds of the last word from etcd: a list, event or progress
+	synced  chan struct{}         // closed after the first complete list
+	settled chan struct{}         // closed after the first complete list or the first definitive error
+	cause   atomic.Pointer[error] // the last definitive error, until a list succeeds
+	once    sync.Once             // closes synced
+	settle  sync.Once             // closes settled
+	relists chan string           // from the verifier to the loop
 	cancel  context.CancelFunc
 	done    chan struct{}
 
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
+	verifyEvery                            time.Duration // 0: no self-check
 	pageSize                               int64
 
-	// Writer state, owned by the run goroutine.
-	skipLog rateLimit
-	cli     atomic.Pointer[clientv3.Client] // set by the run goroutine, read by housekeeping too
-	all     []string                        // the configured endpoints, set once
-	avoided atomic.Bool                     // the client was steered away from some of them
-	tree    *btree.BTreeG[*entry]
-	rev     int64
+	skipLog rateLimit // the loop's
 }
 
-func newWatcher(prefix string, newClient func(context.Context) (*clientv3.Client, error)) *watcher {
-	start, end := keyRange(prefix)
-	return &watcher{
-		newClient: newClient,
-		start:     start,
-		end:       end,
-		leases:    newLeaseTable(),
-		synced:    make(chan struct{}),
-		tree:      newTree(),
+func newWatcher(root string, connect func(context.Context) (etcdConn, error), verifyEvery time.Duration) *watcher {
+	w := &watcher{
+		root:    root,
+		connect: connect,
+		b:       newBuilder(root),
+		synced:  make(chan struct{}),
+		settled: make(chan struct{}),
+		relists: make(chan string, 1),
 
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
 		staleAfter:    staleAfter,
+		verifyEvery:   verifyEvery,
 		pageSize:      listPageSize,
+	}
+	w.b.skipped = w.skipped
+	return w
+}
+
+// skipped counts a value that does not decode and logs it, a few a second at most.
+func (w *watcher) skipped(key string, rev int64, err error) {
+	skippedTotal.WithLabelValues(skydns.Reason(err)).Inc()
+	if w.skipLog.allow(time.Now()) {
+		log.Warningf("Skipping %s at revision %d: %v", key, rev, err)
 	}
 }
 
@@ -92,16 +109,31 @@ func (w *watcher) age(now time.Time) time.Duration {
 
 func (w *watcher) markFresh(now time.Time) {
 	w.fresh.Store(now.UnixNano())
-	freshGauge.WithLabelValues(w.start).Set(float64(now.Unix()))
+	freshGauge.WithLabelValues(w.root).Set(float64(now.Unix()))
 }
-
-// client returns the current etcd client, nil before the first one is made.
-func (w *watcher) client() *clientv3.Client { return w.cli.Load() }
 
 // snapshot returns the current view of the index, or nil before the first complete list.
 func (w *watcher) snapshot() *snapshot { return w.current.Load() }
 
-// run starts the watcher's goroutines; stop ends them and closes the etcd client.
+// failure returns the definitive error that keeps the watcher from etcd, or nil.
+func (w *watcher) failure() error {
+	if err := w.cause.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// noteFailure records err: a definitive one settles the wait at start-up.
+func (w *watcher) noteFailure(err error) {
+	if !definitive(err) {
+		return
+	}
+	w.cause.Store(&err)
+	w.settle.Do(func() { close(w.settled) })
+}
+
+// run starts the watcher's goroutines; stop ends them and closes the etcd client. A
+// watcher that has listed before resumes its watches where they were.
 func (w *watcher) run() {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -109,9 +141,6 @@ func (w *watcher) run() {
 	go func() {
 		defer close(w.done)
 		w.loop(ctx)
-		if c := w.cli.Load(); c != nil {
-			c.Close()
-		}
 	}()
 }
 
@@ -123,103 +152,91 @@ func (w *watcher) stop() {
 	<-w.done
 }
 
-// waitSynced waits up to d for the first complete list.
-func (w *watcher) waitSynced(d time.Duration) bool {
-	select {
-	case <-w.synced:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-// reconnect replaces the etcd client, retrying until it has one or ctx is done.
-func (w *watcher) reconnect(ctx context.Context) error {
-	if c := w.cli.Swap(nil); c != nil {
-		c.Close()
-	}
-	b := backoff{}
-	for {
-		cli, err := w.newClient(ctx)
-		if err == nil {
-			w.cli.Store(cli)
-			if w.all == nil { // the configured endpoints, before housekeeping reads them
-				w.all = cli.Endpoints()
-			}
-			w.avoided.Store(false)
-			b.recovered("connecting for " + w.start)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		b.fail("connecting for "+w.start, err)
-		b.wait(ctx)
-	}
-}
-
 func (w *watcher) loop(ctx context.Context) {
-	if err := w.reconnect(ctx); err != nil {
+	c := w.dial(ctx)
+	if c == nil {
 		return
 	}
-	b := backoff{}
+	defer c.Close()
+	var helpers sync.WaitGroup
+	defer helpers.Wait() // before the client closes
+	helpers.Go(func() { w.housekeep(ctx, c) })
+	if w.verifyEvery > 0 {
+		helpers.Go(func() { w.verifyLoop(ctx, c) })
+	}
 
-	var keeper sync.WaitGroup
-	keeper.Go(func() { w.housekeep(ctx) })
-	defer keeper.Wait()
-
-	// A watcher that already holds an index (a test primes one) resumes it.
-	listReason := ""
-	if w.snapshot() == nil {
-		listReason = "start"
+	listing, watching := newRetry("listing "+w.root), newRetry("watching "+w.root)
+	reason := ""
+	if w.b.spans == nil {
+		reason = "start"
 	}
 	for ctx.Err() == nil {
-		if listReason != "" {
-			if err := w.list(ctx, listReason); err != nil {
-				if ctx.Err() == nil {
-					b.fail("listing "+w.start, err)
-					b.wait(ctx)
-				}
+		if reason != "" {
+			if err := w.list(ctx, c, reason); err != nil {
+				w.noteFailure(err)
+				listing.fail(ctx, err)
 				continue
 			}
-			b.recovered("listed " + w.start)
-			listReason = ""
+			listing.ok()
+			reason = ""
 		}
-		err := w.watch(ctx, &b)
-		if ctx.Err() != nil {
+		err := w.watch(ctx, c, watching)
+		var again relist
+		switch {
+		case ctx.Err() != nil:
 			return
-		}
-		if errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+		case errors.Is(err, rpctypes.ErrInvalidAuthToken):
 			// Some servers keep refusing a token the client resends: start afresh.
-			log.Infof("etcd refused the auth token of %s; making a new client", w.start)
-			if err := w.reconnect(ctx); err != nil {
-				return
+			log.Infof("etcd refused the auth token of %s; making a new client", w.root)
+			if err := c.redial(ctx); err != nil {
+				watching.fail(ctx, err)
 			}
-			continue
-		}
-		if errors.Is(err, rpctypes.ErrCompacted) {
+		case errors.Is(err, rpctypes.ErrCompacted):
 			// Events we have not seen are gone: read everything again, serving the old
 			// snapshot meanwhile.
-			log.Infof("Watch on %s fell behind compaction at revision %d, listing again", w.start, w.rev)
-			listReason = "compacted"
-			continue
-		}
-		if errors.Is(err, errWatchSilent) {
+			log.Infof("Watch on %s fell behind compaction past revision %v, listing again", w.root, w.b.applied)
+			reason = "compacted"
+		case errors.As(err, &again):
+			reason = again.reason
+		case errors.Is(err, rpctypes.ErrPermissionDenied):
+			// The role changed under the watch: a list finds what it may read now.
+			watching.fail(ctx, err)
+			reason = "permission"
+		case errors.Is(err, errWatchSilent):
 			// A frozen member keeps its TCP connection for a while: steer the client
 			// away from members that do not answer, then watch again at once.
-			w.steer(ctx)
-			continue
+			c.steer(ctx)
+		default:
+			watching.fail(ctx, err)
 		}
-		b.fail("watching "+w.start, err)
-		b.wait(ctx)
 	}
 }
 
-// list reads the whole range at one revision in pages, builds a new tree aside and swaps
-// it in whole, so that a reader never sees a partial list.
-func (w *watcher) list(ctx context.Context, reason string) error {
+// dial makes the watcher's connection, retrying until it has one or ctx is done.
+func (w *watcher) dial(ctx context.Context) etcdConn {
+	r := newRetry("connecting for " + w.root)
+	for {
+		c, err := w.connect(ctx)
+		if err == nil {
+			r.ok()
+			return c
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.noteFailure(err)
+		r.fail(ctx, err)
+	}
+}
+
+// list reads the zone's keys at one revision and swaps them in whole, so that a reader
+// never sees a partial list; the old snapshot serves meanwhile.
+func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
+	select {
+	case <-w.relists: // this list is what the verifier asked for
+	default:
+	}
 	started := time.Now()
-	tree := newTree()
 	// New leases are resolved while the next pages arrive.
 	var (
 		leaseq   = make(chan []*lease, 4)
@@ -228,152 +245,112 @@ func (w *watcher) list(ctx context.Context, reason string) error {
 	go func() {
 		n := 0
 		for batch := range leaseq {
-			resolveLeases(ctx, w.client(), batch)
+			resolveLeases(ctx, c, batch)
 			n += len(batch)
 		}
 		resolved <- n
 	}()
-	rev, err := w.listPages(ctx, tree, leaseq)
+	l := w.b.list(0)
+	spans, err := w.read(ctx, c, l, leaseq)
 	close(leaseq)
 	leases := <-resolved
 	if err != nil {
-		// Drop the references taken so far; the old tree keeps its own.
-		tree.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
+		l.abort()
 		return err
 	}
+	if !slices.Equal(spans, w.b.spans) && (w.b.spans != nil || len(spans) > 1) {
+		log.Infof("Reading %s as %v: the role may read no wider range", w.root, spans)
+	}
+	l.done(spans)
 	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
-		tree.Len(), leases, w.start, rev, time.Since(started).Round(time.Millisecond))
-
-	old := w.tree
-	w.tree, w.rev = tree, rev
-	old.Ascend(func(e *entry) bool { w.leases.release(e.lease); return true })
+		w.b.tree.Len(), leases, w.root, l.rev, time.Since(started).Round(time.Millisecond))
+	w.cause.Store(nil)
+	w.markFresh(time.Now())
 	w.publish()
 	listsTotal.WithLabelValues(reason).Inc()
 	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
-	listTimestamp.WithLabelValues(w.start).SetToCurrentTime()
-	staleGauge.WithLabelValues(w.start).Set(0) // a complete list is fresh
+	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
+	staleGauge.WithLabelValues(w.root).Set(0) // a complete list is fresh
 	return nil
 }
 
-// listPages reads the range into tree page by page at the revision of the first page,
-// which it returns, and sends each page's new leases to leaseq.
-func (w *watcher) listPages(ctx context.Context, tree *btree.BTreeG[*entry], leaseq chan<- []*lease) (int64, error) {
-	var rev int64
-	from := w.start
+// read reads the zone's keys into l, all at the revision of the first page, and returns
+// the spans it read: the one zoneSpan, or, for a role that may not read that (it also
+// holds siblings such as "example-old"), belowSpans, the apex key only where allowed.
+func (w *watcher) read(ctx context.Context, c etcdConn, l *listing, leaseq chan<- []*lease) ([]span, error) {
+	wide := zoneSpan(w.root)
+	err := w.readSpan(ctx, c, l, wide, leaseq)
+	if err == nil || w.root == "/" || !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return []span{wide}, err
+	}
+	below, apex := belowSpans(w.root)
+	if err := w.readSpan(ctx, c, l, below, leaseq); err != nil {
+		return nil, err
+	}
+	if err := w.readSpan(ctx, c, l, apex, leaseq); err != nil {
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			return []span{below}, nil
+		}
+		return nil, err
+	}
+	return []span{below, apex}, nil
+}
+
+// readSpan reads one span into l page by page, at l's revision or, for the first page of
+// a list, at the current one, which becomes l's.
+func (w *watcher) readSpan(ctx context.Context, c etcdConn, l *listing, s span, leaseq chan<- []*lease) error {
+	from := s.start
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(w.end), clientv3.WithLimit(w.pageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
+		opts := []clientv3.OpOption{clientv3.WithRange(s.end), clientv3.WithLimit(w.pageSize)}
+		if l.rev != 0 {
+			opts = append(opts, clientv3.WithRev(l.rev))
 		}
 		lctx, cancel := context.WithTimeout(ctx, listTimeout)
-		resp, err := w.client().Get(lctx, from, opts...)
+		resp, err := c.Get(lctx, from, opts...)
 		cancel()
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("reading %v: %w", s, err)
 		}
-		if rev == 0 {
-			rev = resp.Header.Revision
+		if l.rev == 0 {
+			l.rev = resp.Header.Revision
 		}
-		var fresh []*lease
-		for _, kv := range resp.Kvs {
-			if !w.holds(kv.Key) {
-				continue
-			}
-			e, l := w.reuse(kv)
-			if l != nil {
-				fresh = append(fresh, l)
-			}
-			tree.ReplaceOrInsert(e)
-		}
-		if len(fresh) > 0 {
+		if fresh := l.page(resp.Kvs); len(fresh) > 0 {
 			leaseq <- fresh
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			return rev, nil
+			return nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
 
-// reuse returns the entry for kv, taking the one already indexed when it is the same
-// revision of the key: a re-list then neither decodes nor logs a bad value again. The
-// lease it returns is one seen for the first time, to resolve.
-func (w *watcher) reuse(kv *mvccpb.KeyValue) (*entry, *lease) {
-	if old, ok := w.tree.Get(&entry{key: string(kv.Key)}); ok && old.modRev == kv.ModRevision {
-		if old.lease != nil {
-			w.leases.acquire(old.lease.id)
-		}
-		return old, nil
-	}
-	return w.decode(kv)
-}
-
-// decode turns kv into an index entry. A value that does not decode is kept as a bad
-// entry, counted and logged once for this revision of the key. The lease it returns is
-// one seen for the first time, to resolve.
-func (w *watcher) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
-	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
-	svc, err := decodeService(e.key, kv.Value)
-	if err != nil {
-		e.bad = true
-		skippedTotal.WithLabelValues(skydns.Reason(err)).Inc()
-		if w.skipLog.allow(time.Now()) {
-			log.Warningf("Skipping %s at revision %d: %v", e.key, kv.ModRevision, err)
-		}
-		return e, nil
-	}
-	e.svc = svc
-	e.aliasText = svc.Text != "" && svc.Host != "" && net.ParseIP(svc.Host) == nil
-	if kv.Lease == 0 {
-		return e, nil
-	}
-	l, first := w.leases.acquire(clientv3.LeaseID(kv.Lease))
-	e.lease = l
-	if !first {
-		return e, nil
-	}
-	return e, l
-}
-
-// watch follows the range from the revision after the last applied one until the watch
-// fails, falls silent, or ctx is done.
-func (w *watcher) watch(ctx context.Context, b *backoff) error {
+// watch follows the spans of the last list from the revision after the one each has
+// reached, until a watch fails, falls silent, the verifier asks for a list, or ctx is done.
+func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 	// RequireLeader ends the watch when its member loses the cluster's leader, so that the
 	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := w.client().Watch(wctx, w.start,
-		clientv3.WithRange(w.end), clientv3.WithRev(w.rev+1),
-		clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	var wch [2]clientv3.WatchChan // zoneSpan, or belowSpans; a nil channel never delivers
+	for i, s := range w.b.spans {
+		wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(w.b.applied[i]+1),
+			clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+	}
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
 	heard := time.Now()
 	for {
+		var (
+			i    int
+			resp clientv3.WatchResponse
+			ok   bool
+		)
 		select {
-		case resp, ok := <-wch:
-			if !ok {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				return errWatchClosed
-			}
-			if resp.CompactRevision != 0 {
-				return rpctypes.ErrCompacted
-			}
-			if err := resp.Err(); err != nil {
-				return err
-			}
-			heard = time.Now()
-			w.markFresh(heard)
-			switch {
-			case resp.Created:
-				b.recovered("watching " + w.start)
-			case resp.IsProgressNotify():
-				// Every event up to the header revision has been delivered.
-				w.rev = max(w.rev, resp.Header.Revision)
-			default:
-				w.apply(ctx, resp.Events)
-			}
+		case resp, ok = <-wch[0]:
+		case resp, ok = <-wch[1]:
+			i = 1
+		case reason := <-w.relists:
+			return relist{reason}
 		case now := <-tick.C:
 			if now.Sub(heard) > w.silentAfter {
 				return errWatchSilent
@@ -381,123 +358,64 @@ func (w *watcher) watch(ctx context.Context, b *backoff) error {
 			// The request must carry wctx's metadata to reach this watch's stream; an
 			// answer (or none) comes through wch.
 			pctx, pcancel := context.WithTimeout(wctx, w.progressEvery)
-			w.client().RequestProgress(pctx)
+			c.RequestProgress(pctx)
 			pcancel()
+			continue
+		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return errWatchClosed
+		}
+		if resp.CompactRevision != 0 {
+			return rpctypes.ErrCompacted
+		}
+		if err := resp.Err(); err != nil {
+			return err
+		}
+		heard = time.Now()
+		w.markFresh(heard)
+		switch {
+		case resp.Created:
+			r.ok()
+		case resp.IsProgressNotify():
+			// A sign of life, never a revision to resume from: a requested notification
+			// can run ahead of events still to come on the same watch (etcd-io/etcd#15220,
+			// fixed only in 3.4.25 and 3.5.8), and one from a member the client moved to
+			// can lead a watch into old events (etcd-io/etcd#20221).
+		default:
+			w.apply(ctx, c, i, resp.Events)
 		}
 	}
 }
 
-// holds reports whether key is the range's root key or lies below it. The range also
-// takes siblings that sort before "root0", such as "/skydns-old/x": those are not ours.
-func (w *watcher) holds(key []byte) bool {
-	n := len(w.start)
-	return w.start == "/" || bytes.HasPrefix(key, []byte(w.start)) && (len(key) == n || key[n] == '/')
-}
-
-// apply applies one batch of events in order and publishes the result.
-func (w *watcher) apply(ctx context.Context, events []*clientv3.Event) {
-	var fresh []*lease
-	for _, ev := range events {
-		kv := ev.Kv
-		if kv.ModRevision <= w.rev {
-			continue
-		}
-		if !w.holds(kv.Key) {
-			w.rev = kv.ModRevision
-			continue
-		}
-		var old *entry
-		switch ev.Type {
-		case clientv3.EventTypePut:
-			e, l := w.decode(kv)
-			if l != nil {
-				fresh = append(fresh, l)
-			}
-			old, _ = w.tree.ReplaceOrInsert(e)
-			eventsTotal.WithLabelValues("put").Inc()
-		case clientv3.EventTypeDelete:
-			old, _ = w.tree.Delete(&entry{key: string(kv.Key)})
-			eventsTotal.WithLabelValues("delete").Inc()
-		}
-		if old != nil {
-			w.leases.release(old.lease)
-		}
-		w.rev = kv.ModRevision
+// apply hands one watch response of span i to the builder and publishes the result.
+func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*clientv3.Event) {
+	ch := w.b.apply(i, events)
+	eventsTotal.WithLabelValues("put").Add(float64(ch.puts))
+	eventsTotal.WithLabelValues("delete").Add(float64(ch.deletes))
+	if !ch.changed() {
+		return
 	}
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
-	resolveLeases(ctx, w.client(), fresh)
+	resolveLeases(ctx, c, ch.fresh)
 	w.publish()
 }
 
 func (w *watcher) publish() {
 	w.skipLog.flush()
-	w.markFresh(time.Now())
-	w.current.Store(&snapshot{tree: w.tree.Clone(), rev: w.rev})
-	revisionGauge.WithLabelValues(w.start).Set(float64(w.rev))
-	keysGauge.WithLabelValues(w.start).Set(float64(w.tree.Len()))
+	s := w.b.snapshot()
+	w.current.Store(s)
+	revisionGauge.WithLabelValues(w.root).Set(float64(s.rev))
+	keysGauge.WithLabelValues(w.root).Set(float64(s.tree.Len()))
 	w.once.Do(func() { close(w.synced) })
+	w.settle.Do(func() { close(w.settled) })
 }
 
-// steer points the client at the members that answer a Status call, when some do not.
-func (w *watcher) steer(ctx context.Context) {
-	answering := probe(ctx, w.client(), w.all)
-	if len(answering) == 0 || len(answering) == len(w.all) {
-		return
-	}
-	log.Warningf("etcd members %v do not answer; watching %s through %v", missing(w.all, answering), w.start, answering)
-	w.client().SetEndpoints(answering...)
-	w.avoided.Store(true)
-}
-
-// restore gives the client all configured endpoints back once they all answer.
-func (w *watcher) restore(ctx context.Context) {
-	cli := w.client()
-	if cli == nil || !w.avoided.Load() {
-		return
-	}
-	all := cli.Endpoints()
-	if len(probe(ctx, cli, w.all)) == len(w.all) {
-		log.Infof("etcd members answer again; using all of %v for %s (was %v)", w.all, w.start, all)
-		cli.SetEndpoints(w.all...)
-		w.avoided.Store(false)
-	}
-}
-
-// probe returns the endpoints that answer a Status call in time.
-func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []string {
-	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		out []string
-	)
-	for _, ep := range endpoints {
-		wg.Go(func() {
-			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
-			defer cancel()
-			if _, err := cli.Status(pctx, ep); err == nil {
-				mu.Lock()
-				out = append(out, ep)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	slices.Sort(out)
-	return out
-}
-
-func missing(all, some []string) []string {
-	var out []string
-	for _, e := range all {
-		if !slices.Contains(some, e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// housekeep refreshes due leases and notes when the index turns stale or fresh again.
-func (w *watcher) housekeep(ctx context.Context) {
+// housekeep refreshes due leases, notes when the index turns stale or fresh again, and
+// gives the client back the members it left out once they answer.
+func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 	t := time.NewTicker(housekeeping)
 	defer t.Stop()
 	stale := false
@@ -514,17 +432,58 @@ func (w *watcher) housekeep(ctx context.Context) {
 			if age := w.age(now); (age > w.staleAfter) != stale {
 				stale = !stale
 				if stale {
-					log.Warningf("Index of %s is stale: no word from etcd for %s; answering from it", w.start, age.Round(time.Second))
-					staleGauge.WithLabelValues(w.start).Set(1)
+					log.Warningf("Index of %s is stale: no word from etcd for %s; answering from it", w.root, age.Round(time.Second))
+					staleGauge.WithLabelValues(w.root).Set(1)
 				} else {
-					log.Infof("Index of %s is fresh again", w.start)
-					staleGauge.WithLabelValues(w.start).Set(0)
+					log.Infof("Index of %s is fresh again", w.root)
+					staleGauge.WithLabelValues(w.root).Set(0)
 				}
 			}
-			resolveLeases(ctx, w.client(), w.leases.due(now))
-			w.restore(ctx)
+			resolveLeases(ctx, c, w.b.leases.due(now))
+			c.restore(ctx)
 		}
 	}
+}
+
+// retry spaces out the attempts at one piece of work, with jitter, and logs a failure
+// once when it starts and once when it ends, not on every attempt.
+type retry struct {
+	what    string
+	bo      backoff.ExponentialBackOff
+	failing bool
+}
+
+func newRetry(what string) *retry {
+	r := &retry{what: what, bo: *backoff.NewExponentialBackOff()}
+	r.bo.InitialInterval = minBackoff
+	r.bo.Multiplier = 2
+	return r
+}
+
+// fail logs err if it starts a run of failures, then waits before the next attempt.
+func (r *retry) fail(ctx context.Context, err error) {
+	if !r.failing {
+		log.Warningf("Failed %s, retrying: %v", r.what, err)
+		r.failing = true
+	}
+	r.bo.MaxInterval = maxBackoff
+	if definitive(err) {
+		r.bo.MaxInterval = maxDefinitiveBackoff
+	}
+	t := time.NewTimer(r.bo.NextBackOff())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (r *retry) ok() {
+	if r.failing {
+		log.Infof("Recovered: %s", r.what)
+	}
+	r.failing = false
+	r.bo.Reset()
 }
 
 // rateLimit lets a few log lines a second through and says how many it held back, so
@@ -555,36 +514,5 @@ func (r *rateLimit) flush() {
 	if r.held > 0 {
 		log.Warningf("%d more skipped values not logged; see coredns_etcdsd_skipped_values_total", r.held)
 		r.held = 0
-	}
-}
-
-// backoff spaces out retries and logs a failure once when it starts, not on every retry.
-type backoff struct {
-	delay   time.Duration
-	failing bool
-}
-
-func (b *backoff) fail(what string, err error) {
-	if !b.failing {
-		log.Warningf("Failed %s, retrying: %v", what, err)
-		b.failing = true
-	}
-}
-
-func (b *backoff) recovered(what string) {
-	if b.failing {
-		log.Infof("Recovered: %s", what)
-	}
-	b.failing = false
-	b.delay = 0
-}
-
-func (b *backoff) wait(ctx context.Context) {
-	b.delay = min(max(2*b.delay, 100*time.Millisecond), maxBackoff)
-	t := time.NewTimer(b.delay)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

@@ -103,10 +103,11 @@ func TestSiblingPrefixIsNotIndexed(t *testing.T) {
 	put(t, "/sib/local/example-old/listed", `{"host":`)
 	skipped := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidJSON))
 	e := startPlugin(t, "etcdsd example.local {\n path /sib\n}")
-	waitRevision(t, e, put(t, "/sib/local/example.old/watched", `{"host":`))
+	put(t, "/sib/local/example.old/watched", `{"host":`)
+	waitRevision(t, e, put(t, "/sib/local/example/y", `{"host":"10.8.2.2"}`))
 	w := e.byZone["example.local."]
-	if n := w.snapshot().tree.Len(); n != 1 {
-		t.Errorf("index holds %d keys, want only the zone's one", n)
+	if n := w.snapshot().tree.Len(); n != 2 {
+		t.Errorf("index holds %d keys, want only the zone's two", n)
 	}
 	if got := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidJSON)); got != skipped {
 		t.Errorf("a sibling's bad values were counted: skipped went from %v to %v", skipped, got)
@@ -115,6 +116,39 @@ func TestSiblingPrefixIsNotIndexed(t *testing.T) {
 		Qname: "x.example.local.", Qtype: dns.TypeA,
 		Answer: []dns.RR{test.A("x.example.local. 300 IN A 10.8.2.1")},
 	}})
+}
+
+// The SOA serial is the revision of the index's last change: a write in the zone moves
+// it to the write's revision; writes elsewhere, in a sibling prefix that the watched range
+// holds too or outside it, leave it alone.
+func TestSerialIsTheZoneRevision(t *testing.T) {
+	put(t, "/ser/local/example/x", `{"host":"10.8.9.1"}`)
+	e := startPlugin(t, "etcdsd example.local {\n path /ser\n}")
+	serial := func() uint32 {
+		t.Helper()
+		m := query(t, e, "example.local.", dns.TypeSOA)
+		if len(m.Answer) != 1 {
+			t.Fatalf("want one SOA, got %v", m.Answer)
+		}
+		return m.Answer[0].(*dns.SOA).Serial
+	}
+	w := e.watchers[0]
+	if s := serial(); int64(s) != w.snapshot().rev {
+		t.Fatalf("serial %d, index revision %d", s, w.snapshot().rev)
+	}
+	before := serial()
+	put(t, "/ser/local/example-old/x", `{"host":"10.8.9.2"}`)
+	put(t, "/ser/local/other/x", `{"host":"10.8.9.3"}`)
+	time.Sleep(200 * time.Millisecond) // time enough for the watch to deliver the sibling's event
+	if s := serial(); s != before {
+		t.Errorf("serial moved from %d to %d with writes outside the zone", before, s)
+	}
+	for _, rev := range []int64{put(t, "/ser/local/example/y", `{"host":"10.8.9.4"}`), del(t, "/ser/local/example/x")} {
+		waitRevision(t, e, rev)
+		if s := serial(); int64(s) != rev {
+			t.Errorf("serial %d after a change at revision %d", s, rev)
+		}
+	}
 }
 
 func TestLeaseTTLAndExpiry(t *testing.T) {
@@ -163,7 +197,7 @@ func TestLeaseTTLAndExpiry(t *testing.T) {
 }
 
 func leaseCount(e *Etcdsd) int {
-	l := e.watchers[0].leases
+	l := e.watchers[0].b.leases
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.byID)
@@ -200,10 +234,10 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	put(t, "/rl/local/example/a", `{"host":"10.8.3.1"}`)
 	put(t, "/rl/local/example/b", `{"host":`)
-	w := newWatcher("/rl", nil)
-	w.cli.Store(testClient)
+	w := newWatcher("/rl", nil, 0)
+	c := lend(testClient)
 	ctx := context.Background()
-	if err := w.list(ctx, "start"); err != nil {
+	if err := w.list(ctx, c, "start"); err != nil {
 		t.Fatal(err)
 	}
 	before := w.snapshot().get("/rl/local/example/a")
@@ -212,7 +246,7 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 
 	// A second list, as after a compaction: unchanged keys keep their decoded entries,
 	// the bad value is not counted again, and the new key comes in.
-	if err := w.list(ctx, "compacted"); err != nil {
+	if err := w.list(ctx, c, "compacted"); err != nil {
 		t.Fatal(err)
 	}
 	s := w.snapshot()
@@ -393,17 +427,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	ctx := context.Background()
 	put(t, "/cp/local/example/a", `{"host":"10.8.7.1"}`)
-	w := newWatcher("/cp", func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() })
-	primer, err := testEtcd.Client()
-	if err != nil {
+	w := newWatcher("/cp", testConnect, 0)
+	if err := w.list(ctx, lend(testClient), "start"); err != nil {
 		t.Fatal(err)
 	}
-	defer primer.Close()
-	w.cli.Store(primer)
-	if err := w.list(ctx, "start"); err != nil {
-		t.Fatal(err)
-	}
-	w.cli.Store(nil) // run makes its own
 	// Changes the watcher has not seen, then compaction past them: a watch from the
 	// watcher's revision can only fail.
 	put(t, "/cp/local/example/b", `{"host":"10.8.7.2"}`)

@@ -1,0 +1,192 @@
+package etcdsd
+
+import (
+	"bytes"
+	"net"
+	"slices"
+
+	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// builder turns what etcd sends, list pages and watch responses, into index snapshots. It
+// holds the writer's tree, the revision each followed span has reached and the leases of
+// the keys it holds. It makes no etcd request and reads no clock: the watcher moves
+// batches from etcd to it, and tests feed it batches directly.
+type builder struct {
+	root   string // the zone root's key; held are root itself and the keys below root + "/"
+	tree   *btree.BTreeG[*entry]
+	leases *leaseTable
+
+	spans   []span  // the ranges of the last complete list, which the watches follow
+	applied []int64 // per span, the revision up to which its events are applied
+	// rev is the revision of the last change to the held keys: the snapshot's revision,
+	// and so the zone's SOA serial. Writes elsewhere in etcd leave it alone.
+	rev int64
+
+	// skipped is told of every value that does not decode; it may be nil.
+	skipped func(key string, rev int64, err error)
+}
+
+func newBuilder(root string) *builder {
+	return &builder{root: root, tree: newTree(), leases: newLeaseTable()}
+}
+
+// holds reports whether key is the root key or lies below it. A span also takes siblings
+// that sort between "root" and "root/", such as "/skydns/local/example-old/x": those
+// belong to another zone.
+func (b *builder) holds(key []byte) bool {
+	n := len(b.root)
+	return b.root == "/" || bytes.HasPrefix(key, []byte(b.root)) && (len(key) == n || key[n] == '/')
+}
+
+// decode turns kv into an index entry. A value that does not decode becomes a bad entry,
+// which still makes its name exist. The lease returned is one seen for the first time,
+// whose expiry the caller learns before the entry is served.
+func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
+	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
+	svc, err := decodeService(e.key, kv.Value)
+	if err != nil {
+		e.bad = true
+		if b.skipped != nil {
+			b.skipped(e.key, kv.ModRevision, err)
+		}
+		return e, nil
+	}
+	e.svc = svc
+	e.aliasText = svc.Text != "" && svc.Host != "" && net.ParseIP(svc.Host) == nil
+	if kv.Lease == 0 {
+		return e, nil
+	}
+	l, first := b.leases.acquire(clientv3.LeaseID(kv.Lease))
+	e.lease = l
+	if !first {
+		return e, nil
+	}
+	return e, l
+}
+
+// listing is a complete read in progress. Its pages go into a tree of its own, which
+// replaces the builder's whole when the read is done, so that no snapshot is ever made
+// from part of a list.
+type listing struct {
+	b    *builder
+	rev  int64 // the revision every page is read at
+	tree *btree.BTreeG[*entry]
+	kept int // entries taken over from the builder's tree as they were
+}
+
+// list starts a complete read at revision rev.
+func (b *builder) list(rev int64) *listing {
+	return &listing{b: b, rev: rev, tree: newTree()}
+}
+
+// page adds one page of the read and returns the leases it holds that were not known
+// before. An entry indexed at the same revision of its key is taken over as it is: a
+// re-list neither decodes nor counts a bad value again.
+func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*lease) {
+	for _, kv := range kvs {
+		if !l.b.holds(kv.Key) {
+			continue
+		}
+		if old, ok := l.b.tree.Get(&entry{key: string(kv.Key)}); ok && old.modRev == kv.ModRevision {
+			if old.lease != nil {
+				l.b.leases.acquire(old.lease.id)
+			}
+			l.tree.ReplaceOrInsert(old)
+			l.kept++
+			continue
+		}
+		e, fl := l.b.decode(kv)
+		if fl != nil {
+			fresh = append(fresh, fl)
+		}
+		l.tree.ReplaceOrInsert(e)
+	}
+	return fresh
+}
+
+// abort drops the listing; the builder keeps what it had.
+func (l *listing) abort() {
+	releaseAll(l.b.leases, l.tree)
+}
+
+// done swaps the listed tree in. The spans read are followed by watches from the revision
+// after the listing's. The revision of the data moves only when the list found a change.
+func (l *listing) done(spans []span) {
+	b := l.b
+	first := b.spans == nil
+	changed := l.kept != b.tree.Len() || l.tree.Len() != b.tree.Len()
+	releaseAll(b.leases, b.tree)
+	b.tree = l.tree
+	b.spans = spans
+	b.applied = make([]int64, len(spans))
+	for i := range b.applied {
+		b.applied[i] = l.rev
+	}
+	if first || changed {
+		b.rev = l.rev
+	}
+}
+
+func releaseAll(t *leaseTable, tree *btree.BTreeG[*entry]) {
+	tree.Ascend(func(e *entry) bool {
+		t.release(e.lease)
+		return true
+	})
+}
+
+// change is what one watch response did to the index.
+type change struct {
+	puts, deletes int      // events applied to held keys
+	fresh         []*lease // leases seen for the first time
+}
+
+// apply applies one watch response of span i: every event after the revision the span
+// had reached before the response, in order. All events of one revision (a transaction,
+// a prefix delete, a lease expiry removing every key attached to it) arrive in one
+// response, as the watch is not fragmented; so the revision reached before the response
+// tells events already applied (a watch resumed on a member that lags,
+// etcd-io/etcd#20221) from new ones, never a revision advanced within it.
+func (b *builder) apply(i int, events []*clientv3.Event) change {
+	var c change
+	before := b.applied[i]
+	for _, ev := range events {
+		kv := ev.Kv
+		if kv.ModRevision <= before {
+			continue
+		}
+		b.applied[i] = max(b.applied[i], kv.ModRevision)
+		if !b.holds(kv.Key) {
+			continue
+		}
+		var old *entry
+		switch ev.Type {
+		case clientv3.EventTypePut:
+			e, fl := b.decode(kv)
+			if fl != nil {
+				c.fresh = append(c.fresh, fl)
+			}
+			old, _ = b.tree.ReplaceOrInsert(e)
+			c.puts++
+		case clientv3.EventTypeDelete:
+			old, _ = b.tree.Delete(&entry{key: string(kv.Key)})
+			c.deletes++
+		}
+		if old != nil {
+			b.leases.release(old.lease)
+		}
+		b.rev = max(b.rev, kv.ModRevision)
+	}
+	return c
+}
+
+// changed reports whether c touched a held key.
+func (c change) changed() bool { return c.puts+c.deletes > 0 }
+
+// snapshot returns the index as it stands, for readers: the tree is cloned lazily, so
+// that later changes copy only the nodes they touch.
+func (b *builder) snapshot() *snapshot {
+	return &snapshot{tree: b.tree.Clone(), rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
+}

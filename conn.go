@@ -1,0 +1,224 @@
+package etcdsd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// probeTimeout bounds a member's Status call when steering, and a TLS handshake when
+// checking certificates.
+const probeTimeout = 500 * time.Millisecond
+
+// etcdConn is what a watcher needs of etcd. conn implements it over a real client; tests
+// wrap one to break it on purpose.
+type etcdConn interface {
+	leaseReader
+	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
+	Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan
+	RequestProgress(ctx context.Context) error
+	// redial replaces the client by a new one, keeping the old one when that fails.
+	redial(ctx context.Context) error
+	// steer leaves out the members that do not answer; restore takes them back.
+	steer(ctx context.Context)
+	restore(ctx context.Context)
+	Close() error
+}
+
+// conn owns a watcher's etcd client. The client is made before the conn exists and is
+// replaced, never unset, so whoever calls the conn (the loop, lease refreshes, the
+// verifier) always reaches a client, at worst a closed one that answers with an error.
+type conn struct {
+	dial    func(context.Context) (*clientv3.Client, error) // nil: a client lent by the caller (Read)
+	cli     atomic.Pointer[clientv3.Client]
+	all     []string    // the configured endpoints
+	avoided atomic.Bool // some of them are left out
+}
+
+var _ etcdConn = (*conn)(nil)
+
+// connector returns a watcher's way to connect: a conn over the clients dial makes.
+func connector(dial func(context.Context) (*clientv3.Client, error)) func(context.Context) (etcdConn, error) {
+	return func(ctx context.Context) (etcdConn, error) {
+		c, err := connect(ctx, dial)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// connect dials a client and returns a conn that owns it.
+func connect(ctx context.Context, dial func(context.Context) (*clientv3.Client, error)) (*conn, error) {
+	cli, err := dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := lend(cli)
+	c.dial = dial
+	return c, nil
+}
+
+// lend wraps a client its caller keeps owning: such a conn cannot redial.
+func lend(cli *clientv3.Client) *conn {
+	c := &conn{all: cli.Endpoints()}
+	c.cli.Store(cli)
+	return c
+}
+
+func (c *conn) client() *clientv3.Client { return c.cli.Load() }
+
+func (c *conn) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	return c.client().Get(ctx, key, opts...)
+}
+
+func (c *conn) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	return c.client().Watch(ctx, key, opts...)
+}
+
+func (c *conn) RequestProgress(ctx context.Context) error { return c.client().RequestProgress(ctx) }
+
+func (c *conn) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
+	return c.client().TimeToLive(ctx, id, opts...)
+}
+
+var errLent = errors.New("the etcd client belongs to the caller")
+
+func (c *conn) redial(ctx context.Context) error {
+	if c.dial == nil {
+		return errLent
+	}
+	cli, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	c.cli.Swap(cli).Close()
+	c.avoided.Store(false)
+	return nil
+}
+
+func (c *conn) Close() error {
+	if c.dial == nil {
+		return nil
+	}
+	return c.client().Close()
+}
+
+// steer points the client at the members that answer a Status call, when some do not.
+func (c *conn) steer(ctx context.Context) {
+	cli := c.client()
+	answering := probe(ctx, cli, c.all)
+	if len(answering) == 0 || len(answering) == len(c.all) {
+		return
+	}
+	log.Warningf("etcd members %v do not answer; using %v", missing(c.all, answering), answering)
+	cli.SetEndpoints(answering...)
+	c.avoided.Store(true)
+}
+
+// restore gives the client all configured endpoints back once they all answer.
+func (c *conn) restore(ctx context.Context) {
+	if !c.avoided.Load() {
+		return
+	}
+	cli := c.client()
+	if len(probe(ctx, cli, c.all)) == len(c.all) {
+		log.Infof("etcd members answer again; using all of %v (was %v)", c.all, cli.Endpoints())
+		cli.SetEndpoints(c.all...)
+		c.avoided.Store(false)
+	}
+}
+
+// probe returns the endpoints that answer a Status call in time.
+func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []string {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		out []string
+	)
+	for _, ep := range endpoints {
+		wg.Go(func() {
+			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+			defer cancel()
+			if _, err := cli.Status(pctx, ep); err == nil {
+				mu.Lock()
+				out = append(out, ep)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(out)
+	return out
+}
+
+func missing(all, some []string) []string {
+	var out []string
+	for _, e := range all {
+		if !slices.Contains(some, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// definitive reports whether err will stay until someone changes etcd's users, roles or
+// certificates, or the Corefile: retrying soon cannot help, and CoreDNS need not wait for
+// it at start-up.
+func definitive(err error) bool {
+	var verify *tls.CertificateVerificationError
+	return errors.Is(err, rpctypes.ErrAuthFailed) ||
+		errors.Is(err, rpctypes.ErrPermissionDenied) ||
+		errors.As(err, &verify)
+}
+
+// checkCertificates makes a TLS handshake with every endpoint that the client reaches over
+// TLS and returns the verification error when none of those that answer passes. The
+// client itself only reports that its requests time out: gRPC retries a failed handshake
+// until the deadline without saying why.
+func checkCertificates(ctx context.Context, endpoints []string, cfg *tls.Config) error {
+	var failed error
+	for _, ep := range endpoints {
+		host, ok := tlsHost(ep)
+		if !ok {
+			continue
+		}
+		c := cfg.Clone()
+		if c.ServerName == "" {
+			c.ServerName, _, _ = net.SplitHostPort(host)
+		}
+		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: probeTimeout}, Config: c}
+		hctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		conn, err := d.DialContext(hctx, "tcp", host)
+		cancel()
+		var verify *tls.CertificateVerificationError
+		switch {
+		case err == nil:
+			conn.Close()
+			return nil
+		case errors.As(err, &verify):
+			failed = fmt.Errorf("%s: %w", ep, err)
+		}
+	}
+	return failed
+}
+
+// tlsHost returns the host:port of an endpoint that the etcd client dials over TLS when
+// it has a TLS configuration.
+func tlsHost(ep string) (string, bool) {
+	u, err := url.Parse(ep)
+	if err != nil || u.Host == "" {
+		return ep, true // host:port: TLS when configured
+	}
+	return u.Host, u.Scheme == "https"
+}
