@@ -67,13 +67,14 @@ func (t *leaseTable) release(l *lease) {
 	}
 }
 
-// due returns the leases whose expiry is unknown or less than half their granted TTL away.
-func (t *leaseTable) due(now time.Time) []*lease {
+// due returns the leases whose expiry is unknown or less than half their granted TTL away,
+// or, with all, every lease.
+func (t *leaseTable) due(now time.Time, all bool) []*lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []*lease
 	for _, l := range t.byID {
-		if l.expiry.Load() == 0 || 2*l.remaining(now) < l.granted.Load() {
+		if all || l.expiry.Load() == 0 || 2*l.remaining(now) < l.granted.Load() {
 			out = append(out, l)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -42,7 +41,7 @@ func TestTLSAndLeastPrivilege(t *testing.T) {
 		}
 	}
 
-	logs := &testserver.Buffer{}
+	logs := &devetcd.Buffer{}
 	golog.SetOutput(logs)
 	defer golog.SetOutput(io.Discard)
 

@@ -64,6 +64,9 @@ type watcher struct {
 	once    sync.Once             // closes synced
 	settle  sync.Once             // closes settled
 	relists chan string           // from the verifier to the loop
+	renew   atomic.Bool           // a new leader extended every lease: ask for all of them again
+	wake    chan struct{}         // housekeeping runs at once
+	term    uint64                // the highest raft term heard; the loop's
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -83,6 +86,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		synced:  make(chan struct{}),
 		settled: make(chan struct{}),
 		relists: make(chan string, 1),
+		wake:    make(chan struct{}, 1),
 
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
@@ -114,6 +118,23 @@ func (w *watcher) markFresh(now time.Time) {
 
 // snapshot returns the current view of the index, or nil before the first complete list.
 func (w *watcher) snapshot() *snapshot { return w.current.Load() }
+
+// noteTerm notes the raft term of a response from etcd. A new term means a new leader,
+// and a new leader extends every lease to its whole TTL (the lessor's Promote, also at
+// every restart): housekeeping asks for every lease again.
+func (w *watcher) noteTerm(term uint64) {
+	if term <= w.term {
+		return
+	}
+	if w.term != 0 {
+		w.renew.Store(true)
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+	w.term = term
+}
 
 // failure returns the definitive error that keeps the watcher from etcd, or nil.
 func (w *watcher) failure() error {
@@ -314,6 +335,7 @@ func (w *watcher) readSpan(ctx context.Context, c etcdConn, l *listing, s span, 
 		if l.rev == 0 {
 			l.rev = resp.Header.Revision
 		}
+		w.noteTerm(resp.Header.RaftTerm)
 		if fresh := l.page(resp.Kvs); len(fresh) > 0 {
 			leaseq <- fresh
 		}
@@ -376,6 +398,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 		}
 		heard = time.Now()
 		w.markFresh(heard)
+		w.noteTerm(resp.Header.RaftTerm)
 		switch {
 		case resp.Created:
 			r.ok()
@@ -425,6 +448,8 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 			// The series stays, like the other gauges: after a reload the new instance
 			// of the same prefix owns it.
 			return
+		case <-w.wake:
+			resolveLeases(ctx, c, w.b.leases.due(time.Now(), w.renew.Swap(false)))
 		case now := <-t.C:
 			if w.snapshot() == nil {
 				continue
@@ -439,7 +464,7 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 					staleGauge.WithLabelValues(w.root).Set(0)
 				}
 			}
-			resolveLeases(ctx, c, w.b.leases.due(now))
+			resolveLeases(ctx, c, w.b.leases.due(now, w.renew.Swap(false)))
 			c.restore(ctx)
 		}
 	}

@@ -3,7 +3,6 @@ package testserver
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/coredns/caddy"
 	_ "github.com/coredns/coredns/core/dnsserver" // the "dns" server type
@@ -49,23 +48,4 @@ func Start(tb TB, n int, corefile func(ports []int) string) (*caddy.Instance, []
 func Stop(inst *caddy.Instance) {
 	inst.ShutdownCallbacks()
 	inst.Stop()
-}
-
-// Buffer collects output written from several goroutines or a process, to read while
-// writes may still come.
-type Buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

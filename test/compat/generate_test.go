@@ -33,6 +33,7 @@ func generate(seed uint64) dataset {
 		ds.options = append(ds.options, "no_apex_fallback")
 	case 1:
 		ds.options = append(ds.options, "fallthrough")
+		ds.servfail = true // from erratic, the next plugin, for types but A and AAAA
 	case 2:
 		ds.options = append(ds.options, "min-lease-ttl 5m", "max-lease-ttl 1h")
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/coredns/coredns/plugin/erratic"
 	_ "github.com/coredns/coredns/plugin/etcd"
@@ -58,6 +59,9 @@ type dataset struct {
 	options []string
 	records []record
 	queries []query // besides those derived from the records
+	// servfail marks data that makes the etcd plugin fail some queries; elsewhere a
+	// SERVFAIL is an error, as two SERVFAILs compare equal and prove nothing.
+	servfail bool
 }
 
 type query struct {
@@ -72,22 +76,34 @@ type pair struct {
 	builtin, ours string
 }
 
-// startPair loads ds under path and starts both server blocks. It returns when etcdsd's
-// index holds every record.
+// target is the etcd a pair serves from, and a client of it for the test's writes.
+type target struct {
+	endpoints []string
+	cli       *clientv3.Client
+}
+
+// startPair loads ds under path into the package's etcd and starts both server blocks. It
+// returns when etcdsd's index holds every record.
 func startPair(t *testing.T, ds dataset, path string) *pair {
+	t.Helper()
+	return startPairOn(t, ds, path, target{[]string{testEtcd.Endpoint}, testClient}, nil)
+}
+
+// startPairOn is startPair on etcd e, with extra lines for the etcdsd stanza alone.
+func startPairOn(t *testing.T, ds dataset, path string, e target, ours []string) *pair {
 	t.Helper()
 	ctx := context.Background()
 	var rev int64
 	for _, r := range ds.records {
 		var opts []clientv3.OpOption
 		if r.leaseTTL > 0 {
-			l, err := testClient.Grant(ctx, r.leaseTTL)
+			l, err := e.cli.Grant(ctx, r.leaseTTL)
 			if err != nil {
 				t.Fatal(err)
 			}
 			opts = append(opts, clientv3.WithLease(l.ID))
 		}
-		resp, err := testClient.Put(ctx, path+"/"+r.key, r.value, opts...)
+		resp, err := e.cli.Put(ctx, path+"/"+r.key, r.value, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,8 +115,12 @@ func startPair(t *testing.T, ds dataset, path string) *pair {
 		fmt.Fprintf(&b, ".:%d {\n bind 127.0.0.1\n", port)
 		// Names outside the etcd zones, for CNAME, SRV and MX targets that leave the zone.
 		b.WriteString(" hosts {\n  192.0.2.10 ext.example.org\n  2001:db8::10 ext.example.org\n  fallthrough\n }\n")
-		fmt.Fprintf(&b, " %s %s {\n  path %s\n  endpoint %s\n", plugin, ds.zones, path, testEtcd.Endpoint)
-		for _, o := range ds.options {
+		fmt.Fprintf(&b, " %s %s {\n  path %s\n  endpoint %s\n", plugin, ds.zones, path, strings.Join(e.endpoints, " "))
+		options := ds.options
+		if plugin == "etcdsd" {
+			options = append(slices.Clone(options), ours...)
+		}
+		for _, o := range options {
 			fmt.Fprintf(&b, "  %s\n", o)
 		}
 		// A deterministic next plugin, for fallthrough.
@@ -114,7 +134,9 @@ func startPair(t *testing.T, ds dataset, path string) *pair {
 		ours:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
 	}
 	t.Cleanup(p.stop)
-	waitIndexed(t, path, rev)
+	if rev > 0 {
+		waitIndexed(t, path, rev)
+	}
 	return p
 }
 
@@ -162,8 +184,8 @@ func waitIndexed(t *testing.T, path string, rev int64) {
 }
 
 // compare asks both servers q and returns a description of any difference, or "", and
-// whether the etcd plugin's answer section had records.
-func (p *pair) compare(q query, leased bool) (diff string, answered bool, err error) {
+// the etcd plugin's answer.
+func (p *pair) compare(q query, leased bool) (diff string, builtin *dns.Msg, err error) {
 	m := new(dns.Msg).SetQuestion(q.name, q.qtype)
 	if q.edns {
 		m.SetEdns0(4096, false)
@@ -171,13 +193,12 @@ func (p *pair) compare(q query, leased bool) (diff string, answered bool, err er
 	c := &dns.Client{Timeout: 5 * time.Second}
 	a, _, err := c.Exchange(m, p.builtin)
 	if err != nil {
-		return "", false, fmt.Errorf("etcd: %w", err)
+		return "", nil, fmt.Errorf("etcd: %w", err)
 	}
 	b, _, err := c.Exchange(m.Copy(), p.ours)
 	if err != nil {
-		return "", false, fmt.Errorf("etcdsd: %w", err)
+		return "", nil, fmt.Errorf("etcdsd: %w", err)
 	}
-	answered = len(a.Answer) > 0
 	var diffs []string
 	if a.Rcode != b.Rcode {
 		diffs = append(diffs, fmt.Sprintf("rcode %s / %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode]))
@@ -198,9 +219,9 @@ func (p *pair) compare(q query, leased bool) (diff string, answered bool, err er
 		}
 	}
 	if len(diffs) == 0 {
-		return "", answered, nil
+		return "", a, nil
 	}
-	return fmt.Sprintf("%s\n--- etcd:\n%s\n--- etcdsd:\n%s", strings.Join(diffs, "; "), a, b), answered, nil
+	return fmt.Sprintf("%s\n--- etcd:\n%s\n--- etcdsd:\n%s", strings.Join(diffs, "; "), a, b), a, nil
 }
 
 // sectionDiff compares two sections as multisets, ignoring the SOA serial (the etcd
@@ -249,19 +270,29 @@ func normalize(rrs []dns.RR) []normalized {
 }
 
 // check runs queries against a pair and reports mismatches, at most a few per data set. It
-// returns the number of mismatches and of queries that had answers.
+// returns the number of mismatches and of queries that had answers. Equal answers prove
+// something only where there are answers and no failures: a data set with no answer at
+// all, or a SERVFAIL where the data set expects none, is an error too.
 func check(t *testing.T, p *pair, ds dataset, queries []query, replay string) (mismatches, answered int) {
 	t.Helper()
 	leased := slices.ContainsFunc(ds.records, func(r record) bool { return r.leaseTTL > 0 })
+	servfails := 0
 	for _, q := range queries {
-		d, ok, err := p.compare(q, leased)
-		if ok {
-			answered++
-		}
+		d, builtin, err := p.compare(q, leased)
 		if err != nil {
 			t.Errorf("%s %s: %v", q.name, dns.TypeToString[q.qtype], err)
 			mismatches++
-		} else if d != "" {
+			continue
+		}
+		if len(builtin.Answer) > 0 {
+			answered++
+		}
+		if builtin.Rcode == dns.RcodeServerFailure && !ds.servfail && ds.holds(q.name) {
+			if servfails++; servfails <= 3 {
+				t.Errorf("SERVFAIL from the etcd plugin for %s %s %s\ndata set %s:\n%s", q.name, dns.TypeToString[q.qtype], replay, ds.name, dump(ds))
+			}
+		}
+		if d != "" {
 			mismatches++
 			if mismatches <= 3 {
 				t.Errorf("mismatch for %s %s (edns %v) %s\ndata set %s:\n%s\n%s",
@@ -269,10 +300,26 @@ func check(t *testing.T, p *pair, ds dataset, queries []query, replay string) (m
 			}
 		}
 	}
+	if answered == 0 && len(queries) > 0 {
+		t.Errorf("%s: none of %d queries had an answer %s", ds.name, len(queries), replay)
+	}
 	if *verbose {
 		t.Logf("%s: %d queries, %d with answers, %d mismatches", ds.name, len(queries), answered, mismatches)
 	}
 	return mismatches, answered
+}
+
+// holds reports whether name is in one of the data set's zones, where the plugins answer;
+// other names get what the next plugins in the block say.
+func (ds dataset) holds(name string) bool {
+	for _, z := range strings.Fields(ds.zones) {
+		for _, origin := range plugin.Host(z).NormalizeExact() {
+			if dns.IsSubDomain(origin, strings.ToLower(name)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func dump(ds dataset) string {

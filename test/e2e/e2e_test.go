@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/devetcd"
-	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,7 +102,7 @@ func startCoreDNS(t *testing.T, bin, endpoint string, dnsPort, builtinPort, read
 		"READY_PORT="+strconv.Itoa(readyPort),
 		"METRICS_PORT="+strconv.Itoa(metricsPort),
 	)
-	logs := &testserver.Buffer{}
+	logs := &devetcd.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

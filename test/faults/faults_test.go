@@ -5,11 +5,8 @@
 package faults
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,150 +22,9 @@ import (
 	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
-
-// cluster is three etcd members, each a process of the member command.
-type cluster struct {
-	t           *testing.T
-	bin, dir    string
-	clientPorts []int
-	peerPorts   []int
-
-	mu    sync.Mutex // procs is written by the goroutines of startAll
-	procs []*exec.Cmd
-}
-
-func newCluster(t *testing.T) *cluster {
-	bin := t.TempDir() + "/member"
-	if out, err := exec.Command("go", "build", "-o", bin, "./member").CombinedOutput(); err != nil {
-		t.Fatalf("building the member command: %v\n%s", err, out)
-	}
-	c := &cluster{t: t, bin: bin, procs: make([]*exec.Cmd, 3)}
-	t.Cleanup(c.killAll)
-	// A port found free can be taken by another test's socket before a member binds it;
-	// then the cluster gets another try on new ports.
-	var err error
-	for range 3 {
-		c.dir = t.TempDir()
-		c.clientPorts, c.peerPorts = nil, nil
-		for range 3 {
-			c.clientPorts = append(c.clientPorts, devetcd.FreePortFor(t))
-			c.peerPorts = append(c.peerPorts, devetcd.FreePortFor(t))
-		}
-		if err = c.startAll(); err == nil {
-			return c
-		}
-		c.killAll()
-		if !strings.Contains(err.Error(), "address already in use") {
-			break
-		}
-	}
-	t.Fatal(err)
-	return nil
-}
-
-// startAll starts the three members together, as none is ready before a quorum is.
-func (c *cluster) startAll() error {
-	ready := make(chan error, 3)
-	for i := range 3 {
-		go func() { ready <- c.start(i) }()
-	}
-	var errs []error
-	for range 3 {
-		if err := <-ready; err != nil {
-			if len(errs) == 0 {
-				c.killAll() // the others wait for a quorum that will not come
-			}
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (c *cluster) killAll() {
-	for i := range c.procs {
-		c.kill(i)
-	}
-}
-
-func (c *cluster) endpoint(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", c.clientPorts[i]) }
-
-func (c *cluster) endpoints() []string {
-	return []string{c.endpoint(0), c.endpoint(1), c.endpoint(2)}
-}
-
-// start starts member i (again, with its data, after a kill) and waits until it serves.
-func (c *cluster) start(i int) error {
-	var initial []string
-	for j, p := range c.peerPorts {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", j, p))
-	}
-	cmd := exec.Command(c.bin, "-name", fmt.Sprintf("m%d", i), "-dir", fmt.Sprintf("%s/m%d", c.dir, i),
-		"-client-port", fmt.Sprint(c.clientPorts[i]), "-peer-port", fmt.Sprint(c.peerPorts[i]),
-		"-initial-cluster", strings.Join(initial, ","))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	stderr := &testserver.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	c.procs[i] = cmd
-	c.mu.Unlock()
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "ready") {
-			go func() {
-				for sc.Scan() {
-				}
-			}()
-			return nil
-		}
-	}
-	c.kill(i) // waits for it, and so for all of its stderr
-	return fmt.Errorf("member %d exited before it was ready: %s", i, stderr)
-}
-
-func (c *cluster) kill(i int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p := c.procs[i]; p != nil {
-		p.Process.Signal(syscall.SIGCONT) // a frozen process cannot die
-		p.Process.Kill()
-		p.Wait()
-		c.procs[i] = nil
-	}
-}
-
-func (c *cluster) signal(i int, s syscall.Signal) {
-	if err := c.procs[i].Process.Signal(s); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// leader returns the index of the member that leads.
-func (c *cluster) leader(cli *clientv3.Client) int {
-	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		for i := range 3 {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			st, err := cli.Status(ctx, c.endpoint(i))
-			cancel()
-			if err == nil && st.Leader != 0 && st.Leader == st.Header.MemberId {
-				return i
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	c.t.Fatal("no leader")
-	return -1
-}
 
 // load sends queries for names whose data does not change, and counts every failed or
 // wrong answer.
@@ -220,9 +76,37 @@ func startLoad(addr string, want map[string]string) *load {
 	return l
 }
 
+// skippedValues sums coredns_etcdsd_skipped_values_total over its reasons.
+func skippedValues(t *testing.T) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "coredns_etcdsd_skipped_values_total" {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
 func (l *load) finish() {
 	close(l.stop)
 	<-l.done
+}
+
+// releases returns the etcd binaries to break: the current release's and those of
+// $ETCDSD_ETCD_RELEASES (Debian's etcd-server in make test).
+func releases(t *testing.T) []string {
+	bin, err := devetcd.CurrentBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{bin}, devetcd.Releases()...)
 }
 
 func TestFaults(t *testing.T) {
@@ -231,8 +115,22 @@ func TestFaults(t *testing.T) {
 	}
 	clog.Discard()
 	dnsserver.Quiet = true
-	c := newCluster(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	for _, bin := range releases(t) {
+		version, err := devetcd.BinaryVersion(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run("etcd "+version, func(t *testing.T) { faults(t, bin) })
+	}
+}
+
+func faults(t *testing.T, bin string) {
+	c, err := devetcd.StartCluster(bin, t.TempDir(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cli, err := c.Client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +160,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	inst, ports := testserver.Start(t, 1, func(p []int) string {
-		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", p[0], strings.Join(c.endpoints(), " "))
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", p[0], strings.Join(c.Endpoints(), " "))
 	})
 	defer testserver.Stop(inst)
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -291,36 +189,44 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("healthy cluster: a new record in DNS %s", visible())
 
-	leader := c.leader(cli)
-	c.kill(leader)
+	leader, err := c.Leader(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(leader)
 	t.Logf("leader m%d killed: a new record in DNS %s", leader, visible())
-	if err := c.start(leader); err != nil {
+	if err := c.Start(leader); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("m%d back: a new record in DNS %s", leader, visible())
 
 	for i := range 3 {
-		c.signal(i, syscall.SIGSTOP)
+		if err := c.Signal(i, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
 		d := visible()
-		c.signal(i, syscall.SIGCONT)
+		if err := c.Signal(i, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
 		t.Logf("m%d frozen: a record written meanwhile in DNS %s", i, d)
 	}
 
 	ctx := context.Background()
-	st, err := cli.Status(ctx, c.endpoint(0))
+	st, err := cli.Status(ctx, c.Endpoint(0))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cli.Compact(ctx, st.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
-	for _, ep := range c.endpoints() {
+	for _, ep := range c.Endpoints() {
 		if _, err := cli.Defragment(ctx, ep); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Logf("after compaction and defragmentation: a new record in DNS %s", visible())
 
+	skipped := skippedValues(t)
 	var storm []clientv3.Op
 	for i := range 500 {
 		storm = append(storm, clientv3.OpPut(fmt.Sprintf("/skydns/local/example/storm/k%d", i), []string{`{"host":`, `[]`, `{"port":"x"}`, `{"host":"999.1.1.1"}`}[i%4]))
@@ -333,12 +239,24 @@ func TestFaults(t *testing.T) {
 		storm = storm[k:]
 	}
 	t.Logf("after a storm of 500 bad values: a new record in DNS %s", visible())
+	if got := skippedValues(t) - skipped; got != 500 {
+		t.Errorf("skipped_values_total went up by %v for 500 bad values", got)
+	}
+	// Each bad value still makes its name exist: NODATA, not NXDOMAIN nor SERVFAIL.
+	for _, name := range []string{"storm.example.local.", "k0.storm.example.local.", "k1.storm.example.local.", "k2.storm.example.local.", "k3.storm.example.local."} {
+		r, err := dns.Exchange(new(dns.Msg).SetQuestion(name, dns.TypeA), addr)
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 {
+			t.Errorf("%s: want NODATA, got %v (%v)", name, r, err)
+		}
+	}
 
 	for i := range 3 {
-		c.kill(i)
+		c.Kill(i)
 	}
 	time.Sleep(3 * time.Second) // the whole cluster down: answers come from the index
-	c.startAll()
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("whole cluster restarted: a new record in DNS %s", visible())
 
 	l.finish()
