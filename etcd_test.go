@@ -92,9 +92,15 @@ func putAll(t *testing.T, kvs [][2]string) int64 {
 // waitRevision waits until the index of the plugin's (first) zone has applied rev.
 func waitRevision(t *testing.T, e *Etcdsd, rev int64) {
 	t.Helper()
+	waitApplied(t, e.watchers[0], rev)
+}
+
+// waitApplied waits until w's index has applied rev.
+func waitApplied(t *testing.T, w *watcher, rev int64) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if s := e.watchers[0].snapshot(); s != nil && s.rev >= rev {
+		if s := w.snapshot(); s != nil && s.rev >= rev {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)

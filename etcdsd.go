@@ -64,17 +64,17 @@ type Etcdsd struct {
 // OnStartup starts the watches of every etcdsd stanza of the instance, if no stanza has
 // yet, and waits for the first complete lists of e's zones until the instance's start-up
 // deadline: one deadline for all stanzas, so that etcd being away keeps CoreDNS's ports
-// shut for startup_timeout at most. A zone that fails for a reason only an operator can
+// shut for the longest startup_timeout, not for the sum of them. A zone that fails for a reason only an operator can
 // fix (credentials, certificates, roles) is not waited for. OnStartup never fails: with
 // etcd down, CoreDNS still starts and the watchers keep trying.
 func (e *Etcdsd) OnStartup() error {
-	started := time.Now()
+	until := time.Now().Add(e.StartupTimeout)
 	if e.group != nil {
-		started = e.group.start()
+		until = e.group.start()
 	} else {
 		e.start()
 	}
-	deadline := time.NewTimer(time.Until(started.Add(e.StartupTimeout)))
+	deadline := time.NewTimer(time.Until(until))
 	defer deadline.Stop()
 	for _, w := range e.watchers {
 		select {
@@ -83,11 +83,7 @@ func (e *Etcdsd) OnStartup() error {
 		}
 	}
 	for _, w := range e.watchers {
-		if w.snapshot() != nil {
-			continue
-		}
-		if err := w.failure(); err != nil {
-			log.Errorf("Cannot read %s from %v: %v; answering SERVFAIL for it until it can", w.root, e.endpoints, err)
+		if w.snapshot() != nil || w.failure() != nil { // a failure is logged once, where it happens
 			continue
 		}
 		log.Warningf("No complete list of %s from %v after %s; answering SERVFAIL for it until there is one",

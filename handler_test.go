@@ -283,16 +283,21 @@ func TestServeDNSBeforeFirstList(t *testing.T) {
 	}
 }
 
-// No query name, however its labels are escaped, reads keys outside its zone's prefix.
+// No query name, however its labels are escaped, reads keys it does not stand for: the
+// secrets lie in the watched range, in the zone (below "other") and in a sibling prefix
+// that the range holds too ("example-old"). (A name with an empty label, which reads the
+// zone's whole subtree as its apex does, cannot come off the wire.)
 func TestEscapedNamesStayInTheirZone(t *testing.T) {
-	put(t, "/esc/local/other/secret", `{"host":"10.60.0.1","port":1,"text":"secret"}`)
+	put(t, "/esc/local/example/other/secret", `{"host":"10.60.0.1","port":1,"text":"secret"}`)
+	put(t, "/esc/local/example-old/secret", `{"host":"10.60.0.1","port":1,"text":"secret"}`)
 	put(t, "/esc/local/example/a/b", `{"host":"10.60.0.2"}`)
 	e := startPlugin(t, "etcdsd example.local {\n path /esc\n}")
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)
 	names := []string{
 		`secret/../../other.example.local.`, `a/b.example.local.`, `\.\./other/secret.example.local.`,
-		`\.\..\.\..other.example.local.`, `\000.example.local.`, `\/.example.local.`, `*.*.example.local.`,
-		`any.example.local.`, `*.example.local.`, `secret.other.local.`, `..example.local.`,
+		`other/secret.example.local.`, `secret/x/../../other.example.local.`, `\.\..\.\..other.example.local.`,
+		`\000.example.local.`, `\/.example.local.`, `secret.other.local.`,
+		`secret.\.\./example-old.example.local.`, `secret.-old.example.local.`, `a.example.local.`,
 	}
 	for _, name := range names {
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV, dns.TypeTXT} {

@@ -37,9 +37,9 @@ func (e *Etcdsd) tooStale(w *watcher, now time.Time) bool {
 // one after another: the first starts every stanza's watches, so that they share one
 // start-up deadline.
 type group struct {
-	mu      sync.Mutex
-	members []*Etcdsd
-	started time.Time // when the first OnStartup started the watches
+	mu       sync.Mutex
+	members  []*Etcdsd
+	deadline time.Time // set by the first OnStartup: its time plus the longest startup_timeout
 }
 
 type groupKey struct{}
@@ -57,17 +57,20 @@ func joinGroup(c *caddy.Controller, e *Etcdsd) {
 	e.group = g
 }
 
-// start starts the watches of every member, once, and returns when it did.
+// start starts the watches of every member, once, and returns the deadline of the
+// instance's start-up.
 func (g *group) start() time.Time {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.started.IsZero() {
-		g.started = time.Now()
+	if g.deadline.IsZero() {
+		var wait time.Duration
 		for _, e := range g.members {
 			e.start()
+			wait = max(wait, e.StartupTimeout)
 		}
+		g.deadline = time.Now().Add(wait)
 	}
-	return g.started
+	return g.deadline
 }
 
 func (g *group) ready() bool {

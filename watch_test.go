@@ -359,6 +359,7 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	}}
 	serve(t, patient, want)
 	serve(t, strict, want)
+	lists := totalLists()
 	srv.Close()
 
 	// Gone: the patient plugin answers from its index and stays ready; the strict one
@@ -405,12 +406,24 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	serve(t, patient, want)
 	serve(t, strict, want)
 	waitFor(t, "fresh again", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 0 })
+	if got := totalLists(); got != lists {
+		t.Errorf("lists_total went from %v to %v: the watches listed again instead of resuming", lists, got)
+	}
 	if !strict.Ready() {
 		t.Error("plugin with max_stale not ready after etcd came back")
 	}
 	// Close the watches before etcd, which otherwise waits seconds for the streams to end.
 	patient.OnShutdown()
 	strict.OnShutdown()
+}
+
+// totalLists sums lists_total over its reasons.
+func totalLists() float64 {
+	sum := 0.0
+	for _, reason := range []string{"start", "compacted", "divergence", "permission"} {
+		sum += testutil.ToFloat64(listsTotal.WithLabelValues(reason))
+	}
+	return sum
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

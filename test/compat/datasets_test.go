@@ -248,10 +248,15 @@ func TestHandWritten(t *testing.T) {
 	total, answered := 0, 0
 	for i, ds := range handWritten {
 		t.Run(ds.name, func(t *testing.T) {
-			p := startPair(t, ds, fmt.Sprintf("/hand-%d", i))
+			path := fmt.Sprintf("/hand-%d", i)
+			p := startPair(t, ds, path)
 			qs := derive(ds)
 			_, a := check(t, p, ds, qs, "")
 			total, answered = total+len(qs), answered+a
+			// Then writes of every shape to the data set's first zone.
+			zone := strings.Fields(ds.zones)[0]
+			q, a := writeAndCheck(t, p, ds, path, zone, uint64(i), "(data set "+ds.name+")")
+			total, answered = total+q, answered+a
 		})
 	}
 	t.Logf("%d hand-written data sets: %d queries, %d with answers", len(handWritten), total, answered)

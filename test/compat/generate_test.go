@@ -14,6 +14,7 @@ import (
 var (
 	seeds   = flag.String("compat.seeds", "1-20", "seeds of the generated data sets, FROM-TO")
 	queries = flag.Int("compat.queries", 200, "queries per generated data set")
+	writes  = flag.Int("compat.writes", 5, "writes to each generated data set, each followed by queries")
 )
 
 // Label pools: few enough that names, keys and queries overlap often.
@@ -134,6 +135,19 @@ func mixCase(rng *rand.Rand, s string) string {
 	return string(b)
 }
 
+// writeAndCheck applies -compat.writes writes of every shape to zone while p serves ds from
+// the package's etcd under path, and compares answers after each. It returns the number of
+// queries and of those with answers.
+func writeAndCheck(t *testing.T, p *pair, ds dataset, path, zone string, seed uint64, replay string) (queries, answered int) {
+	t.Helper()
+	r := newRun(t, target{[]string{testEtcd.Endpoint}, testClient}, p, path, zone, seed, ds.records)
+	r.replay, r.servfail = replay, ds.servfail
+	for range *writes {
+		r.compare(r.write())
+	}
+	return r.queries, r.answered
+}
+
 func TestGenerated(t *testing.T) {
 	var from, to uint64
 	if _, err := fmt.Sscanf(*seeds, "%d-%d", &from, &to); err != nil || from > to {
@@ -149,6 +163,10 @@ func TestGenerated(t *testing.T) {
 		m, a := check(t, p, ds, qs, replay)
 		mismatches, answered = mismatches+m, answered+a
 		total += len(qs)
+		// Then writes of every shape while both plugins watch.
+		path := fmt.Sprintf("/gen-%d", seed)
+		q, a := writeAndCheck(t, p, ds, path, "example.local", seed, replay)
+		total, answered = total+q, answered+a
 		p.stop()
 	}
 	t.Logf("seeds %d-%d: %d queries, %d with answers, %d mismatches", from, to, total, answered, mismatches)

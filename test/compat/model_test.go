@@ -39,8 +39,12 @@ func TestModel(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			w := m.make(t)
 			defer w.close()
-			r := newRun(t, w, fmt.Sprintf("/model-%d", *modelSeed), *modelSeed, dataset{name: m.name, zones: "example.local"})
-			defer r.p.stop()
+			path := fmt.Sprintf("/model-%d", *modelSeed)
+			// The self-check runs twice a second, on every change, compaction and restart.
+			p := startPairOn(t, dataset{name: m.name, zones: "example.local"}, path, w.target(), []string{"verify 500ms"})
+			defer p.stop()
+			r := newRun(t, w.target(), p, path, "example.local", *modelSeed, nil)
+			r.w = w
 			r.replay = fmt.Sprintf("(replay: go test ./test/compat -run 'TestModel/%s' -model.etcd=%q -model.seed=%d -model.ops=%d)",
 				strings.ReplaceAll(m.name, " ", "_"), m.name, *modelSeed, *modelOps)
 			r.issueCases()
@@ -59,13 +63,18 @@ func TestModel(t *testing.T) {
 // run is one model run: the pair serving the zone, what the run wrote, and its log.
 type run struct {
 	t      *testing.T
-	w      world
+	w      world // for faults; nil in a run of writes only
 	e      target
 	p      *pair
 	path   string // the pair's etcd path
-	zone   string // key of the zone: path + "/local/example"
+	origin string // the zone written to, such as example.local.
+	rel    string // its key below path, such as local/example
+	zone   string // its key: path + "/" + rel
 	rng    *rand.Rand
 	replay string
+	// servfail: the data set's next plugin fails some queries (check's dataset.servfail),
+	// so a SERVFAIL is an answer to compare, not etcd being away.
+	servfail bool
 
 	keys   map[string]bool    // keys below zone the run has written and not deleted
 	leases []clientv3.LeaseID // leases the run holds keys on
@@ -75,14 +84,17 @@ type run struct {
 	queries, answered, restarts, kills, barriers int
 }
 
-func newRun(t *testing.T, w world, path string, seed uint64, ds dataset) *run {
-	e := w.target()
-	r := &run{t: t, w: w, e: e, path: path, zone: path + "/local/example",
+// newRun starts a run of writes to zone under path, which p serves from e and where
+// records are.
+func newRun(t *testing.T, e target, p *pair, path, zone string, seed uint64, records []record) *run {
+	origin := dns.Fqdn(zone)
+	labels := dns.SplitDomainName(origin)
+	slices.Reverse(labels)
+	rel := strings.Join(labels, "/")
+	r := &run{t: t, e: e, p: p, path: path, origin: origin, rel: rel, zone: path + "/" + rel,
 		rng: rand.New(rand.NewPCG(seed, 0x6d6f64656c)), keys: map[string]bool{}}
-	// The self-check runs twice a second, on every change, compaction and restart.
-	r.p = startPairOn(t, ds, path, e, []string{"verify 500ms"})
-	for _, rec := range ds.records {
-		if rest, ok := strings.CutPrefix(rec.key, "local/example/"); ok {
+	for _, rec := range records {
+		if rest, ok := strings.CutPrefix(rec.key, rel+"/"); ok {
 			r.keys[rest] = true
 		}
 	}
@@ -137,11 +149,11 @@ func (r *run) existing() string {
 func (r *run) value() string {
 	var names []string
 	for k := range r.keys {
-		names = append(names, keyName("local/example/"+k))
+		names = append(names, keyName(r.rel+"/"+k))
 	}
 	slices.Sort(names)
 	if len(names) == 0 {
-		names = []string{"x.example.local."}
+		names = []string{"x." + r.origin}
 	}
 	return value(r.rng, names)
 }
@@ -149,28 +161,31 @@ func (r *run) value() string {
 // step generates and applies operation i, then compares. Faults come in turn every
 // 15th operation, so that a short run has each of them; writes otherwise.
 func (r *run) step(i int) {
-	var touched []string
 	if i%15 == 14 {
-		touched = r.fault(i / 15)
-	} else {
-		switch n := r.rng.IntN(100); {
-		case n < 25:
-			touched = r.put()
-		case n < 35:
-			touched = r.putLeased(3600)
-		case n < 40:
-			touched = r.putLeased(2) // expires during the run, at no chosen moment
-		case n < 65:
-			touched = r.txn(1 + r.rng.IntN(40))
-		case n < 78:
-			touched = r.del()
-		case n < 90:
-			touched = r.delPrefix()
-		default:
-			touched = r.revoke()
-		}
+		r.compare(r.fault(i / 15))
+		return
 	}
-	r.compare(touched)
+	r.compare(r.write())
+}
+
+// write applies one write of a random shape and returns the keys it touched.
+func (r *run) write() []string {
+	switch n := r.rng.IntN(100); {
+	case n < 25:
+		return r.put()
+	case n < 35:
+		return r.putLeased(3600)
+	case n < 40:
+		return r.putLeased(2) // expires during the run, at no chosen moment
+	case n < 65:
+		return r.txn(1 + r.rng.IntN(40))
+	case n < 78:
+		return r.del()
+	case n < 90:
+		return r.delPrefix()
+	default:
+		return r.revoke()
+	}
 }
 
 func (r *run) put() []string {
@@ -390,7 +405,7 @@ func (r *run) barrier() {
 		}
 		return err
 	})
-	waitIndexed(r.t, r.path, rev)
+	waitIndexed(r.t, r.zone, rev)
 }
 
 // compare asks both plugins about the touched keys' names and their ancestors, with every
@@ -398,10 +413,10 @@ func (r *run) barrier() {
 func (r *run) compare(touched []string) {
 	r.t.Helper()
 	var qs []query
-	names := map[string]bool{"example.local.": true}
+	names := map[string]bool{r.origin: true}
 	for _, k := range touched {
-		name := keyName("local/example/" + k)
-		for dns.CountLabel(name) > 2 {
+		name := keyName(r.rel + "/" + k)
+		for dns.CountLabel(name) > dns.CountLabel(r.origin) {
 			names[name] = true
 			off, _ := dns.NextLabel(name, 0)
 			name = name[off:]
@@ -414,7 +429,7 @@ func (r *run) compare(touched []string) {
 	}
 	for range 3 {
 		if k := r.existing(); k != "" {
-			n := keyName("local/example/" + k)
+			n := keyName(r.rel + "/" + k)
 			qs = append(qs, query{name: n, qtype: dns.TypeA, edns: true}, query{name: n, qtype: dns.TypeSRV, edns: true})
 		}
 	}
@@ -440,14 +455,14 @@ func (r *run) differ(qs []query) string {
 	for _, q := range qs {
 		for attempt := 0; ; attempt++ {
 			d, builtin, err := r.p.compare(q, true)
-			if err == nil && builtin.Rcode == dns.RcodeServerFailure && attempt < 100 {
+			if err == nil && builtin.Rcode == dns.RcodeServerFailure && !r.servfail && attempt < 100 {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
 			if err != nil {
 				return err.Error()
 			}
-			if builtin.Rcode == dns.RcodeServerFailure {
+			if builtin.Rcode == dns.RcodeServerFailure && !r.servfail {
 				return fmt.Sprintf("%s %s: SERVFAIL from the etcd plugin for 5 s", q.name, dns.TypeToString[q.qtype])
 			}
 			r.queries++

@@ -1,0 +1,140 @@
+package etcdsd
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// lossyConn loses every event of a revision but the first, as the watcher did before it
+// had a builder (issue 10): what the self-check must find.
+type lossyConn struct{ etcdConn }
+
+func (c lossyConn) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
+	in := c.etcdConn.Watch(ctx, key, opts...)
+	out := make(chan clientv3.WatchResponse)
+	go func() {
+		defer close(out)
+		for resp := range in {
+			var kept []*clientv3.Event
+			for i, ev := range resp.Events {
+				if i == 0 || ev.Kv.ModRevision != resp.Events[i-1].Kv.ModRevision {
+					kept = append(kept, ev)
+				}
+			}
+			resp.Events = kept
+			select {
+			case out <- resp:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func lossyConnect(ctx context.Context) (etcdConn, error) {
+	c, err := testConnect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lossyConn{c}, nil
+}
+
+func txnPuts(t *testing.T, prefix string, n int) int64 {
+	t.Helper()
+	var ops []clientv3.Op
+	for i := range n {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/k%d", prefix, i), fmt.Sprintf(`{"host":"10.9.9.%d"}`, i+1)))
+	}
+	resp, err := testClient.Txn(context.Background()).Then(ops...).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
+}
+
+// With the bug of issue 10 put back, the self-check finds the divergence it makes,
+// counts it and repairs the index with a complete list.
+func TestSelfCheckFindsLostEvents(t *testing.T) {
+	const root = "/vf/local/example"
+	put(t, root+"/a", `{"host":"10.9.8.1"}`)
+	w := newWatcher(root, lossyConnect, 200*time.Millisecond)
+	w.run()
+	defer w.stop()
+	waitFor(t, "the first list", func() bool { return w.snapshot() != nil })
+	divergences := testutil.ToFloat64(divergencesTotal.WithLabelValues(root))
+	lists := testutil.ToFloat64(listsTotal.WithLabelValues("divergence"))
+
+	rev := txnPuts(t, root, 10)
+	waitFor(t, "the divergence found and repaired", func() bool {
+		s := w.snapshot()
+		return s.tree.Len() == 11 && s.rev >= rev
+	})
+	if got := testutil.ToFloat64(divergencesTotal.WithLabelValues(root)); got <= divergences {
+		t.Errorf("divergences_total stayed at %v", got)
+	}
+	if got := testutil.ToFloat64(listsTotal.WithLabelValues("divergence")); got <= lists {
+		t.Errorf("lists_total{reason=divergence} stayed at %v", got)
+	}
+}
+
+// A check whose index revision etcd has compacted away reads the current revision, and
+// tells a divergence from events still on their way only by waiting for them.
+func TestCompareAfterCompaction(t *testing.T) {
+	const root = "/vc/local/example"
+	put(t, root+"/a", `{"host":"10.9.7.1"}`)
+	put(t, root+"/b", `{"host":"10.9.7.2"}`)
+	w := newWatcher(root, nil, 0)
+	c := lend(testClient)
+	ctx := context.Background()
+	if err := w.list(ctx, c, "start"); err != nil {
+		t.Fatal(err)
+	}
+	d, err := w.compare(ctx, c, w.snapshot())
+	if err != nil || d.count != 0 || !d.exact {
+		t.Fatalf("a fresh list: %+v, %v; want no difference, read at its revision", d, err)
+	}
+
+	// The index loses b; etcd compacts past the index's revision.
+	w.b.tree.Delete(&entry{key: root + "/b"})
+	w.publish()
+	rev := put(t, "/vc-elsewhere", "x")
+	if _, err := testClient.Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	d, err = w.compare(ctx, c, w.snapshot())
+	if err != nil || d.count != 1 || d.exact || len(d.keys) != 1 || d.keys[0] != "+"+root+"/b" {
+		t.Fatalf("got %+v, %v; want +b found at the current revision", d, err)
+	}
+}
+
+// A healthy index, through transactions, prefix deletes, writes elsewhere and compaction,
+// is never found divergent.
+func TestSelfCheckQuietOnAHealthyIndex(t *testing.T) {
+	const root = "/vq/local/example"
+	w := newWatcher(root, testConnect, 50*time.Millisecond)
+	w.run()
+	defer w.stop()
+	waitFor(t, "the first list", func() bool { return w.snapshot() != nil })
+	divergences := testutil.ToFloat64(divergencesTotal.WithLabelValues(root))
+	ctx := context.Background()
+	for i := range 5 {
+		waitApplied(t, w, txnPuts(t, fmt.Sprintf("%s/t%d", root, i), 20))
+		if _, err := testClient.Delete(ctx, fmt.Sprintf("%s/t%d/", root, i), clientv3.WithPrefix()); err != nil {
+			t.Fatal(err)
+		}
+		rev := put(t, "/vq-elsewhere", "x")
+		if _, err := testClient.Compact(ctx, rev); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // a few checks
+	}
+	if got := testutil.ToFloat64(divergencesTotal.WithLabelValues(root)); got != divergences {
+		t.Errorf("divergences_total went from %v to %v on a healthy index", divergences, got)
+	}
+}
