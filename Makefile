@@ -5,13 +5,14 @@ BIN := $(CURDIR)/bin
 # Every package but the CoreDNS build, whose test-free main would only slow the race build.
 TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 
-.PHONY: build run test lint compat fuzz bench bench-smoke dnsperf clean
+.PHONY: build run test lint compat soak fuzz bench bench-smoke dnsperf etcd34 etcd-releases clean
 
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
 	$(GO) build -o $(BIN)/devstack ./cmd/devstack
 	$(GO) build -o $(BIN)/etcdsdctl ./cmd/etcdsdctl
 	$(GO) build -o $(BIN)/etcdctl go.etcd.io/etcd/etcdctl/v3
+	$(GO) build -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 
 # A local etcd (data in .run/etcd) loaded with testdata/seed.records, and CoreDNS with
 # etcdsd on 127.0.0.1:1053, until Ctrl-C.
@@ -23,8 +24,26 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-test: lint build
-	ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl $(GO) test -race -count=1 $(TEST_PKGS)
+# The etcd releases the consistency (test/compat TestModel) and fault tests run against,
+# besides the current one, embedded and as $(BIN)/etcd processes: Debian's etcd-server
+# (3.4.23 on bookworm), installed when missing.
+ETCD34 = /usr/bin/etcd
+RELEASES ?= $(ETCD34)
+TEST_ENV = ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl \
+	ETCDSD_ETCD=$(BIN)/etcd ETCDSD_ETCD_RELEASES="$(abspath $(RELEASES))"
+
+etcd34:
+	@test -x $(ETCD34) || { echo "installing etcd-server (Debian package)"; \
+		apt-get install -y -qq etcd-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server; }; }
+
+# etcd 3.5 and 3.6 servers, built from the Go module proxy (test/etcdbin); run the tests on
+# them with: make etcd-releases test RELEASES="/usr/bin/etcd bin/etcd-3.5 bin/etcd-3.6"
+etcd-releases:
+	cd test/etcdbin/etcd35 && $(GO) build -o $(BIN)/etcd-3.5 .
+	cd test/etcdbin/etcd36 && $(GO) build -o $(BIN)/etcd-3.6 .
+
+test: lint build etcd34
+	$(TEST_ENV) $(GO) test -race -count=1 $(TEST_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(MAKE) --no-print-directory bench-smoke
 
@@ -63,6 +82,15 @@ COMPAT_QUERIES ?= 400
 compat:
 	$(GO) test -count=1 -timeout 60m -run TestGenerated -v ./test/compat \
 		-compat.seeds=$(COMPAT_SEEDS) -compat.queries=$(COMPAT_QUERIES)
+
+# The long consistency run: SOAK_OPS operations of every write shape and fault on each etcd
+# (embedded, a cluster of $(BIN)/etcd, a cluster of each of RELEASES), against the built-in
+# etcd plugin. make soak SOAK_SEED=7 replays a seed.
+SOAK_OPS ?= 10000
+SOAK_SEED ?= 1
+soak: build etcd34
+	$(TEST_ENV) $(GO) test -count=1 -timeout 10h -run TestModel -v ./test/compat \
+		-model.ops=$(SOAK_OPS) -model.seed=$(SOAK_SEED)
 
 clean:
 	rm -rf $(BIN) .run

@@ -2,9 +2,11 @@ package etcdsd
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/etcdsd/etcdsd/internal/benchdata"
 
 	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const benchServices = 10000
@@ -154,5 +157,52 @@ func BenchmarkScale(b *testing.B) {
 			})
 		}
 		runtime.KeepAlive(e)
+	}
+}
+
+var checkSizes = flag.String("bench.check", "10000,100000", "zone sizes of BenchmarkSelfCheck, in keys")
+
+// The self-check's cost: one keys-only read of the zone at the index's revision and the
+// comparison with the index, by zone size. A complete list of the same zone, for scale.
+func BenchmarkSelfCheck(b *testing.B) {
+	ctx := context.Background()
+	for _, field := range strings.Split(*checkSizes, ",") {
+		n, err := strconv.Atoi(field)
+		if err != nil {
+			b.Fatal(err)
+		}
+		root := fmt.Sprintf("/check%d/local/example", n)
+		var ops []clientv3.Op
+		for i := range n {
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/svc%d/i%d", root, i/3, i%3), fmt.Sprintf(`{"host":"10.%d.%d.%d","port":80}`, i>>16&255, i>>8&255, i&255)))
+			if len(ops) == 128 || i == n-1 { // etcd takes 128 operations per transaction
+				if _, err := testClient.Txn(ctx).Then(ops...).Commit(); err != nil {
+					b.Fatal(err)
+				}
+				ops = ops[:0]
+			}
+		}
+		w := newWatcher(root, nil, 0)
+		c := lend(testClient)
+		if err := w.list(ctx, c, "read"); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("keys=%d/list", n), func(b *testing.B) {
+			for b.Loop() {
+				if err := w.list(ctx, c, "read"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("keys=%d/check", n), func(b *testing.B) {
+			for b.Loop() {
+				if d, err := w.compare(ctx, c, w.snapshot()); err != nil || d.count != 0 {
+					b.Fatal(d, err)
+				}
+			}
+		})
+		if _, err := testClient.Delete(ctx, root+"/", clientv3.WithPrefix()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -24,6 +24,8 @@ func TestParse(t *testing.T) {
 		noApex      bool
 		tls         bool
 		username    string
+		startup     *time.Duration // nil: the default
+		verify      *time.Duration // nil: the default
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -45,6 +47,8 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n min-lease-ttl 0\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 0, maxTTL: 9000},
 		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
 		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
+		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
+		{input: "etcdsd {\n startup_timeout 0\n verify 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(0), verify: dur(0)},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -70,6 +74,12 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max_answers many\n}", shouldErr: true, errContains: "max_answers: \"many\""},
 		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is not a positive duration"},
 		{input: "etcdsd {\n max_stale 30\n}", shouldErr: true, errContains: "max_stale: \"30\" is not a positive duration"},
+		{input: "etcdsd {\n startup_timeout\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
+		{input: "etcdsd {\n startup_timeout 5s 6s\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
+		{input: "etcdsd {\n startup_timeout 5\n}", shouldErr: true, errContains: "startup_timeout: \"5\" is not a duration"},
+		{input: "etcdsd {\n startup_timeout -1s\n}", shouldErr: true, errContains: "startup_timeout: \"-1s\" is not a duration"},
+		{input: "etcdsd {\n verify\n}", shouldErr: true, errContains: "'verify DURATION'"},
+		{input: "etcdsd {\n verify often\n}", shouldErr: true, errContains: "verify: \"often\" is not a duration"},
 	}
 
 	for i, tc := range tests {
@@ -116,8 +126,16 @@ func TestParse(t *testing.T) {
 		if e.username != tc.username {
 			t.Errorf("test %d: username %q, want %q", i, e.username, tc.username)
 		}
+		if want := *cmp.Or(tc.startup, dur(defaultStartupTimeout)); e.StartupTimeout != want {
+			t.Errorf("test %d: startup_timeout %v, want %v", i, e.StartupTimeout, want)
+		}
+		if want := *cmp.Or(tc.verify, dur(defaultVerify)); e.Verify != want || e.watchers[0].verifyEvery != want {
+			t.Errorf("test %d: verify %v (the watcher's %v), want %v", i, e.Verify, e.watchers[0].verifyEvery, want)
+		}
 	}
 }
+
+func dur(d time.Duration) *time.Duration { return &d }
 
 func TestParseErrorNamesLine(t *testing.T) {
 	c := caddy.NewTestController("dns", "etcdsd {\n path /a\n\n min-lease-ttl x\n}")

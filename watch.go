@@ -73,7 +73,7 @@ type watcher struct {
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
 	verifyEvery                            time.Duration // 0: no self-check
-	pageSize                               int64
+	pageSize, checkPage                    int64
 
 	skipLog rateLimit // the loop's
 }
@@ -93,6 +93,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		staleAfter:    staleAfter,
 		verifyEvery:   verifyEvery,
 		pageSize:      listPageSize,
+		checkPage:     checkPageSize,
 	}
 	w.b.skipped = w.skipped
 	return w

@@ -143,7 +143,11 @@ func TestSerialIsTheZoneRevision(t *testing.T) {
 	if s := serial(); s != before {
 		t.Errorf("serial moved from %d to %d with writes outside the zone", before, s)
 	}
-	for _, rev := range []int64{put(t, "/ser/local/example/y", `{"host":"10.8.9.4"}`), del(t, "/ser/local/example/x")} {
+	for _, write := range []func() int64{
+		func() int64 { return put(t, "/ser/local/example/y", `{"host":"10.8.9.4"}`) },
+		func() int64 { return del(t, "/ser/local/example/x") },
+	} {
+		rev := write()
 		waitRevision(t, e, rev)
 		if s := serial(); int64(s) != rev {
 			t.Errorf("serial %d after a change at revision %d", s, rev)

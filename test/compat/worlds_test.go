@@ -42,7 +42,6 @@ func newEmbedded(t *testing.T) *embedded {
 	return &embedded{dir: dir, srv: srv, cli: cli}
 }
 
-func (e *embedded) name() string    { return "embedded" }
 func (e *embedded) target() target  { return target{[]string{e.srv.Endpoint}, e.cli} }
 func (e *embedded) members() int    { return 1 }
 func (e *embedded) kill(int)        {}
@@ -82,7 +81,6 @@ func newCluster(t *testing.T, bin string) *cluster {
 	return &cluster{c: c, cli: cli}
 }
 
-func (c *cluster) name() string      { return "etcd " + c.c.Version + " cluster" }
 func (c *cluster) target() target    { return target{c.c.Endpoints(), c.cli} }
 func (c *cluster) members() int      { return 3 }
 func (c *cluster) kill(i int)        { c.c.Kill(i) }
