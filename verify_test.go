@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -58,20 +60,37 @@ func txnPuts(t *testing.T, prefix string, n int) int64 {
 	return resp.Header.Revision
 }
 
-// With the bug of issue 10 put back, the self-check finds the divergence it makes,
-// counts it and repairs the index with a complete list.
+// checks returns how many self-checks have run.
+func checks(t *testing.T) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := verifyDuration.(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// With the bug of issue 10 put back, the self-check finds the divergence it makes at its
+// next run, counts it and repairs the index with a complete list.
 func TestSelfCheckFindsLostEvents(t *testing.T) {
 	const root = "/vf/local/example"
 	put(t, root+"/a", `{"host":"10.9.8.1"}`)
-	w := newWatcher(root, lossyConnect, 200*time.Millisecond)
+	w := newWatcher(root, lossyConnect, 500*time.Millisecond)
 	w.run()
 	defer w.stop()
 	waitFor(t, "the first list", func() bool { return w.snapshot() != nil })
 	divergences := testutil.ToFloat64(divergencesTotal.WithLabelValues(root))
 	lists := testutil.ToFloat64(listsTotal.WithLabelValues("divergence"))
 
+	before := checks(t)
 	rev := txnPuts(t, root, 10)
-	waitFor(t, "the divergence found and repaired", func() bool {
+	waitFor(t, "the divergence found", func() bool { return testutil.ToFloat64(divergencesTotal.WithLabelValues(root)) > divergences })
+	// The check that found it is the next one, or the one after when a check was
+	// already reading when the transaction came.
+	if n := checks(t) - before; n > 2 {
+		t.Errorf("the divergence was found by the %dth check after the write", n)
+	}
+	waitFor(t, "the index repaired", func() bool {
 		s := w.snapshot()
 		return s.tree.Len() == 11 && s.rev >= rev
 	})
