@@ -133,6 +133,9 @@ func TestRoles(t *testing.T) {
 			serveIgnoringSerial(t, e, tc.want)
 		})
 	}
+	if want := "The etcd role may not read [/skydns/local/example, /skydns/local/example0): reading /skydns/local/example as [[/skydns/local/example/, /skydns/local/example0)]"; !strings.Contains(logs.String(), want) {
+		t.Errorf("the log does not say %q:\n%s", want, logs)
+	}
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("a password appears in the log:\n%s", logs)
 	}

@@ -58,10 +58,8 @@ type watcher struct {
 
 	current atomic.Pointer[snapshot]
 	fresh   atomic.Int64          // unix nanoseconds of the last word from etcd: a list, event or progress
-	synced  chan struct{}         // closed after the first complete list
 	settled chan struct{}         // closed after the first complete list or the first definitive error
 	cause   atomic.Pointer[error] // the last definitive error, until a list succeeds
-	once    sync.Once             // closes synced
 	settle  sync.Once             // closes settled
 	relists chan string           // from the verifier to the loop
 	renew   atomic.Bool           // a new leader extended every lease: ask for all of them again
@@ -83,7 +81,6 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		root:    root,
 		connect: connect,
 		b:       newBuilder(root),
-		synced:  make(chan struct{}),
 		settled: make(chan struct{}),
 		relists: make(chan string, 1),
 		wake:    make(chan struct{}, 1),
@@ -280,8 +277,12 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 		l.abort()
 		return err
 	}
-	if !slices.Equal(spans, w.b.spans) && (w.b.spans != nil || len(spans) > 1) {
-		log.Infof("Reading %s as %v: the role may read no wider range", w.root, spans)
+	switch wide := spans[0] == zoneSpan(w.root); {
+	case slices.Equal(spans, w.b.spans):
+	case !wide:
+		log.Infof("The etcd role may not read %v: reading %s as %v", zoneSpan(w.root), w.root, spans)
+	case w.b.spans != nil:
+		log.Infof("Reading %s as %v again", w.root, spans)
 	}
 	l.done(spans)
 	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
@@ -433,7 +434,6 @@ func (w *watcher) publish() {
 	w.current.Store(s)
 	revisionGauge.WithLabelValues(w.root).Set(float64(s.rev))
 	keysGauge.WithLabelValues(w.root).Set(float64(s.tree.Len()))
-	w.once.Do(func() { close(w.synced) })
 	w.settle.Do(func() { close(w.settled) })
 }
 
