@@ -434,12 +434,15 @@ func (r *run) compare(touched []string) {
 		}
 	}
 	// A difference may be an event after the barrier that one plugin saw and the other
-	// not yet (a lease running out), or the lease TTLs a new leader extended, which
-	// etcdsd asks for again when it hears of the leader: it must be gone a moment later.
+	// not yet (a lease running out), the lease TTLs a new leader extended, which etcdsd
+	// asks for again when it hears of the leader, or a lease in its last second, which
+	// the etcd plugin, asking etcd, and etcdsd, counting down what it learned, see end at
+	// moments up to a second apart (the one answers the clamped lease TTL, the other the
+	// default TTL): it must be gone once the lease is, 2.5 s later at the most here.
 	var diff string
-	for attempt := range 5 {
+	for attempt := range 6 {
 		if attempt > 0 {
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(500 * time.Millisecond)
 		}
 		r.barrier()
 		if diff = r.differ(qs); diff == "" {
