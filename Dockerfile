@@ -3,7 +3,8 @@
 #
 #   docker build -t ghcr.io/etcdsd/coredns:latest .
 #
-# The tests need no network beyond loopback; `make test` installs Debian's dnsperf if missing.
+# The tests need no network beyond loopback; `make test` installs Debian's dnsperf and
+# etcd-server (the etcd 3.4 the consistency and fault tests also run against) if missing.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
