@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/etcdsd/etcdsd/skydns"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -21,13 +20,6 @@ const (
 	listPageSize = 10000
 	listTimeout  = 5 * time.Second
 	housekeeping = time.Second // how often leases and staleness are looked at
-
-	// Retries of what failed start at minBackoff and grow to maxBackoff, or, for errors
-	// that only an operator can fix (definitive), to maxDefinitiveBackoff; each delay is
-	// spread by half either way, so that replicas do not retry a recovering etcd at once.
-	minBackoff           = 100 * time.Millisecond
-	maxBackoff           = 5 * time.Second
-	maxDefinitiveBackoff = 30 * time.Second
 
 	// A watch stream is asked for progress this often, and one that has said nothing for
 	// silentAfter is given up for a new one, which the client may open on another member:
@@ -468,77 +460,5 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 			resolveLeases(ctx, c, w.b.leases.due(now, w.renew.Swap(false)))
 			c.restore(ctx)
 		}
-	}
-}
-
-// retry spaces out the attempts at one piece of work, with jitter, and logs a failure
-// once when it starts and once when it ends, not on every attempt.
-type retry struct {
-	what    string
-	bo      backoff.ExponentialBackOff
-	failing bool
-}
-
-func newRetry(what string) *retry {
-	r := &retry{what: what, bo: *backoff.NewExponentialBackOff()}
-	r.bo.InitialInterval = minBackoff
-	r.bo.Multiplier = 2
-	return r
-}
-
-// fail logs err if it starts a run of failures, then waits before the next attempt.
-func (r *retry) fail(ctx context.Context, err error) {
-	if !r.failing {
-		log.Warningf("Failed %s, retrying: %v", r.what, err)
-		r.failing = true
-	}
-	r.bo.MaxInterval = maxBackoff
-	if definitive(err) {
-		r.bo.MaxInterval = maxDefinitiveBackoff
-	}
-	t := time.NewTimer(r.bo.NextBackOff())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-func (r *retry) ok() {
-	if r.failing {
-		log.Infof("Recovered: %s", r.what)
-	}
-	r.failing = false
-	r.bo.Reset()
-}
-
-// rateLimit lets a few log lines a second through and says how many it held back, so
-// that a storm of bad values cannot flood the log.
-type rateLimit struct {
-	second time.Time
-	n      int
-	held   int
-}
-
-const logsPerSecond = 10
-
-func (r *rateLimit) allow(now time.Time) bool {
-	if s := now.Truncate(time.Second); !s.Equal(r.second) {
-		r.flush()
-		r.second, r.n = s, 0
-	}
-	if r.n < logsPerSecond {
-		r.n++
-		return true
-	}
-	r.held++
-	return false
-}
-
-// flush reports the lines held back so far.
-func (r *rateLimit) flush() {
-	if r.held > 0 {
-		log.Warningf("%d more skipped values not logged; see coredns_etcdsd_skipped_values_total", r.held)
-		r.held = 0
 	}
 }
