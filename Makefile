@@ -58,13 +58,13 @@ bench: build dnsperf
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
 		-propagation 1000 -scale 10000,100000,1000000
-	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale' -benchtime=1s .
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck' -benchtime=1s . -bench.check=10000,100000,1000000
 
 # A short run of the same, for make test: it shows that the benchmark still works.
 bench-smoke: dnsperf
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -coredns $(BIN)/coredns -services 200 -duration 1s -rounds 1 -propagation 50 -scale 1000
-	$(GO) test -run='^$$' -bench='QueryMix|HighNames' -benchtime=100x .
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames|SelfCheck' -benchtime=100x . -bench.check=1000
 
 # Native Go fuzzing of the query path, value decoding and Corefile parsing.
 FUZZ_TARGETS = FuzzServeDNS FuzzDecodeService FuzzParse
