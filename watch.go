@@ -146,6 +146,7 @@ func (w *watcher) noteFailure(err error) {
 // run starts the watcher's goroutines; stop ends them and closes the etcd client. A
 // watcher that has listed before resumes its watches where they were.
 func (w *watcher) run() {
+	divergencesTotal.WithLabelValues(w.root) // exported at 0 from the start, for alerts on its increase
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
 	w.done = make(chan struct{})

@@ -367,6 +367,7 @@ func TestMetricsScrape(t *testing.T) {
 		"coredns_etcdsd_stale", "coredns_etcdsd_watch_events_total", "coredns_etcdsd_lists_total",
 		"coredns_etcdsd_list_duration_seconds", "coredns_etcdsd_last_list_timestamp_seconds",
 		"coredns_etcdsd_skipped_values_total", "coredns_etcdsd_capped_lookups_total",
+		"coredns_etcdsd_divergences_total", "coredns_etcdsd_verify_duration_seconds",
 	}
 	var body []byte
 	deadline := time.Now().Add(10 * time.Second)
