@@ -50,6 +50,9 @@ func TestModel(t *testing.T) {
 			r.issueCases()
 			for i := range *modelOps {
 				r.step(i)
+				if (i+1)%1000 == 0 {
+					t.Logf("%d operations, %d queries", i+1, r.queries)
+				}
 			}
 			if n := r.divergences(); n != 0 {
 				t.Errorf("etcdsd's self-check found %v divergences; the answers never differed", n)
