@@ -29,8 +29,9 @@ type etcdConn interface {
 	RequestProgress(ctx context.Context) error
 	// redial replaces the client by a new one, keeping the old one when that fails.
 	redial(ctx context.Context) error
-	// steer leaves out the members that do not answer; restore takes them back.
-	steer(ctx context.Context)
+	// steer leaves out the members that do not answer and reports whether all of them
+	// answer; restore takes them back.
+	steer(ctx context.Context) (allAnswer bool)
 	restore(ctx context.Context)
 	Close() error
 }
@@ -114,16 +115,18 @@ func (c *conn) Close() error {
 	return c.client().Close()
 }
 
-// steer points the client at the members that answer a Status call, when some do not.
-func (c *conn) steer(ctx context.Context) {
+// steer points the client at the members that answer a Status call, when some do not,
+// and reports whether all of them answer.
+func (c *conn) steer(ctx context.Context) bool {
 	cli := c.client()
 	answering := probe(ctx, cli, c.all)
 	if len(answering) == 0 || len(answering) == len(c.all) {
-		return
+		return len(answering) == len(c.all)
 	}
 	log.Warningf("etcd members %v do not answer; using %v", missing(c.all, answering), answering)
 	cli.SetEndpoints(answering...)
 	c.avoided.Store(true)
+	return false
 }
 
 // restore gives the client all configured endpoints back once they all answer.
@@ -139,7 +142,8 @@ func (c *conn) restore(ctx context.Context) {
 	}
 }
 
-// probe returns the endpoints that answer a Status call in time.
+// probe returns the endpoints that answer a Status call in time. A member that refuses
+// the client's auth token answers too: the client is what is stuck then, not the member.
 func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []string {
 	var (
 		mu  sync.Mutex
@@ -150,7 +154,7 @@ func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []stri
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
-			if _, err := cli.Status(pctx, ep); err == nil {
+			if _, err := cli.Status(pctx, ep); err == nil || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
 				mu.Lock()
 				out = append(out, ep)
 				mu.Unlock()

@@ -28,6 +28,9 @@ const (
 	progressEvery = 250 * time.Millisecond
 	silentAfter   = time.Second
 	staleAfter    = 10 * time.Second
+	// redialAfter is how long a client whose members all answer may deliver nothing
+	// before it is replaced (watcher.unstick).
+	redialAfter = 2 * silentAfter
 )
 
 var (
@@ -186,6 +189,9 @@ func (w *watcher) loop(ctx context.Context) {
 		if reason != "" {
 			if err := w.list(ctx, c, reason); err != nil {
 				w.noteFailure(err)
+				if !definitive(err) {
+					w.unstick(ctx, c, listing)
+				}
 				listing.fail(ctx, err)
 				continue
 			}
@@ -215,12 +221,26 @@ func (w *watcher) loop(ctx context.Context) {
 			watching.fail(ctx, err)
 			reason = "permission"
 		case errors.Is(err, errWatchSilent):
-			// A frozen member keeps its TCP connection for a while: steer the client
-			// away from members that do not answer, then watch again at once.
-			c.steer(ctx)
+			w.unstick(ctx, c, watching)
 		default:
 			watching.fail(ctx, err)
 		}
+	}
+}
+
+// unstick is called when etcd has said nothing for a while. A frozen member keeps its TCP
+// connection for a while: the client is steered away from members that do not answer,
+// and the watch starts again at once. When every member answers and yet nothing has come
+// for redialAfter, the client itself is what is stuck: a client of etcd 3.5 or later
+// keeps sending a restarted etcd 3.4 with auth on the token it forgot, and never gets a
+// new one. A new client authenticates afresh.
+func (w *watcher) unstick(ctx context.Context, c etcdConn, r *retry) {
+	if !c.steer(ctx) || w.age(time.Now()) < redialAfter {
+		return
+	}
+	log.Infof("etcd answers, but %s has heard nothing from it for %v; making a new client", w.root, w.age(time.Now()).Round(time.Second))
+	if err := c.redial(ctx); err != nil {
+		r.fail(ctx, err)
 	}
 }
 
@@ -348,11 +368,19 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	var wch [2]clientv3.WatchChan // zoneSpan, or belowSpans; a nil channel never delivers
-	for i, s := range w.b.spans {
-		wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(w.b.applied[i]+1),
-			clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
-	}
+	// Watch blocks until the client has a stream, which a client that cannot
+	// authenticate never has: it is opened aside, and silence counts from now.
+	opened := make(chan [2]clientv3.WatchChan, 1)
+	spans, applied := w.b.spans, slices.Clone(w.b.applied)
+	go func() {
+		var wch [2]clientv3.WatchChan // zoneSpan, or belowSpans
+		for i, s := range spans {
+			wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(applied[i]+1),
+				clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+		}
+		opened <- wch
+	}()
+	var wch [2]clientv3.WatchChan // nil channels, which never deliver, until opened
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
 	heard := time.Now()
@@ -363,6 +391,9 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 			ok   bool
 		)
 		select {
+		case wch = <-opened:
+			opened = nil
+			continue
 		case resp, ok = <-wch[0]:
 		case resp, ok = <-wch[1]:
 			i = 1

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -114,8 +115,12 @@ func (c *Cluster) Endpoints() []string {
 }
 
 // Client returns a client of all members that logs nothing.
-func (c *Cluster) Client() (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+func (c *Cluster) Client() (*clientv3.Client, error) { return c.ClientAs("", "") }
+
+// ClientAs is Client for an etcd user.
+func (c *Cluster) ClientAs(user, password string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second,
+		Username: user, Password: password, Logger: zap.NewNop()})
 }
 
 // StartAll starts every member together, as none is ready before a quorum is.
@@ -177,12 +182,16 @@ func (c *Cluster) Start(i int) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		st, err := cli.Status(ctx, c.Endpoint(i))
 		cancel()
-		if err == nil && st.Leader != 0 {
-			return nil
+		if err == nil && st.Leader != 0 || isAuthError(err) {
+			return nil // with auth on, a member that refuses us serves
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("etcd %s member %d not ready after 30s: %s", c.Version, i, &p.logs)
+}
+
+func isAuthError(err error) bool {
+	return errors.Is(err, rpctypes.ErrUserEmpty) || errors.Is(err, rpctypes.ErrPermissionDenied) || errors.Is(err, rpctypes.ErrInvalidAuthToken)
 }
 
 func (c *Cluster) atLeast(major, minor int) bool {
@@ -196,14 +205,19 @@ func (c *Cluster) atLeast(major, minor int) bool {
 }
 
 // Kill kills member i, waking it first if it is frozen.
-func (c *Cluster) Kill(i int) {
+func (c *Cluster) Kill(i int) { c.end(i, syscall.SIGKILL) }
+
+// Stop stops member i as an operator does, with SIGTERM.
+func (c *Cluster) Stop(i int) { c.end(i, syscall.SIGTERM) }
+
+func (c *Cluster) end(i int, s syscall.Signal) {
 	c.mu.Lock()
 	p := c.procs[i]
 	c.procs[i] = nil
 	c.mu.Unlock()
 	if p != nil {
-		p.cmd.Process.Signal(syscall.SIGCONT) // a frozen process cannot die
-		p.cmd.Process.Kill()
+		p.cmd.Process.Signal(syscall.SIGCONT) // a frozen process cannot end
+		p.cmd.Process.Signal(s)
 		<-p.exited
 	}
 }
