@@ -84,13 +84,15 @@ compat:
 		-compat.seeds=$(COMPAT_SEEDS) -compat.queries=$(COMPAT_QUERIES)
 
 # The long consistency run: SOAK_OPS operations of every write shape and fault on each etcd
-# (embedded, a cluster of $(BIN)/etcd, a cluster of each of RELEASES), against the built-in
-# etcd plugin. make soak SOAK_SEED=7 replays a seed.
+# (embedded, a cluster of $(BIN)/etcd, a cluster of each of RELEASES; SOAK_ETCD keeps those
+# whose names contain one of its comma-separated parts), against the built-in etcd plugin.
+# make soak SOAK_SEED=7 replays a seed.
 SOAK_OPS ?= 10000
 SOAK_SEED ?= 1
+SOAK_ETCD ?=
 soak: build etcd34
 	$(TEST_ENV) $(GO) test -count=1 -timeout 10h -run TestModel -v ./test/compat \
-		-model.ops=$(SOAK_OPS) -model.seed=$(SOAK_SEED)
+		-model.ops=$(SOAK_OPS) -model.seed=$(SOAK_SEED) -model.etcd="$(SOAK_ETCD)"
 
 clean:
 	rm -rf $(BIN) .run

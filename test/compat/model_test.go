@@ -28,12 +28,12 @@ import (
 var (
 	modelOps   = flag.Int("model.ops", 120, "operations per etcd in TestModel")
 	modelSeed  = flag.Uint64("model.seed", 1, "seed of TestModel's operations")
-	modelWorld = flag.String("model.etcd", "", "run TestModel only on the etcds whose name contains this (embedded, 3.4, cluster)")
+	modelWorld = flag.String("model.etcd", "", "run TestModel only on the etcds whose names contain one of these, comma separated (embedded, 3.4, cluster)")
 )
 
 func TestModel(t *testing.T) {
 	for _, m := range worlds(t) {
-		if !strings.Contains(m.name, *modelWorld) {
+		if !slices.ContainsFunc(strings.Split(*modelWorld, ","), func(part string) bool { return strings.Contains(m.name, part) }) {
 			continue
 		}
 		t.Run(m.name, func(t *testing.T) {
