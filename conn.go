@@ -123,6 +123,9 @@ func (c *conn) steer(ctx context.Context) bool {
 	if len(answering) == 0 || len(answering) == len(c.all) {
 		return len(answering) == len(c.all)
 	}
+	if c.avoided.Load() && slices.Equal(answering, slices.Sorted(slices.Values(cli.Endpoints()))) {
+		return false // steered so already
+	}
 	log.Warningf("etcd members %v do not answer; using %v", missing(c.all, answering), answering)
 	cli.SetEndpoints(answering...)
 	c.avoided.Store(true)

@@ -64,8 +64,8 @@ type Etcdsd struct {
 // OnStartup starts the watches of every etcdsd stanza of the instance, if no stanza has
 // yet, and waits for the first complete lists of e's zones until the instance's start-up
 // deadline: one deadline for all stanzas, so that etcd being away keeps CoreDNS's ports
-// shut for the longest startup_timeout, not for the sum of them. A zone that fails for a reason only an operator can
-// fix (credentials, certificates, roles) is not waited for. OnStartup never fails: with
+// shut for the longest startup_timeout, not for the sum of them. A zone that fails for a
+// reason only an operator can fix (credentials, certificates, roles) is not waited for. OnStartup never fails: with
 // etcd down, CoreDNS still starts and the watchers keep trying.
 func (e *Etcdsd) OnStartup() error {
 	until := time.Now().Add(e.StartupTimeout)
@@ -74,12 +74,12 @@ func (e *Etcdsd) OnStartup() error {
 	} else {
 		e.start()
 	}
-	deadline := time.NewTimer(time.Until(until))
-	defer deadline.Stop()
+	deadline, cancel := context.WithDeadline(context.Background(), until)
+	defer cancel()
 	for _, w := range e.watchers {
 		select {
 		case <-w.settled:
-		case <-deadline.C:
+		case <-deadline.Done():
 		}
 	}
 	for _, w := range e.watchers {
@@ -129,6 +129,7 @@ func (e *Etcdsd) watchZones() {
 		w, ok := byPath[outer]
 		if !ok {
 			w = newWatcher(outer, connector(e.newClient), e.Verify)
+			w.source = strings.Join(e.endpoints, " ") + " as " + e.username
 			byPath[outer] = w
 			e.watchers = append(e.watchers, w)
 		}

@@ -96,3 +96,11 @@ var (
 		Help:      "Counter of etcd values skipped because they do not decode, by reason.",
 	}, []string{"reason"})
 )
+
+// deleteSeries removes the series of a watched key prefix.
+func deleteSeries(prefix string) {
+	for _, v := range []*prometheus.GaugeVec{keysGauge, revisionGauge, freshGauge, staleGauge, listTimestamp} {
+		v.DeleteLabelValues(prefix)
+	}
+	divergencesTotal.DeleteLabelValues(prefix)
+}

@@ -218,7 +218,8 @@ func TestDefinitiveErrorsFailFast(t *testing.T) {
 func TestStartupOneDeadline(t *testing.T) {
 	dead := devetcd.FreePortFor(t)
 	stanza := fmt.Sprintf("etcdsd a.local {\n endpoint http://127.0.0.1:%d\n startup_timeout 2s\n}\n", dead)
-	stanzas, err := parse(caddy.NewTestController("dns", stanza+strings.Replace(stanza, "a.local", "b.local", 1)))
+	// The second stanza has two zones, and so two watches to wait for.
+	stanzas, err := parse(caddy.NewTestController("dns", stanza+strings.Replace(stanza, "a.local", "b.local c.local", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -96,9 +96,12 @@ func (w *watcher) check(ctx context.Context, c etcdConn) error {
 		}
 		d, err = w.compare(ctx, c, w.snapshot())
 	}
-	verifyDuration.Observe(time.Since(started).Seconds())
-	if err != nil || d.count == 0 {
+	if err != nil {
 		return err
+	}
+	verifyDuration.Observe(time.Since(started).Seconds())
+	if d.count == 0 {
+		return nil
 	}
 	divergencesTotal.WithLabelValues(w.root).Inc()
 	log.Errorf("Index of %s differs from etcd at revision %d in %d keys (%s); listing again",

@@ -48,6 +48,7 @@ func (r relist) Error() string { return "list again: " + r.reason }
 // change; queries only load snapshots.
 type watcher struct {
 	root    string // the zone root's key, as in builder.root
+	source  string // which etcd, as whom: a reload's watcher adopts only the same source's index
 	connect func(context.Context) (etcdConn, error)
 	b       *builder // written by the loop goroutine only
 
@@ -149,6 +150,7 @@ func (w *watcher) noteFailure(err error) {
 // run starts the watcher's goroutines; stop ends them and closes the etcd client. A
 // watcher that has listed before resumes its watches where they were.
 func (w *watcher) run() {
+	w.succeed()
 	divergencesTotal.WithLabelValues(w.root) // exported at 0 from the start, for alerts on its increase
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
@@ -165,6 +167,7 @@ func (w *watcher) stop() {
 	}
 	w.cancel()
 	<-w.done
+	w.retire()
 }
 
 func (w *watcher) loop(ctx context.Context) {
@@ -470,8 +473,6 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 	for {
 		select {
 		case <-ctx.Done():
-			// The series stays, like the other gauges: after a reload the new instance
-			// of the same prefix owns it.
 			return
 		case <-w.wake:
 			resolveLeases(ctx, c, w.b.leases.due(time.Now(), w.renew.Swap(false)))

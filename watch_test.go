@@ -19,6 +19,7 @@ import (
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -320,7 +321,7 @@ func expectA(t *testing.T, addr, name, want string) {
 		t.Fatal(err)
 	}
 	if len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != want {
-		t.Fatalf("%s: want A %s, got %v", name, want, m.Answer)
+		t.Fatalf("%s: want A %s, got %v", name, want, m)
 	}
 }
 
@@ -483,4 +484,90 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	if n := w.snapshot().tree.Len(); n != 4 {
 		t.Errorf("want keys b, c, d, e in the index, got %d keys", n)
 	}
+}
+
+// A reload while etcd is away keeps answering from the index the old instance held, and a
+// reload that drops a zone drops the zone's series.
+func TestReloadWhileEtcdIsAway(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := devetcd.Start(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	if _, err := cli.Put(context.Background(), "/reload/local/example/x", `{"host":"10.8.10.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	corefile := func(port int, zones ...string) string {
+		for i := range zones {
+			zones[i] += fmt.Sprintf(":%d", port)
+		}
+		return fmt.Sprintf("%s {\n bind 127.0.0.1\n etcdsd {\n path /reload\n endpoint %s\n }\n}\n", strings.Join(zones, " "), srv.Endpoint)
+	}
+	inst, ports := testserver.Start(t, 1, func(p []int) string { return corefile(p[0], "example.local") })
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	expectA(t, addr, "x.example.local.", "10.8.10.1")
+
+	srv.Close()
+	inst, err = inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "example.local", "other.local"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { testserver.Stop(inst) }()
+	expectA(t, addr, "x.example.local.", "10.8.10.1")
+
+	// etcd back: the new instance lists and follows it.
+	if srv, err = devetcd.Start(dir, srv.Port()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	cli2, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli2.Close()
+	if _, err := cli2.Put(context.Background(), "/reload/local/example/y", `{"host":"10.8.10.2"}`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the write after etcd came back", func() bool {
+		m, err := dns.Exchange(new(dns.Msg).SetQuestion("y.example.local.", dns.TypeA), addr)
+		return err == nil && len(m.Answer) == 1
+	})
+
+	waitFor(t, "the series of the zone the reload added", func() bool { return hasSeries(t, "coredns_etcdsd_keys", "/reload/local/other") })
+	if inst, err = inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "example.local"))}); err != nil {
+		t.Fatal(err)
+	}
+	if hasSeries(t, "coredns_etcdsd_keys", "/reload/local/other") {
+		t.Error("the series of a zone the reload dropped stayed")
+	}
+	if !hasSeries(t, "coredns_etcdsd_keys", "/reload/local/example") {
+		t.Error("the series of a zone served before and after the reload went")
+	}
+}
+
+// hasSeries reports whether the metric has a series for prefix.
+func hasSeries(t *testing.T, name, prefix string) bool {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "prefix" && l.GetValue() == prefix {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
