@@ -355,8 +355,12 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 		t.Cleanup(func() { e.OnShutdown() })
 		return e
 	}
+	lists := totalLists()
 	patient := start("etcdsd example.local {\n endpoint " + srv.Endpoint + "\n}")
 	strict := start("etcdsd example.local {\n endpoint " + srv.Endpoint + "\n max_stale 1s\n}")
+	// The second answers from the first's index until its own list is in (as after a
+	// reload), so OnStartup need not wait for it: wait here.
+	waitFor(t, "both first lists", func() bool { return totalLists() == lists+2 })
 
 	want := []test.Case{{
 		Qname: "svc.example.local.", Qtype: dns.TypeA,
@@ -364,7 +368,7 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	}}
 	serve(t, patient, want)
 	serve(t, strict, want)
-	lists := totalLists()
+	lists = totalLists()
 	srv.Close()
 
 	// Gone: the patient plugin answers from its index and stays ready; the strict one
