@@ -17,6 +17,7 @@ import (
 type builder struct {
 	root   string // the zone root's key; held are root itself and the keys below root + "/"
 	tree   *btree.BTreeG[*entry]
+	names  *btree.BTreeG[*entry] // the entries whose name path is not their key
 	leases *leaseTable
 
 	spans   []span  // the ranges of the last complete list, which the watches follow
@@ -30,7 +31,7 @@ type builder struct {
 }
 
 func newBuilder(root string) *builder {
-	return &builder{root: root, tree: newTree(), leases: newLeaseTable()}
+	return &builder{root: root, tree: newTree(), names: newNameTree(), leases: newLeaseTable()}
 }
 
 // holds reports whether key is the root key or lies below it. A span also takes siblings
@@ -46,6 +47,7 @@ func (b *builder) holds(key []byte) bool {
 // whose expiry the caller learns before the entry is served.
 func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
+	e.name = namePath(b.root, e.key)
 	svc, err := decodeService(e.key, kv.Value)
 	if err != nil {
 		e.bad = true
@@ -71,15 +73,15 @@ func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 // replaces the builder's whole when the read is done, so that no snapshot is ever made
 // from part of a list.
 type listing struct {
-	b    *builder
-	rev  int64 // the revision every page is read at
-	tree *btree.BTreeG[*entry]
-	kept int // entries taken over from the builder's tree as they were
+	b           *builder
+	rev         int64 // the revision every page is read at
+	tree, names *btree.BTreeG[*entry]
+	kept        int // entries taken over from the builder's tree as they were
 }
 
 // list starts a complete read at revision rev.
 func (b *builder) list(rev int64) *listing {
-	return &listing{b: b, rev: rev, tree: newTree()}
+	return &listing{b: b, rev: rev, tree: newTree(), names: newNameTree()}
 }
 
 // page adds one page of the read and returns the leases it holds that were not known
@@ -94,7 +96,7 @@ func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*lease) {
 			if old.lease != nil {
 				l.b.leases.acquire(old.lease.id)
 			}
-			l.tree.ReplaceOrInsert(old)
+			store(l.tree, l.names, old)
 			l.kept++
 			continue
 		}
@@ -102,7 +104,7 @@ func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*lease) {
 		if fl != nil {
 			fresh = append(fresh, fl)
 		}
-		l.tree.ReplaceOrInsert(e)
+		store(l.tree, l.names, e)
 	}
 	return fresh
 }
@@ -119,7 +121,7 @@ func (l *listing) done(spans []span) {
 	first := b.spans == nil
 	changed := l.kept != b.tree.Len() || l.tree.Len() != b.tree.Len()
 	releaseAll(b.leases, b.tree)
-	b.tree = l.tree
+	b.tree, b.names = l.tree, l.names
 	b.spans = spans
 	b.applied = make([]int64, len(spans))
 	for i := range b.applied {
@@ -127,6 +129,24 @@ func (l *listing) done(spans []span) {
 	}
 	if first || changed {
 		b.rev = l.rev
+	}
+}
+
+// store puts e in tree, and in names when its name path is not its key, and returns the
+// entry it replaced.
+func store(tree, names *btree.BTreeG[*entry], e *entry) (old *entry) {
+	old, _ = tree.ReplaceOrInsert(e)
+	unname(names, old)
+	if e.name != "" {
+		names.ReplaceOrInsert(e)
+	}
+	return old
+}
+
+// unname takes e, when there is one, out of names.
+func unname(names *btree.BTreeG[*entry], e *entry) {
+	if e != nil && e.name != "" {
+		names.Delete(e)
 	}
 }
 
@@ -168,10 +188,11 @@ func (b *builder) apply(i int, events []*clientv3.Event) change {
 			if fl != nil {
 				c.fresh = append(c.fresh, fl)
 			}
-			old, _ = b.tree.ReplaceOrInsert(e)
+			old = store(b.tree, b.names, e)
 			c.puts++
 		case clientv3.EventTypeDelete:
 			old, _ = b.tree.Delete(&entry{key: string(kv.Key)})
+			unname(b.names, old)
 			c.deletes++
 		}
 		if old != nil {
@@ -188,5 +209,5 @@ func (c change) changed() bool { return c.puts+c.deletes > 0 }
 // snapshot returns the index as it stands, for readers: the tree is cloned lazily, so
 // that later changes copy only the nodes they touch.
 func (b *builder) snapshot() *snapshot {
-	return &snapshot{tree: b.tree.Clone(), rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
+	return &snapshot{tree: b.tree.Clone(), names: b.names.Clone(), rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
 }

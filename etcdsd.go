@@ -29,9 +29,10 @@ var log = clog.NewWithPlugin(pluginName)
 // list completes.
 const defaultStartupTimeout = 5 * time.Second
 
-// defaultMaxAnswers bounds the keys one lookup reads. More records than this do not fit a
-// DNS message over TCP (64 KiB) anyway.
-const defaultMaxAnswers = 1000
+// defaultMaxAnswers bounds the keys one lookup reads: as many of the smallest answer
+// record (an A record with a compressed owner, 16 octets) as a 64 KiB message over TCP
+// holds. A lookup cut there sets TC (RFC 2181 section 9).
+const defaultMaxAnswers = 65536 / 16
 
 const dialTimeout = 5 * time.Second
 

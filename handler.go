@@ -38,7 +38,7 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if a := snap.answers.get(key); a != nil {
 		return a.write(w, r)
 	}
-	v := &view{e: e, snap: snap, now: now, cacheable: true}
+	v := &view{e: e, snap: snap, zone: zone, now: now, cacheable: true}
 	a, err := e.answer(ctx, v, zone, state)
 	if err != nil {
 		return plugin.BackendError(ctx, v, zone, dns.RcodeServerFailure, state, err, plugin.Options{NoApexFallback: e.NoApexFallback})
@@ -70,26 +70,41 @@ func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request
 		records, truncated, err = plugin.TXT(ctx, v, zone, state, nil, opt)
 		trimTXT(records)
 	case dns.TypeCNAME:
-		records, err = plugin.CNAME(ctx, v, zone, state, opt)
+		records, err = v.cname(ctx, state, opt)
 	case dns.TypePTR:
 		records, err = plugin.PTR(ctx, v, zone, state, opt)
 	case dns.TypeMX:
 		records, extra, err = plugin.MX(ctx, v, zone, state, opt)
+		extra = v.glueAAAA(ctx, state, records, extra, opt)
 	case dns.TypeSRV:
 		records, extra, err = plugin.SRV(ctx, v, zone, state, opt)
-	case dns.TypeSOA:
-		records, err = plugin.SOA(ctx, v, zone, state, opt)
-	case dns.TypeNS:
-		if state.Name() == zone {
-			records, extra, err = plugin.NS(ctx, v, zone, state, opt)
+		extra = v.glueAAAA(ctx, state, records, extra, opt)
+	case dns.TypeSOA, dns.TypeNS:
+		if state.Name() != zone {
+			// Only the apex holds these; the etcd plugin answers the zone's SOA to every
+			// name, an answer whose owner is not the question's.
+			_, _, err = plugin.A(ctx, v, zone, state, nil, opt)
 			break
 		}
-		_, _, err = plugin.A(ctx, v, zone, state, nil, opt)
+		if state.QType() == dns.TypeSOA {
+			records, err = plugin.SOA(ctx, v, zone, state, opt)
+			break
+		}
+		records, extra, err = plugin.NS(ctx, v, zone, state, opt)
 	default:
 		// An A lookup tells NODATA (the name exists) from NXDOMAIN.
 		_, _, err = plugin.A(ctx, v, zone, state, nil, opt)
 	}
 
+	if v.IsNameError(err) && v.exists(state.Name()) {
+		// The lookups above read the name's own key or its apex.dns key only; the name
+		// exists, so the answer is NODATA (RFC 1034 section 4.3.2), never NXDOMAIN.
+		records, extra, err = nil, nil, nil
+	}
+	if v.capped {
+		cappedTotal.Inc()
+		truncated = true
+	}
 	a := &answer{rcode: dns.RcodeSuccess, truncated: truncated, answer: records, extra: extra}
 	switch {
 	case v.IsNameError(err):

@@ -51,7 +51,7 @@ var handlerData = [][2]string{
 	// One bad value among good siblings.
 	{"/h/local/example/bad/good", `{"host":"10.4.0.1"}`},
 	{"/h/local/example/bad/broken", `{"host":`},
-	// A name that has a record and children: the children answer.
+	// A name that has a record and children: both answer.
 	{"/h/local/example/both", `{"host":"10.5.0.1"}`},
 	{"/h/local/example/both/kid", `{"host":"10.5.0.2"}`},
 	// A sibling whose name extends another one must not show up under it.
@@ -190,7 +190,7 @@ var handlerCases = []test.Case{
 	},
 	{
 		Qname: "both.example.local.", Qtype: dns.TypeA,
-		Answer: []dns.RR{test.A("both.example.local. 300 IN A 10.5.0.2")},
+		Answer: []dns.RR{test.A("both.example.local. 300 IN A 10.5.0.1"), test.A("both.example.local. 300 IN A 10.5.0.2")},
 	},
 	{
 		Qname: "sib.example.local.", Qtype: dns.TypeA,

@@ -10,6 +10,7 @@ import (
 // entry is one etcd key as the index holds it: decoded once, when it arrived.
 type entry struct {
 	key    string
+	name   string // the path queries find the key under, when not key (namePath)
 	modRev int64
 	svc    msg.Service
 	lease  *lease // nil when the key has no lease
@@ -27,7 +28,9 @@ func entryLess(a, b *entry) bool { return a.key < b.key }
 // current snapshot once and read it without locks while the watcher builds the next one.
 type snapshot struct {
 	tree *btree.BTreeG[*entry]
-	rev  int64 // the revision of the last change to the zone's keys: the SOA serial
+	// names holds the entries whose name path is not their key, by that path.
+	names *btree.BTreeG[*entry]
+	rev   int64 // the revision of the last change to the zone's keys: the SOA serial
 	// The spans of the zone's keys and the revision each is applied up to: the index
 	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
 	spans   []span
@@ -54,31 +57,55 @@ func (s *snapshot) below(prefix string, fn func(*entry) bool) {
 	})
 }
 
-// lookup returns the entries a range read of the etcd plugin would return for path:
-// with recursive, the keys below path + "/" or, when there are none, the key path itself;
-// without it, only the key path. It reads at most limit keys, in key order, and says
-// whether it stopped there.
+// lookup returns the entries a query for path reads: the key path itself and, with
+// recursive, every key below it, then the keys found there under their name path
+// (namePath). A name's own record comes with its children's, where the etcd plugin reads
+// only the children. It reads at most limit keys, in key order, and says whether it
+// stopped there.
 func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entry, capped bool) {
-	if recursive {
-		dir := path
-		if !strings.HasSuffix(dir, "/") {
-			dir += "/"
+	path = strings.TrimSuffix(path, "/")
+	dir := path + "/"
+	add := func(e *entry) bool {
+		if len(found) == limit {
+			capped = true
+			return false
 		}
-		s.below(dir, func(e *entry) bool {
-			if len(found) == limit {
-				capped = true
-				return false
-			}
-			found = append(found, e)
-			return true
-		})
-		if len(found) > 0 {
-			return found, capped
-		}
-		path = strings.TrimSuffix(path, "/")
+		found = append(found, e)
+		return true
 	}
 	if e := s.get(path); e != nil {
-		found = append(found, e)
+		add(e)
 	}
-	return found, false
+	if recursive {
+		s.below(dir, add)
+	}
+	if capped || s.names == nil || s.names.Len() == 0 {
+		return found, capped
+	}
+	// A key found under its own path already is not read twice.
+	seen := func(e *entry) bool { return e.key == path || recursive && strings.HasPrefix(e.key, dir) }
+	s.byName(path, func(e *entry) bool { return e.name == path }, seen, add)
+	if recursive && !capped {
+		s.byName(dir, func(e *entry) bool { return strings.HasPrefix(e.name, dir) }, seen, add)
+	}
+	return found, capped
+}
+
+// byName calls add for the entries from name path "from" on while in holds for their
+// name path, skipping those seen, until add returns false.
+func (s *snapshot) byName(from string, in, seen func(*entry) bool, add func(*entry) bool) {
+	s.names.AscendGreaterOrEqual(&entry{name: from}, func(e *entry) bool {
+		if !in(e) {
+			return false
+		}
+		return seen(e) || add(e)
+	})
+}
+
+// exists reports whether the name at path has a key at or below it, whether or not
+// the key's value decoded: such a name is never NXDOMAIN (RFC 1034 section 4.3.2, and
+// RFC 8020 lets a resolver drop everything below an NXDOMAIN name).
+func (s *snapshot) exists(path string) bool {
+	found, _ := s.lookup(path, true, 1)
+	return len(found) > 0
 }

@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"time"
 
@@ -21,7 +22,10 @@ var errKeyNotFound = errors.New("key not found")
 type view struct {
 	e    *Etcdsd
 	snap *snapshot
+	zone string
 	now  time.Time
+	// capped is set when a lookup stopped at max_answers: the answer is partial.
+	capped bool
 	// cacheable is cleared when the answer depends on more than the snapshot: a lease
 	// that counts down, or a name looked up outside the zone.
 	cacheable bool
@@ -59,19 +63,42 @@ func (v *view) Serial(request.Request) uint32 { return uint32(v.snap.rev) } // #
 // MinTTL implements plugin.ServiceBackend.
 func (v *view) MinTTL(request.Request) uint32 { return 30 }
 
-// Records implements plugin.ServiceBackend. It selects the same keys as the etcd plugin's
-// range reads: the name's subtree, else the name's own key; with a "*" or "any" label,
-// the subtree above the first one, filtered label by label.
+// path returns the key path a query for name reads, and whether name has a "*" or "any"
+// label. A label with a '/' below the zone would read keys of other names: such a name
+// has no path. The zone's own labels may hold one (an RFC 2317 zone such as
+// 128/27.2.0.192.in-addr.arpa), as they map to the keys the operator configured.
+func (v *view) path(name string) (path string, star, ok bool) {
+	if strings.Contains(strings.TrimSuffix(name, v.zone), "/") {
+		return "", false, false
+	}
+	path, star = msg.PathWithWildcard(name, v.e.PathPrefix)
+	return path, star, true
+}
+
+// exists reports whether name has a key at or below it: the zone's apex always does,
+// as it holds the SOA. A name with a "*" or "any" label keeps the etcd plugin's meaning,
+// a pattern whose lookups alone say whether anything matches.
+func (v *view) exists(name string) bool {
+	if name == v.zone {
+		return true
+	}
+	path, star, ok := v.path(name)
+	return ok && !star && v.snap.exists(path)
+}
+
+// Records implements plugin.ServiceBackend. It selects the keys of the etcd plugin's
+// range reads, the name's subtree (and its own key, snapshot.lookup), else the name's own
+// key; with a "*" or "any" label, the subtree above the first one, filtered label by
+// label.
 func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]msg.Service, error) {
 	name := state.Name()
-	if strings.Contains(name, "/") {
-		// A label with a '/' would read keys of other names: it matches nothing.
+	path, star, ok := v.path(name)
+	if !ok {
 		return nil, errKeyNotFound
 	}
-	path, star := msg.PathWithWildcard(name, v.e.PathPrefix)
 	found, capped := v.snap.lookup(path, !exact, v.e.MaxAnswers)
 	if capped {
-		cappedTotal.Inc()
+		v.capped = true
 	}
 	if len(found) == 0 {
 		return nil, errKeyNotFound
@@ -84,7 +111,7 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 	qtype := state.QType()
 	sx := make([]msg.Service, 0, len(found))
 	for _, en := range found {
-		if en.bad || (star && !matchesWildcard(en.key, labels)) {
+		if en.bad || (star && !matchesWildcard(en.key, labels) && (en.name == "" || !matchesWildcard(en.name, labels))) {
 			continue
 		}
 		// Only TXT answers may come from a value without a host.
@@ -156,4 +183,67 @@ func clampLease(left int64, lo, hi uint32) uint32 {
 		return hi
 	}
 	return uint32(left) // #nosec G115 -- bounded by hi above
+}
+
+// cname answers a CNAME query. The etcd plugin reads the name's own key alone, so a name
+// whose record lies below it (external-dns writes alias.example.local as
+// .../alias/0a1b2c3d) got NXDOMAIN although its A query answers with the CNAME
+// (coredns#2849). Without an own key, the first alias below the name in key order is its
+// CNAME, the one an A query follows first.
+func (v *view) cname(ctx context.Context, state request.Request, opt plugin.Options) ([]dns.RR, error) {
+	records, err := plugin.CNAME(ctx, v, v.zone, state, opt)
+	if !v.IsNameError(err) {
+		return records, err
+	}
+	if _, star, _ := v.path(state.Name()); star || state.Name() == v.zone {
+		// The apex holds the SOA, which no CNAME may stand beside (RFC 2181 section
+		// 10.1); a "*" or "any" label keeps the etcd plugin's meaning.
+		return nil, err
+	}
+	sx, err := v.Services(ctx, state, false, opt)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sx {
+		if net.ParseIP(s.Host) == nil && !plugin.Name(state.Name()).Matches(dns.Fqdn(s.Host)) {
+			return []dns.RR{s.NewCNAME(state.QName(), s.Host)}, nil
+		}
+	}
+	return nil, nil
+}
+
+// glueAAAA adds the AAAA records of the SRV and MX targets in the zone to extra: the etcd
+// plugin adds their A records only (a TODO in plugin/backend_lookup.go), so a target with
+// an IPv6 address alone had no glue. Records already in extra are not added twice.
+func (v *view) glueAAAA(ctx context.Context, state request.Request, records, extra []dns.RR, opt plugin.Options) []dns.RR {
+	have := make(map[string]bool, len(extra))
+	for _, rr := range extra {
+		have[rr.String()] = true
+	}
+	asked := map[string]bool{}
+	for _, rr := range records {
+		var target string
+		switch r := rr.(type) {
+		case *dns.SRV:
+			target = r.Target
+		case *dns.MX:
+			target = r.Mx
+		}
+		lower := strings.ToLower(target)
+		if asked[lower] || !dns.IsSubDomain(v.zone, lower) {
+			continue
+		}
+		asked[lower] = true
+		addrs, _, err := plugin.AAAA(ctx, v, v.zone, state.NewWithQuestion(target, dns.TypeAAAA), nil, opt)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if s := a.String(); !have[s] {
+				have[s] = true
+				extra = append(extra, a)
+			}
+		}
+	}
+	return extra
 }

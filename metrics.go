@@ -71,7 +71,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "capped_lookups_total",
-		Help:      "Counter of lookups that stopped after max_answers keys.",
+		Help:      "Counter of lookups that stopped after max_answers keys; their answers have TC set.",
 	})
 
 	divergencesTotal = promauto.NewCounterVec(prometheus.CounterOpts{

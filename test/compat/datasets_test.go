@@ -49,16 +49,14 @@ var handWritten = []dataset{
 		},
 	},
 	{
-		name:  "names with records and children, prefixes of each other",
+		// A name with a record and children, and keys with capitals, are answered
+		// differently on purpose: TestAnswersFollowTheRFCs and TestAgainstFile.
+		name:  "names that are prefixes of each other",
 		zones: "example.local",
 		records: []record{
-			rec("local/example/both", `{"host":"10.5.0.1"}`),
-			rec("local/example/both/kid", `{"host":"10.5.0.2"}`),
-			rec("local/example/both/kid/grandkid", `{"host":"10.5.0.3","port":1}`),
 			rec("local/example/sib", `{"host":"10.6.0.1"}`),
 			rec("local/example/sibling", `{"host":"10.6.0.2"}`),
 			rec("local/example/sib-2/x", `{"host":"10.6.0.3"}`),
-			rec("local/example/Upper", `{"host":"10.6.0.4"}`),
 		},
 	},
 	{

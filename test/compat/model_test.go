@@ -127,16 +127,34 @@ func (r *run) note(format string, args ...any) {
 	r.log = append(r.log, fmt.Sprintf("%d: ", len(r.log))+fmt.Sprintf(format, args...))
 }
 
-// key returns a random key below the zone, an existing one half of the time.
+// key returns a random key below the zone, an existing one half of the time. A new key
+// never lies below another key or above one: there etcdsd answers a name's own record
+// with its children's, where the etcd plugin answers the children's alone (README,
+// Differences; TestAnswersFollowTheRFCs and TestAgainstFile test it).
 func (r *run) key() string {
 	if len(r.keys) > 0 && r.rng.IntN(2) == 0 {
 		return r.existing()
 	}
-	labels := []string{pick(r.rng, upperLabels)}
-	for range r.rng.IntN(3) {
-		labels = append(labels, pick(r.rng, innerLabels))
+	for {
+		labels := []string{pick(r.rng, upperLabels)}
+		for range r.rng.IntN(3) {
+			labels = append(labels, pick(r.rng, innerLabels))
+		}
+		k := strings.Join(append(labels, pick(r.rng, leafLabels)), "/")
+		if !r.nested(k) {
+			return k
+		}
 	}
-	return strings.Join(append(labels, pick(r.rng, leafLabels)), "/")
+}
+
+// nested reports whether k lies below a key of the run or above one.
+func (r *run) nested(k string) bool {
+	for o := range r.keys {
+		if strings.HasPrefix(k, o+"/") || strings.HasPrefix(o, k+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // existing returns a random key the run has written, or "" when there is none.

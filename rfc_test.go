@@ -1,0 +1,236 @@
+package etcdsd
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+
+	"github.com/miekg/dns"
+)
+
+// Answers where the etcd plugin breaks the DNS standards (issue 11). Each case states the
+// data of the issue and the answer the RFC asks for; test/compat's TestAgainstFile asks the
+// file plugin, serving the same records as a zone file, the same questions.
+func TestAnswersFollowTheRFCs(t *testing.T) {
+	soa := func(zone string) dns.RR {
+		return test.SOA(fmt.Sprintf("%s 30 IN SOA ns.dns.%s hostmaster.%s 0 7200 1800 86400 30", zone, zone, zone))
+	}
+	for _, tc := range []struct {
+		name   string
+		stanza string
+		data   [][2]string
+		cases  []test.Case
+	}{{
+		// RFC 1034 section 4.3.2: a name with keys below it exists; its CNAME query gets
+		// the CNAME (coredns#2849), other types NODATA.
+		name:   "external-dns alias",
+		stanza: "etcdsd example.local {\n path /rfc-xdns\n}",
+		data: [][2]string{
+			{"/rfc-xdns/local/example/www/25d8864c", `{"host":"10.9.0.1","targetstrip":1}`},
+			{"/rfc-xdns/local/example/alias/0a1b2c3d", `{"host":"www.example.local","text":"","targetstrip":1}`},
+		},
+		cases: []test.Case{
+			{Qname: "alias.example.local.", Qtype: dns.TypeCNAME,
+				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
+			{Qname: "alias.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{
+				test.CNAME("alias.example.local. 300 IN CNAME www.example.local."),
+				test.A("www.example.local. 300 IN A 10.9.0.1")}},
+			{Qname: "www.example.local.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.local.")}},
+			{Qname: "www.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")}},
+			{Qname: "alias.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")}},
+			{Qname: "nothere.example.local.", Qtype: dns.TypeCNAME, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.local.")}},
+		},
+	}, {
+		// The apex holds the SOA: it exists whatever no_apex_fallback says.
+		name:   "apex without apex record",
+		stanza: "etcdsd myzone.example.com {\n path /rfc-apex\n no_apex_fallback\n}",
+		data:   [][2]string{{"/rfc-apex/com/example/myzone/svc1/5d3f0a1b", `{"host":"192.0.2.41","targetstrip":1}`}},
+		cases: []test.Case{
+			{Qname: "myzone.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{soa("myzone.example.com.")}},
+			{Qname: "myzone.example.com.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("myzone.example.com.")}},
+			{Qname: "myzone.example.com.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("myzone.example.com.")}},
+			{Qname: "svc1.myzone.example.com.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("svc1.myzone.example.com. 300 IN A 192.0.2.41")}},
+		},
+	}, {
+		// A name's own record answers with its children's.
+		name:   "own record and children",
+		stanza: "etcdsd example.com {\n path /rfc-own\n}",
+		data: [][2]string{
+			{"/rfc-own/com/example/ttdd1", `{"host":"192.0.2.101"}`},
+			{"/rfc-own/com/example/ttdd1/t1", `{"host":"192.0.2.102"}`},
+		},
+		cases: []test.Case{
+			{Qname: "ttdd1.example.com.", Qtype: dns.TypeA, Answer: []dns.RR{
+				test.A("ttdd1.example.com. 300 IN A 192.0.2.101"),
+				test.A("ttdd1.example.com. 300 IN A 192.0.2.102")}},
+			{Qname: "t1.ttdd1.example.com.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("t1.ttdd1.example.com. 300 IN A 192.0.2.102")}},
+		},
+	}, {
+		// The SRV target built from a key with dots in its label resolves.
+		name:   "MinIO bucket",
+		stanza: "etcdsd minio.example.com {\n path /rfc-minio\n}",
+		data:   [][2]string{{"/rfc-minio/com/example/minio/photos/192.0.2.61", `{"host":"192.0.2.61","port":9000,"ttl":30}`}},
+		cases: []test.Case{
+			{Qname: "photos.minio.example.com.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("photos.minio.example.com. 30 IN SRV 10 100 9000 192.0.2.61.photos.minio.example.com.")},
+				Extra:  []dns.RR{test.A("192.0.2.61.photos.minio.example.com. 30 IN A 192.0.2.61")}},
+			{Qname: "photos.minio.example.com.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("photos.minio.example.com. 30 IN A 192.0.2.61")}},
+			{Qname: "192.0.2.61.photos.minio.example.com.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("192.0.2.61.photos.minio.example.com. 30 IN A 192.0.2.61")}},
+			{Qname: "192.0.2.61.photos.minio.example.com.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("minio.example.com.")}},
+			// The names between the zone and the target exist.
+			{Qname: "61.photos.minio.example.com.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("minio.example.com.")}},
+			{Qname: "192.0.2.62.photos.minio.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("minio.example.com.")}},
+		},
+	}, {
+		// SRV and MX targets get their AAAA glue, and both kinds when dual-stack.
+		name:   "AAAA glue",
+		stanza: "etcdsd example.org {\n path /rfc-glue\n}",
+		data: [][2]string{
+			{"/rfc-glue/org/example/v6only/a", `{"host":"2001:db8::82"}`},
+			{"/rfc-glue/org/example/_tcp/_xmpp-client/a", `{"host":"v6only.example.org","port":5222}`},
+			{"/rfc-glue/org/example/dual/a", `{"host":"192.0.2.83"}`},
+			{"/rfc-glue/org/example/dual/b", `{"host":"2001:db8::83"}`},
+			{"/rfc-glue/org/example/_tcp/_imap/a", `{"host":"dual.example.org","port":143}`},
+			{"/rfc-glue/org/example/mail/a", `{"host":"dual.example.org","mail":true}`},
+		},
+		cases: []test.Case{
+			{Qname: "_xmpp-client._tcp.example.org.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("_xmpp-client._tcp.example.org. 300 IN SRV 10 100 5222 v6only.example.org.")},
+				Extra:  []dns.RR{test.AAAA("v6only.example.org. 300 IN AAAA 2001:db8::82")}},
+			{Qname: "_imap._tcp.example.org.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("_imap._tcp.example.org. 300 IN SRV 10 100 143 dual.example.org.")},
+				Extra: []dns.RR{test.A("dual.example.org. 300 IN A 192.0.2.83"),
+					test.AAAA("dual.example.org. 300 IN AAAA 2001:db8::83")}},
+			{Qname: "mail.example.org.", Qtype: dns.TypeMX,
+				Answer: []dns.RR{test.MX("mail.example.org. 300 IN MX 10 dual.example.org.")},
+				Extra: []dns.RR{test.A("dual.example.org. 300 IN A 192.0.2.83"),
+					test.AAAA("dual.example.org. 300 IN AAAA 2001:db8::83")}},
+		},
+	}, {
+		// RFC 2317: a zone whose own name holds a '/', which stands for its key levels.
+		name:   "classless reverse zone",
+		stanza: "etcdsd 128/27.2.0.192.in-addr.arpa {\n path /rfc-2317\n}",
+		data: [][2]string{
+			{"/rfc-2317/arpa/in-addr/192/0/2/128/27/130", `{"host":"host130.example.org"}`},
+			{"/rfc-2317/arpa/in-addr/192/0/2/128/27/x/y", `{"host":"secret.example.org"}`},
+		},
+		cases: []test.Case{
+			{Qname: "130.128/27.2.0.192.in-addr.arpa.", Qtype: dns.TypePTR,
+				Answer: []dns.RR{test.PTR("130.128/27.2.0.192.in-addr.arpa. 300 IN PTR host130.example.org.")}},
+			// Below the zone a label still never reads keys it does not stand for.
+			{Qname: "x/y.128/27.2.0.192.in-addr.arpa.", Qtype: dns.TypePTR, Rcode: dns.RcodeNameError,
+				Ns: []dns.RR{soa("128/27.2.0.192.in-addr.arpa.")}},
+		},
+	}, {
+		// RFC 4343: names compare without regard to case, keys included.
+		name:   "letter case",
+		stanza: "etcdsd example.org {\n path /rfc-case\n}",
+		data: [][2]string{
+			{"/rfc-case/org/example/MixedCase", `{"host":"192.0.2.21"}`},
+			{"/rfc-case/org/example/_tcp/_x/Web1", `{"host":"192.0.2.22","port":80}`},
+		},
+		cases: []test.Case{
+			{Qname: "mixedcase.example.org.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("mixedcase.example.org. 300 IN A 192.0.2.21")}},
+			{Qname: "MIXEDcase.example.org.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("MIXEDcase.example.org. 300 IN A 192.0.2.21")}},
+			{Qname: "_x._tcp.example.org.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("_x._tcp.example.org. 300 IN SRV 10 100 80 Web1._x._tcp.example.org.")},
+				Extra:  []dns.RR{test.A("Web1._x._tcp.example.org. 300 IN A 192.0.2.22")}},
+			{Qname: "web1._x._tcp.example.org.", Qtype: dns.TypeA,
+				Answer: []dns.RR{test.A("web1._x._tcp.example.org. 300 IN A 192.0.2.22")}},
+		},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			rev := putAll(t, tc.data)
+			e := startPlugin(t, tc.stanza)
+			waitRevision(t, e, rev)
+			serveExact(t, e, tc.cases)
+		})
+	}
+}
+
+// serveExact is serve with owner names compared as written: test.SortAndCheck compares
+// them without regard to case, which would hide an answer that loses the question's case.
+func serveExact(t *testing.T, e *Etcdsd, cases []test.Case) {
+	t.Helper()
+	serve(t, e, cases)
+	for _, tc := range cases {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		if _, err := e.ServeDNS(t.Context(), rec, tc.Msg()); err != nil || rec.Msg == nil {
+			continue
+		}
+		for i, rr := range rec.Msg.Answer {
+			if i < len(tc.Answer) && rr.Header().Name != tc.Answer[i].Header().Name {
+				t.Errorf("%s %s: owner %q, want %q", tc.Qname, dns.TypeToString[tc.Qtype], rr.Header().Name, tc.Answer[i].Header().Name)
+			}
+		}
+	}
+}
+
+// Every name with a key at or below it exists, for every type (RFC 1034 section 4.3.2):
+// over generated key trees, the names the keys make and every name between them and the
+// zone answer NOERROR, and names beside them NXDOMAIN.
+func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
+	labels := []string{"a", "b", "_tcp", "_web", "x1", "Mixed", "10.0.0.1", "srv"}
+	values := []string{`{"host":"10.1.0.1"}`, `{"host":"2001:db8::1"}`, `{"host":"a.example.local"}`,
+		`{"text":"t"}`, `{"host":"ext.example.org","port":80}`, `{"host":`, `{"host":"10.1.0.2","mail":true}`}
+	types := []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypePTR, dns.TypeSRV, dns.TypeMX, dns.TypeTXT, dns.TypeNS, dns.TypeSOA, dns.TypeHINFO}
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		prefix := fmt.Sprintf("/rfc-exists-%d", seed)
+		var data [][2]string
+		exist := map[string]bool{"example.local.": true}
+		for range 3 + rng.IntN(12) {
+			name := "example.local."
+			key := prefix + "/local/example"
+			for range 1 + rng.IntN(4) {
+				l := labels[rng.IntN(len(labels))]
+				key += "/" + l
+				name = strings.ToLower(dns.Fqdn(l + "." + name))
+				// A dotted label makes every name between it and its parent exist too.
+				for n := name; n != "example.local."; n = n[strings.IndexByte(n, '.')+1:] {
+					exist[n] = true
+				}
+			}
+			data = append(data, [2]string{key, values[rng.IntN(len(values))]})
+		}
+		var options string
+		if rng.IntN(2) == 0 {
+			options = "\n no_apex_fallback"
+		}
+		rev := putAll(t, data)
+		e := startPlugin(t, "etcdsd example.local {\n path "+prefix+options+"\n}")
+		waitRevision(t, e, rev)
+		names := []string{"nothere.example.local.", "x.nothere.example.local."}
+		for n := range exist {
+			names = append(names, n, "zz."+n)
+		}
+		for _, n := range names {
+			for _, qt := range types {
+				rec := dnstest.NewRecorder(&test.ResponseWriter{})
+				if _, err := e.ServeDNS(t.Context(), rec, new(dns.Msg).SetQuestion(n, qt)); err != nil || rec.Msg == nil {
+					t.Fatalf("seed %d: %s %s: no answer (%v)", seed, n, dns.TypeToString[qt], err)
+				}
+				want := dns.RcodeNameError
+				if exist[n] {
+					want = dns.RcodeSuccess
+				}
+				if got := rec.Msg.Rcode; got != want {
+					t.Errorf("seed %d: %s %s: %s, want %s", seed, n, dns.TypeToString[qt], dns.RcodeToString[got], dns.RcodeToString[want])
+				}
+			}
+		}
+		if t.Failed() {
+			t.Fatalf("seed %d data: %q", seed, data)
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package compat
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// deviation names the documented difference (README, "Differences from the etcd plugin")
+// that explains every difference between the etcd plugin's answer a and etcdsd's b to q,
+// or returns "". The etcd plugin stays the oracle: what etcdsd must answer instead is
+// derived from its answers to this and other questions.
+func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {
+	same := func(x, y []dns.RR) bool { return sectionDiff(x, y, tolerance) == "" }
+	name := strings.ToLower(q.name)
+	switch {
+	case q.qtype == dns.TypeSOA && a.Rcode == dns.RcodeSuccess && len(a.Answer) == 1 && name != p.apex(name):
+		// The etcd plugin answers the zone's SOA to every name; only the apex holds it.
+		// A name that does not exist goes to the next plugin with fallthrough.
+		want := dns.RcodeNameError
+		if p.exists(q) {
+			want = dns.RcodeSuccess
+		} else if p.fallsThrough && b.Rcode == dns.RcodeServerFailure {
+			return "SOA only at the apex"
+		}
+		if b.Rcode == want && len(b.Answer) == 0 && same(b.Ns, a.Answer) {
+			return "SOA only at the apex"
+		}
+	case (a.Rcode == dns.RcodeNameError || a.Rcode == dns.RcodeServerFailure && p.fallsThrough) && b.Rcode == dns.RcodeSuccess && p.exists(q):
+		// A name with keys at or below it exists: NODATA, and its CNAME if it has one.
+		// With fallthrough the etcd plugin passes it to the next plugin, which fails.
+		if len(b.Answer) == 0 && len(b.Ns) == 1 && b.Ns[0].Header().Rrtype == dns.TypeSOA && b.Ns[0].Header().Name == p.apex(name) {
+			return "NODATA for a name that exists"
+		}
+		if q.qtype == dns.TypeCNAME && len(b.Answer) == 1 && len(b.Ns) == 0 && p.followed(q, b.Answer[0]) {
+			return "CNAME of a name whose record lies below it"
+		}
+	case (q.qtype == dns.TypeSRV || q.qtype == dns.TypeMX) && a.Rcode == b.Rcode && same(a.Answer, b.Answer) && same(a.Ns, b.Ns):
+		// The AAAA records of in-zone targets join their A records.
+		extra := append([]dns.RR(nil), a.Extra...)
+		for _, rr := range b.Extra {
+			if t := rr.Header().Rrtype; t == dns.TypeAAAA || t == dns.TypeCNAME {
+				if !containsRR(a.Extra, rr, tolerance) {
+					extra = append(extra, rr)
+				}
+			}
+		}
+		if same(extra, b.Extra) {
+			return "AAAA glue"
+		}
+	}
+	return ""
+}
+
+// apex returns the origin of the pair's zone that holds name.
+func (p *pair) apex(name string) string {
+	best := ""
+	for _, z := range p.origins {
+		if dns.IsSubDomain(z, name) && len(z) > len(best) {
+			best = z
+		}
+	}
+	return best
+}
+
+// exists reports whether q's name has a key at or below it, as etcd itself says.
+func (p *pair) exists(q query) bool {
+	if strings.EqualFold(q.name, p.apex(strings.ToLower(q.name))) {
+		return true
+	}
+	labels := dns.SplitDomainName(strings.ToLower(q.name))
+	slices.Reverse(labels)
+	key := p.path + "/" + strings.Join(labels, "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	own, err1 := p.cli.Get(ctx, key, clientv3.WithCountOnly())
+	below, err2 := p.cli.Get(ctx, key+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	return err1 == nil && err2 == nil && own.Count+below.Count > 0
+}
+
+// followed reports whether the etcd plugin's answers for q's name show the alias cname:
+// address and text queries follow it (when its target has such data), and an SRV query
+// lists every record below the name, an alias with its target as the SRV target.
+func (p *pair) followed(q query, cname dns.RR) bool {
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT} {
+		if m := p.ask(q.name, t); m != nil && containsRR(m.Answer, cname, 1) {
+			return true
+		}
+	}
+	target := strings.ToLower(cname.(*dns.CNAME).Target)
+	if m := p.ask(q.name, dns.TypeSRV); m != nil {
+		for _, rr := range m.Answer {
+			// targetstrip drops labels of the SRV target, never of the CNAME's.
+			if srv, ok := rr.(*dns.SRV); ok && dns.IsSubDomain(strings.ToLower(srv.Target), target) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ask returns the etcd plugin's answer to name and qtype, or nil.
+func (p *pair) ask(name string, qtype uint16) *dns.Msg {
+	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), p.builtin)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// containsRR reports whether rrs holds rr, with a TTL within tolerance.
+func containsRR(rrs []dns.RR, rr dns.RR, tolerance uint32) bool {
+	for _, x := range rrs {
+		if sectionDiff([]dns.RR{x}, []dns.RR{rr}, tolerance) == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// origins lists the zone names of a stanza's zones argument.
+func origins(zones string) []string {
+	var out []string
+	for _, z := range strings.Fields(zones) {
+		out = append(out, plugin.Host(z).NormalizeExact()...)
+	}
+	return out
+}
