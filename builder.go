@@ -209,5 +209,5 @@ func (c change) changed() bool { return c.puts+c.deletes > 0 }
 // snapshot returns the index as it stands, for readers: the tree is cloned lazily, so
 // that later changes copy only the nodes they touch.
 func (b *builder) snapshot() *snapshot {
-	return &snapshot{tree: b.tree.Clone(), names: b.names.Clone(), rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
+	return &snapshot{tree: b.tree.Clone(), names: b.names.Clone(), root: b.root, rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
 }

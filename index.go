@@ -30,7 +30,8 @@ type snapshot struct {
 	tree *btree.BTreeG[*entry]
 	// names holds the entries whose name path is not their key, by that path.
 	names *btree.BTreeG[*entry]
-	rev   int64 // the revision of the last change to the zone's keys: the SOA serial
+	root  string // the zone root's key, which name paths are relative to
+	rev   int64  // the revision of the last change to the zone's keys: the SOA serial
 	// The spans of the zone's keys and the revision each is applied up to: the index
 	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
 	spans   []span
@@ -82,11 +83,15 @@ func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entr
 	if capped || s.names == nil || s.names.Len() == 0 {
 		return found, capped
 	}
-	// A key found under its own path already is not read twice.
-	seen := func(e *entry) bool { return e.key == path || recursive && strings.HasPrefix(e.key, dir) }
-	s.byName(path, func(e *entry) bool { return e.name == path }, seen, add)
+	// A key found under its own path already is not read twice. Below path, a key is
+	// read where path stands for one of its key levels: 61.photos stands for none of
+	// photos/192.0.2.61's, so that name exists but holds no record (as in a zone file).
+	skip := func(e *entry) bool {
+		return e.key == path || recursive && (strings.HasPrefix(e.key, dir) || !levelAt(s.root, e.key, path))
+	}
+	s.byName(path, func(e *entry) bool { return e.name == path }, skip, add)
 	if recursive && !capped {
-		s.byName(dir, func(e *entry) bool { return strings.HasPrefix(e.name, dir) }, seen, add)
+		s.byName(dir, func(e *entry) bool { return strings.HasPrefix(e.name, dir) }, skip, add)
 	}
 	return found, capped
 }
@@ -103,9 +108,24 @@ func (s *snapshot) byName(from string, in, seen func(*entry) bool, add func(*ent
 }
 
 // exists reports whether the name at path has a key at or below it, whether or not
-// the key's value decoded: such a name is never NXDOMAIN (RFC 1034 section 4.3.2, and
-// RFC 8020 lets a resolver drop everything below an NXDOMAIN name).
+// the key's value decoded, under its own path or its name path: such a name is never
+// NXDOMAIN (RFC 1034 section 4.3.2, and RFC 8020 lets a resolver drop everything below
+// an NXDOMAIN name).
 func (s *snapshot) exists(path string) bool {
-	found, _ := s.lookup(path, true, 1)
-	return len(found) > 0
+	path = strings.TrimSuffix(path, "/")
+	if found, _ := s.lookup(path, true, 1); len(found) > 0 {
+		return true
+	}
+	if s.names == nil {
+		return false
+	}
+	at := func(from string, in func(string) bool) (ok bool) {
+		s.names.AscendGreaterOrEqual(&entry{name: from}, func(e *entry) bool {
+			ok = in(e.name)
+			return false
+		})
+		return ok
+	}
+	return at(path, func(n string) bool { return n == path }) ||
+		at(path+"/", func(n string) bool { return strings.HasPrefix(n, path+"/") })
 }

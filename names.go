@@ -48,6 +48,21 @@ func namePath(root, key string) string {
 	return ""
 }
 
+// levelAt reports whether path is the name path of one of key's levels below root: key
+// itself or one of its ancestors.
+func levelAt(root, key, path string) bool {
+	for k := key; len(k) > len(root); k = k[:strings.LastIndexByte(k, '/')] {
+		p := namePath(root, k)
+		if p == "" {
+			p = k
+		}
+		if p == path {
+			return true
+		}
+	}
+	return false
+}
+
 // plainPath reports whether every label of rel is one lowercase DNS label as a query
 // spells it, so that the key is found under its own path: the fast path for nearly every
 // key.

@@ -54,7 +54,9 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 		n      int    // ... finds n entries
 	}{
 		{[]*clientv3.Event{putEv("/Web", 2), putEv("/b/1.2", 2), putEv("/plain", 2)}, "/b/2/1=/b/1.2 /web=/Web", "/web", 1},
-		{[]*clientv3.Event{putEv("/Web", 3)}, "/b/2/1=/b/1.2 /web=/Web", "/b/2", 1},
+		{[]*clientv3.Event{putEv("/Web", 3)}, "/b/2/1=/b/1.2 /web=/Web", "/b/2/1", 1},
+		// A name between a key's levels exists, and holds no record.
+		{nil, "/b/2/1=/b/1.2 /web=/Web", "/b/2", 0},
 		// Below its own key and under its name path at once: read once.
 		{[]*clientv3.Event{badPut("/b/1.2", 4)}, "/b/2/1=/b/1.2 /web=/Web", "/b", 1},
 		{[]*clientv3.Event{delEv("/Web", 5)}, "/b/2/1=/b/1.2", "/web", 0},
@@ -66,6 +68,9 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 		}
 		if got := found(b, s.path); got != s.n {
 			t.Errorf("step %d: lookup %s found %d, want %d", i, s.path, got, s.n)
+		}
+		if exists := b.snapshot().exists(bRoot + s.path); exists != (s.n > 0 || strings.HasPrefix("/b/2/1", s.path)) {
+			t.Errorf("step %d: %s exists: %v", i, s.path, exists)
 		}
 	}
 	l = b.list(6)

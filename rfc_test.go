@@ -87,6 +87,7 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "192.0.2.61.photos.minio.example.com.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("minio.example.com.")}},
 			// The names between the zone and the target exist.
 			{Qname: "61.photos.minio.example.com.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("minio.example.com.")}},
+			{Qname: "2.61.photos.minio.example.com.", Qtype: dns.TypeA, Ns: []dns.RR{soa("minio.example.com.")}},
 			{Qname: "192.0.2.62.photos.minio.example.com.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("minio.example.com.")}},
 		},
 	}, {

@@ -1,0 +1,208 @@
+package compat
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/coredns/coredns/plugin/file"
+	"github.com/etcdsd/etcdsd/internal/testserver"
+
+	"github.com/miekg/dns"
+)
+
+// fileCase is data in etcd and the zone file that means the same, written from the RFCs:
+// the file plugin serving the zone file is the oracle for what etcdsd answers.
+type fileCase struct {
+	name    string
+	zone    string // origin
+	options []string
+	records []record // below the case's path
+	zonedb  string   // the zone file's records, after its SOA
+	queries []query
+}
+
+// The answers where etcdsd follows the RFCs and the etcd plugin does not (README,
+// Differences), asked of etcdsd and of the file plugin serving the equivalent zone file.
+func TestAgainstFile(t *testing.T) {
+	for i, fc := range fileCases {
+		t.Run(fc.name, func(t *testing.T) {
+			path := fmt.Sprintf("/file-%d", i)
+			var rev int64
+			for _, r := range fc.records {
+				resp, err := testClient.Put(context.Background(), path+"/"+r.key, r.value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rev = resp.Header.Revision
+			}
+			// Not t.TempDir: a '#' in the test's name would start a Corefile comment.
+			dir, err := os.MkdirTemp("", "etcdsd-file")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			db := filepath.Join(dir, "db")
+			soa := fmt.Sprintf("%[1]s 30 IN SOA ns.dns.%[1]s hostmaster.%[1]s 1 7200 1800 86400 30\n", fc.zone)
+			if err := os.WriteFile(db, []byte("$ORIGIN "+fc.zone+"\n"+soa+fc.zonedb), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			inst, ports := testserver.Start(t, 2, func(p []int) string {
+				return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd %s {\n  path %s\n  endpoint %s\n  %s\n }\n}\n.:%d {\n bind 127.0.0.1\n file %s %s\n}\n",
+					p[0], fc.zone, path, testEtcd.Endpoint, strings.Join(fc.options, "\n  "), p[1], db, fc.zone)
+			})
+			defer testserver.Stop(inst)
+			waitIndexed(t, path, rev)
+			for _, q := range fc.queries {
+				ours, err := exchange(q, ports[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				file, err := exchange(q, ports[1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := fileDiff(q, ours, file); d != "" {
+					t.Errorf("%s %s: %s\n--- etcdsd:\n%s\n--- file:\n%s", q.name, dns.TypeToString[q.qtype], d, ours, file)
+				}
+			}
+		})
+	}
+}
+
+func exchange(q query, port int) (*dns.Msg, error) {
+	m := new(dns.Msg).SetQuestion(q.name, q.qtype)
+	m.SetEdns0(4096, false)
+	r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
+	return r, err
+}
+
+// fileDiff compares rcode, answer and authority, and the additional section of SRV and
+// MX answers (their glue), owner names without regard to case.
+func fileDiff(q query, a, b *dns.Msg) string {
+	if a.Rcode != b.Rcode {
+		return fmt.Sprintf("rcode %s / %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode])
+	}
+	lower := func(rrs []dns.RR) []dns.RR {
+		var out []dns.RR
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				continue
+			}
+			c := dns.Copy(rr)
+			c.Header().Name = strings.ToLower(c.Header().Name)
+			out = append(out, c)
+		}
+		return out
+	}
+	sections := [][3]any{{"answer", a.Answer, b.Answer}, {"authority", a.Ns, b.Ns}}
+	if q.qtype == dns.TypeSRV || q.qtype == dns.TypeMX {
+		sections = append(sections, [3]any{"additional", a.Extra, b.Extra})
+	}
+	for _, s := range sections {
+		if d := sectionDiff(lower(s[1].([]dns.RR)), lower(s[2].([]dns.RR)), 0); d != "" {
+			return s[0].(string) + ": " + d
+		}
+	}
+	return ""
+}
+
+func qs(name string, types ...uint16) []query {
+	var out []query
+	for _, t := range types {
+		out = append(out, query{name: name, qtype: t})
+	}
+	return out
+}
+
+// fileTypes are the types asked of every name. SRV is asked where the data means one:
+// SkyDNS serves every address as an SRV record too, which a zone file would have to
+// spell out record by record.
+var fileTypes = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypePTR, dns.TypeSOA}
+
+func join(lists ...[]query) []query {
+	var out []query
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+var fileCases = []fileCase{{
+	name: "external-dns alias (coredns#2849)",
+	zone: "example.local.",
+	records: []record{
+		{key: "local/example/www/25d8864c", value: `{"host":"10.9.0.1","targetstrip":1}`},
+		{key: "local/example/alias/0a1b2c3d", value: `{"host":"www.example.local","text":"","targetstrip":1}`},
+	},
+	zonedb: "www 300 IN A 10.9.0.1\n25d8864c.www 300 IN A 10.9.0.1\n" +
+		"alias 300 IN CNAME www.example.local.\n0a1b2c3d.alias 300 IN CNAME www.example.local.\n",
+	queries: join(qs("alias.example.local.", dns.TypeA, dns.TypeCNAME), qs("www.example.local.", fileTypes...),
+		qs("nothere.example.local.", fileTypes...), qs("example.local.", dns.TypeSOA, dns.TypeCNAME, dns.TypeTXT),
+		qs("x.www.example.local.", dns.TypeA, dns.TypeSOA)),
+}, {
+	name:    "apex with no_apex_fallback",
+	zone:    "myzone.example.com.",
+	options: []string{"no_apex_fallback"},
+	records: []record{{key: "com/example/myzone/svc1/5d3f0a1b", value: `{"host":"192.0.2.41","targetstrip":1}`}},
+	zonedb:  "svc1 300 IN A 192.0.2.41\n5d3f0a1b.svc1 300 IN A 192.0.2.41\n",
+	queries: join(qs("myzone.example.com.", dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeCNAME, dns.TypeMX),
+		qs("svc1.myzone.example.com.", fileTypes...)),
+}, {
+	name: "a name's own record and its children",
+	zone: "example.com.",
+	records: []record{
+		{key: "com/example/ttdd1", value: `{"host":"192.0.2.101"}`},
+		{key: "com/example/ttdd1/t1", value: `{"host":"192.0.2.102"}`},
+	},
+	zonedb:  "ttdd1 300 IN A 192.0.2.101\nttdd1 300 IN A 192.0.2.102\nt1.ttdd1 300 IN A 192.0.2.102\n",
+	queries: join(qs("ttdd1.example.com.", fileTypes...), qs("t1.ttdd1.example.com.", fileTypes...)),
+}, {
+	name:    "MinIO bucket: a dotted key label",
+	zone:    "minio.example.com.",
+	records: []record{{key: "com/example/minio/photos/192.0.2.61", value: `{"host":"192.0.2.61","port":9000,"ttl":30}`}},
+	zonedb: "photos 30 IN A 192.0.2.61\nphotos 30 IN SRV 10 100 9000 192.0.2.61.photos.minio.example.com.\n" +
+		"192.0.2.61.photos 30 IN A 192.0.2.61\n192.0.2.61.photos 30 IN SRV 10 100 9000 192.0.2.61.photos.minio.example.com.\n",
+	queries: join(qs("photos.minio.example.com.", append(fileTypes, dns.TypeSRV)...), qs("192.0.2.61.photos.minio.example.com.", fileTypes...),
+		qs("61.photos.minio.example.com.", dns.TypeA, dns.TypeSRV), qs("0.2.61.photos.minio.example.com.", dns.TypeA),
+		qs("192.0.2.62.photos.minio.example.com.", dns.TypeA)),
+}, {
+	name: "AAAA glue, dual-stack targets",
+	zone: "example.org.",
+	records: []record{
+		{key: "org/example/v6only/a", value: `{"host":"2001:db8::82"}`},
+		{key: "org/example/_tcp/_xmpp-client/a", value: `{"host":"v6only.example.org","port":5222}`},
+		{key: "org/example/dual/a", value: `{"host":"192.0.2.83"}`},
+		{key: "org/example/dual/b", value: `{"host":"2001:db8::83"}`},
+		{key: "org/example/_tcp/_imap/a", value: `{"host":"dual.example.org","port":143}`},
+		{key: "org/example/mail/a", value: `{"host":"dual.example.org","mail":true}`},
+	},
+	zonedb: "v6only 300 IN AAAA 2001:db8::82\na.v6only 300 IN AAAA 2001:db8::82\n" +
+		"_xmpp-client._tcp 300 IN SRV 10 100 5222 v6only.example.org.\n" +
+		"dual 300 IN A 192.0.2.83\ndual 300 IN AAAA 2001:db8::83\na.dual 300 IN A 192.0.2.83\nb.dual 300 IN AAAA 2001:db8::83\n" +
+		"_imap._tcp 300 IN SRV 10 100 143 dual.example.org.\nmail 300 IN MX 10 dual.example.org.\n",
+	queries: join(qs("_xmpp-client._tcp.example.org.", dns.TypeSRV), qs("_imap._tcp.example.org.", dns.TypeSRV),
+		qs("mail.example.org.", dns.TypeMX), qs("dual.example.org.", dns.TypeA, dns.TypeAAAA)),
+}, {
+	name:    "RFC 2317 classless reverse zone",
+	zone:    "128/27.2.0.192.in-addr.arpa.",
+	records: []record{{key: "arpa/in-addr/192/0/2/128/27/130", value: `{"host":"host130.example.org"}`}},
+	zonedb:  "130 300 IN PTR host130.example.org.\n",
+	queries: join(qs("130.128/27.2.0.192.in-addr.arpa.", dns.TypePTR, dns.TypeMX),
+		qs("131.128/27.2.0.192.in-addr.arpa.", dns.TypePTR)),
+}, {
+	name: "letter case (RFC 4343)",
+	zone: "example.org.",
+	records: []record{
+		{key: "org/example/MixedCase", value: `{"host":"192.0.2.21"}`},
+		{key: "org/example/_tcp/_x/Web1", value: `{"host":"192.0.2.22","port":80}`},
+	},
+	zonedb: "MixedCase 300 IN A 192.0.2.21\n_x._tcp 300 IN A 192.0.2.22\n_x._tcp 300 IN SRV 10 100 80 Web1._x._tcp.example.org.\n" +
+		"Web1._x._tcp 300 IN A 192.0.2.22\nWeb1._x._tcp 300 IN SRV 10 100 80 Web1._x._tcp.example.org.\n",
+	queries: join(qs("mixedcase.example.org.", fileTypes...), qs("MIXEDCASE.example.org.", dns.TypeA),
+		qs("_x._tcp.example.org.", dns.TypeSRV, dns.TypeA), qs("web1._x._tcp.example.org.", dns.TypeA, dns.TypeSRV)),
+}}
