@@ -101,6 +101,11 @@ func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request
 		// exists, so the answer is NODATA (RFC 1034 section 4.3.2), never NXDOMAIN.
 		records, extra, err = nil, nil, nil
 	}
+	if len(records) == 0 && err == nil && state.QType() != dns.TypeCNAME {
+		// A CNAME answers every type (RFC 1034 section 4.3.2), also when its target has no
+		// record of the type; the etcd plugin drops it then.
+		records = v.aliasChain(ctx, state, opt)
+	}
 	if v.capped {
 		cappedTotal.Inc()
 		truncated = true

@@ -212,6 +212,43 @@ func (v *view) cname(ctx context.Context, state request.Request, opt plugin.Opti
 	return nil, nil
 }
 
+// reverse reports whether zone is a reverse zone, where a host name is the target of a
+// PTR record, not an alias.
+func reverse(zone string) bool {
+	return dns.IsSubDomain("in-addr.arpa.", zone) || dns.IsSubDomain("ip6.arpa.", zone)
+}
+
+// maxChain bounds the CNAMEs of one answer, as the etcd plugin's record builders do.
+const maxChain = 10
+
+// aliasChain returns the CNAMEs a query for state's name follows through the zone, in
+// order, or nothing when the name is no alias (or a name with a "*" or "any" label, or
+// in a reverse zone).
+func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin.Options) []dns.RR {
+	if _, star, _ := v.path(state.Name()); star || reverse(v.zone) {
+		return nil
+	}
+	var chain []dns.RR
+	seen := map[string]bool{state.Name(): true}
+	for st := state; len(chain) <= maxChain; {
+		rrs, err := v.cname(ctx, st, opt)
+		if err != nil || len(rrs) == 0 {
+			break
+		}
+		target := strings.ToLower(rrs[0].(*dns.CNAME).Target)
+		if plugin.Name(st.Name()).Matches(target) {
+			break // x CNAME x, or a name below x: a loop the record builders skip too
+		}
+		chain = append(chain, rrs[0])
+		if seen[target] || !dns.IsSubDomain(v.zone, target) {
+			break
+		}
+		seen[target] = true
+		st = state.NewWithQuestion(target, dns.TypeCNAME)
+	}
+	return chain
+}
+
 // glueAAAA adds the AAAA records of the SRV and MX targets in the zone to extra: the etcd
 // plugin adds their A records only (a TODO in plugin/backend_lookup.go), so a target with
 // an IPv6 address alone had no glue. Records already in extra are not added twice.

@@ -39,9 +39,17 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "alias.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{
 				test.CNAME("alias.example.local. 300 IN CNAME www.example.local."),
 				test.A("www.example.local. 300 IN A 10.9.0.1")}},
+			// A CNAME answers every type, also when its target has no record of it.
+			{Qname: "alias.example.local.", Qtype: dns.TypeAAAA,
+				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
+			{Qname: "alias.example.local.", Qtype: dns.TypeTXT,
+				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
+			{Qname: "alias.example.local.", Qtype: dns.TypeMX,
+				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
 			{Qname: "www.example.local.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.local.")}},
 			{Qname: "www.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")}},
-			{Qname: "alias.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")}},
+			{Qname: "alias.example.local.", Qtype: dns.TypePTR,
+				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
 			{Qname: "nothere.example.local.", Qtype: dns.TypeCNAME, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.local.")}},
 		},
 	}, {

@@ -31,15 +31,27 @@ func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {
 		if b.Rcode == want && len(b.Answer) == 0 && same(b.Ns, a.Answer) {
 			return "SOA only at the apex"
 		}
+		// An alias answers with its CNAME, as it does for every type.
+		if b.Rcode == want && len(b.Ns) == 0 && len(b.Answer) > 0 && allCNAMEs(b.Answer) && p.followed(q, b.Answer[0]) {
+			return "SOA only at the apex"
+		}
 	case (a.Rcode == dns.RcodeNameError || a.Rcode == dns.RcodeServerFailure && p.fallsThrough) && b.Rcode == dns.RcodeSuccess && p.exists(q):
 		// A name with keys at or below it exists: NODATA, and its CNAME if it has one.
 		// With fallthrough the etcd plugin passes it to the next plugin, which fails.
 		if len(b.Answer) == 0 && len(b.Ns) == 1 && b.Ns[0].Header().Rrtype == dns.TypeSOA && b.Ns[0].Header().Name == p.apex(name) {
 			return "NODATA for a name that exists"
 		}
-		if q.qtype == dns.TypeCNAME && len(b.Answer) == 1 && len(b.Ns) == 0 && p.followed(q, b.Answer[0]) {
+		if len(b.Answer) > 0 && len(b.Ns) == 0 && allCNAMEs(b.Answer) && p.followed(q, b.Answer[0]) {
 			return "CNAME of a name whose record lies below it"
 		}
+	case a.Rcode == dns.RcodeSuccess && b.Rcode == dns.RcodeSuccess && len(a.Answer) == 0 && len(b.Answer) > 0 && len(b.Ns) == 0 &&
+		allCNAMEs(b.Answer) && strings.EqualFold(b.Answer[0].Header().Name, q.name) && p.followed(q, b.Answer[0]):
+		// A CNAME answers every type, also when its target has no record of it.
+		return "CNAME without data at its target"
+	case a.Rcode == b.Rcode && same(a.Ns, b.Ns) && len(a.Answer) > 0 && chainGoesOn(a.Answer, b.Answer, tolerance):
+		// The same, where the answer ends in a CNAME whose target, answered by etcdsd
+		// through the upstream, is an alias without data.
+		return "CNAME without data at its target"
 	case (q.qtype == dns.TypeSRV || q.qtype == dns.TypeMX) && a.Rcode == b.Rcode && same(a.Answer, b.Answer) && same(a.Ns, b.Ns):
 		// The AAAA records of in-zone targets join their A records.
 		extra := append([]dns.RR(nil), a.Extra...)
@@ -111,6 +123,34 @@ func (p *pair) ask(name string, qtype uint16) *dns.Msg {
 		return nil
 	}
 	return m
+}
+
+// chainGoesOn reports whether b is a and more CNAMEs, each owned by the target of a CNAME
+// before it.
+func chainGoesOn(a, b []dns.RR, tolerance uint32) bool {
+	targets := map[string]bool{}
+	var more []dns.RR
+	for _, rr := range b {
+		if !containsRR(a, rr, tolerance) {
+			if rr.Header().Rrtype != dns.TypeCNAME || !targets[strings.ToLower(rr.Header().Name)] {
+				return false
+			}
+			more = append(more, rr)
+		}
+		if c, ok := rr.(*dns.CNAME); ok {
+			targets[strings.ToLower(c.Target)] = true
+		}
+	}
+	return len(more) > 0 && len(a)+len(more) == len(b)
+}
+
+func allCNAMEs(rrs []dns.RR) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeCNAME {
+			return false
+		}
+	}
+	return true
 }
 
 // containsRR reports whether rrs holds rr, with a TTL within tolerance.
