@@ -46,6 +46,9 @@ type Etcdsd struct {
 	MinLeaseTTL    uint32 // lower bound for lease-derived TTLs
 	MaxLeaseTTL    uint32 // upper bound for lease-derived TTLs
 	NoApexFallback bool
+	// Wildcards serves a "*" key as an RFC 4592 wildcard: it answers the names below its
+	// parent that do not exist, and a "*" in a query is a label like any other.
+	Wildcards      bool
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
 	MaxAnswers     int           // keys one lookup reads at most
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all

@@ -71,8 +71,35 @@ func (v *view) path(name string) (path string, star, ok bool) {
 	if strings.Contains(strings.TrimSuffix(name, v.zone), "/") {
 		return "", false, false
 	}
-	path, star = msg.PathWithWildcard(name, v.e.PathPrefix)
-	return path, star, true
+	if !v.e.Wildcards {
+		path, star = msg.PathWithWildcard(name, v.e.PathPrefix)
+		return path, star, true
+	}
+	path = msg.Path(name, v.e.PathPrefix)
+	if name == v.zone || v.snap.exists(path) || dns.IsSubDomain("dns."+v.zone, name) {
+		// The etcd plugin's record builders look up the apex's records and name servers
+		// as apex.dns and ns.dns below the zone: no wildcard stands in for those.
+		return path, false, true
+	}
+	return v.wildcard(name), false, true
+}
+
+// wildcard returns the path of the wildcard that answers name, a name that does not
+// exist, or name's own path when there is none (RFC 4592 section 3.3.1): "*" below the
+// closest encloser, the nearest ancestor of name that exists.
+func (v *view) wildcard(name string) string {
+	for encloser := name; encloser != v.zone; {
+		off, _ := dns.NextLabel(encloser, 0)
+		encloser = encloser[off:]
+		if encloser == v.zone || v.snap.exists(msg.Path(encloser, v.e.PathPrefix)) {
+			source := msg.Path("*."+encloser, v.e.PathPrefix)
+			if v.snap.exists(source) {
+				return source
+			}
+			break
+		}
+	}
+	return msg.Path(name, v.e.PathPrefix)
 }
 
 // exists reports whether name has a key at or below it: the zone's apex always does,
@@ -114,6 +141,9 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		if en.bad || (star && !matchesWildcard(en.key, labels) && (en.name == "" || !matchesWildcard(en.name, labels))) {
 			continue
 		}
+		if v.e.Wildcards && wildcardBelow(en.key, path) {
+			continue // a wildcard's records are its own, not those of the names above it
+		}
 		// Only TXT answers may come from a value without a host.
 		if en.svc.Host == "" && (qtype != dns.TypeTXT || en.svc.Text == "") {
 			continue
@@ -129,6 +159,12 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		sx = append(sx, s)
 	}
 	return sx, nil
+}
+
+// wildcardBelow reports whether key has a "*" label below path.
+func wildcardBelow(key, path string) bool {
+	rest, ok := strings.CutPrefix(key, strings.TrimSuffix(path, "/"))
+	return ok && (strings.Contains(rest, "/*/") || strings.HasSuffix(rest, "/*"))
 }
 
 // matchesWildcard reports whether key matches the query path split into labels, where

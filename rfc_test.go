@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,6 +158,41 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "web1._x._tcp.example.org.", Qtype: dns.TypeA,
 				Answer: []dns.RR{test.A("web1._x._tcp.example.org. 300 IN A 192.0.2.22")}},
 		},
+	}, {
+		// RFC 4592, opt-in: the examples of its section 2.2.1 that SkyDNS keys can hold.
+		name:   "wildcards",
+		stanza: "etcdsd example {\n path /rfc-wild\n wildcards\n}",
+		data: [][2]string{
+			{"/rfc-wild/example/*/t", `{"text":"this is a wildcard"}`},
+			{"/rfc-wild/example/*/a", `{"host":"192.0.2.9"}`},
+			{"/rfc-wild/example/host1", `{"host":"192.0.2.1"}`},
+			{"/rfc-wild/example/host1/_tcp/_ssh/s", `{"host":"host1.example","port":22}`},
+			{"/rfc-wild/example/alias/*", `{"host":"host1.example"}`},
+		},
+		cases: []test.Case{
+			{Qname: "host3.example.", Qtype: dns.TypeTXT,
+				Answer: []dns.RR{test.TXT(`host3.example. 300 IN TXT "this is a wildcard"`)}},
+			{Qname: "host3.example.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("host3.example. 300 IN A 192.0.2.9")}},
+			{Qname: "host3.example.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("example.")}},
+			{Qname: "foo.bar.example.", Qtype: dns.TypeTXT,
+				Answer: []dns.RR{test.TXT(`foo.bar.example. 300 IN TXT "this is a wildcard"`)}},
+			// The name exists: no wildcard answers it.
+			{Qname: "host1.example.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.")}},
+			// _tcp.host1.example exists and has no wildcard below it.
+			{Qname: "_telnet._tcp.host1.example.", Qtype: dns.TypeSRV, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.")}},
+			{Qname: "ghost.*.example.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.")}},
+			// A "*" in a query is a label like any other: the wildcard's own name.
+			{Qname: "*.example.", Qtype: dns.TypeTXT, Answer: []dns.RR{test.TXT(`*.example. 300 IN TXT "this is a wildcard"`)}},
+			// A CNAME wildcard, chased.
+			{Qname: "www.alias.example.", Qtype: dns.TypeA, Answer: []dns.RR{
+				test.A("host1.example. 300 IN A 192.0.2.1"), test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
+			{Qname: "www.alias.example.", Qtype: dns.TypeCNAME,
+				Answer: []dns.RR{test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
+			{Qname: "www.alias.example.", Qtype: dns.TypeTXT,
+				Answer: []dns.RR{test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
+			// The names above a wildcard do not answer with its records.
+			{Qname: "alias.example.", Qtype: dns.TypeA, Ns: []dns.RR{soa("example.")}},
+		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			rev := putAll(t, tc.data)
@@ -177,10 +213,16 @@ func serveExact(t *testing.T, e *Etcdsd, cases []test.Case) {
 		if _, err := e.ServeDNS(t.Context(), rec, tc.Msg()); err != nil || rec.Msg == nil {
 			continue
 		}
-		for i, rr := range rec.Msg.Answer {
-			if i < len(tc.Answer) && rr.Header().Name != tc.Answer[i].Header().Name {
-				t.Errorf("%s %s: owner %q, want %q", tc.Qname, dns.TypeToString[tc.Qtype], rr.Header().Name, tc.Answer[i].Header().Name)
+		owners := func(rrs []dns.RR) []string {
+			var out []string
+			for _, rr := range rrs {
+				out = append(out, rr.Header().Name)
 			}
+			slices.Sort(out)
+			return out
+		}
+		if got, want := owners(rec.Msg.Answer), owners(tc.Answer); !slices.Equal(got, want) {
+			t.Errorf("%s %s: owners %q, want %q", tc.Qname, dns.TypeToString[tc.Qtype], got, want)
 		}
 	}
 }

@@ -117,11 +117,15 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			} else {
 				e.MaxLeaseTTL = secs
 			}
-		case "no_apex_fallback":
+		case "no_apex_fallback", "wildcards":
 			if len(c.RemainingArgs()) != 0 {
 				return nil, usageErr(c, opt, "")
 			}
-			e.NoApexFallback = true
+			if opt == "wildcards" {
+				e.Wildcards = true
+			} else {
+				e.NoApexFallback = true
+			}
 		case "max_stale":
 			args := c.RemainingArgs()
 			if len(args) != 1 {

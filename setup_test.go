@@ -23,6 +23,7 @@ func TestParse(t *testing.T) {
 		maxAnswers  int
 		noApex      bool
 		tls         bool
+		wildcards   bool
 		username    string
 		startup     *time.Duration // nil: the default
 		verify      *time.Duration // nil: the default
@@ -46,6 +47,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n min-lease-ttl 0\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 0, maxTTL: 9000},
 		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
+		{input: "etcdsd {\n wildcards\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, wildcards: true},
 		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
 		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
 		{input: "etcdsd {\n startup_timeout 0\n verify 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(0), verify: dur(0)},
@@ -68,6 +70,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is more than"},
 		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
+		{input: "etcdsd {\n wildcards on\n}", shouldErr: true, errContains: "'wildcards'"},
 		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
 		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
@@ -119,6 +122,9 @@ func TestParse(t *testing.T) {
 		}
 		if e.NoApexFallback != tc.noApex {
 			t.Errorf("test %d: no_apex_fallback %v, want %v", i, e.NoApexFallback, tc.noApex)
+		}
+		if e.Wildcards != tc.wildcards {
+			t.Errorf("test %d: wildcards %v, want %v", i, e.Wildcards, tc.wildcards)
 		}
 		if (e.tlsConfig != nil) != tc.tls {
 			t.Errorf("test %d: tls config set %v, want %v", i, e.tlsConfig != nil, tc.tls)
