@@ -176,7 +176,9 @@ func generateWildcards(seed uint64) *wildcardSet {
 	for o, rrs := range w.owners {
 		if slices.ContainsFunc(rrs, func(s string) bool { return strings.HasPrefix(s, "CNAME") }) && len(rrs) > 1 {
 			delete(w.owners, o)
-			w.records = slices.DeleteFunc(w.records, func(r record) bool { return owner(strings.Split(strings.TrimPrefix(r.key, "local/example/"), "/")) == o })
+			w.records = slices.DeleteFunc(w.records, func(r record) bool {
+				return owner(strings.Split(strings.TrimPrefix(r.key, "local/example/"), "/")) == o
+			})
 		}
 	}
 	return w
