@@ -224,28 +224,43 @@ func clampLease(left int64, lo, hi uint32) uint32 {
 // cname answers a CNAME query. The etcd plugin reads the name's own key alone, so a name
 // whose record lies below it (external-dns writes alias.example.local as
 // .../alias/0a1b2c3d) got NXDOMAIN although its A query answers with the CNAME
-// (coredns#2849). Without an own key, the first alias below the name in key order is its
-// CNAME, the one an A query follows first.
+// (coredns#2849). Without an own key, a name that is an alias (view.alias) has its CNAME.
 func (v *view) cname(ctx context.Context, state request.Request, opt plugin.Options) ([]dns.RR, error) {
 	records, err := plugin.CNAME(ctx, v, v.zone, state, opt)
 	if !v.IsNameError(err) {
 		return records, err
 	}
-	if _, star, _ := v.path(state.Name()); star || state.Name() == v.zone {
-		// The apex holds the SOA, which no CNAME may stand beside (RFC 2181 section
-		// 10.1); a "*" or "any" label keeps the etcd plugin's meaning.
-		return nil, err
+	if cname := v.alias(ctx, state, opt); cname != nil {
+		return []dns.RR{cname}, nil
 	}
-	sx, err := v.Services(ctx, state, false, opt)
-	if err != nil {
-		return nil, err
+	return nil, err
+}
+
+// alias returns the CNAME of state's name when the name is an alias and nothing else:
+// every record at and below it is a host name without port, mail flag or text, and all
+// name the same target (RFC 1034 section 3.6.2: a CNAME stands alone). A name that also
+// holds addresses, SRV instances or mail exchangers is none, nor are the apex, the
+// dns.ZONE layouts and names with a "*" or "any" label, which keep the etcd plugin's
+// meaning.
+func (v *view) alias(ctx context.Context, state request.Request, opt plugin.Options) dns.RR {
+	name := state.Name()
+	if _, star, _ := v.path(name); star || name == v.zone || dns.IsSubDomain("dns."+v.zone, name) {
+		return nil
 	}
+	sx, err := v.Services(ctx, state.NewWithQuestion(name, dns.TypeCNAME), false, opt)
+	if err != nil || len(sx) == 0 {
+		return nil
+	}
+	target := dns.Fqdn(sx[0].Host)
 	for _, s := range sx {
-		if net.ParseIP(s.Host) == nil && !plugin.Name(state.Name()).Matches(dns.Fqdn(s.Host)) {
-			return []dns.RR{s.NewCNAME(state.QName(), s.Host)}, nil
+		if net.ParseIP(s.Host) != nil || s.Host == "" || s.Port != 0 || s.Mail || s.Text != "" || !strings.EqualFold(dns.Fqdn(s.Host), target) {
+			return nil
 		}
 	}
-	return nil, nil
+	if plugin.Name(name).Matches(strings.ToLower(target)) {
+		return nil // x CNAME x, or a name below x: a loop
+	}
+	return sx[0].NewCNAME(state.QName(), sx[0].Host)
 }
 
 // reverse reports whether zone is a reverse zone, where a host name is the target of a
@@ -266,16 +281,13 @@ func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin
 	}
 	var chain []dns.RR
 	seen := map[string]bool{state.Name(): true}
-	for st := state; len(chain) <= maxChain; {
-		rrs, err := v.cname(ctx, st, opt)
-		if err != nil || len(rrs) == 0 {
+	for st := state; len(chain) < maxChain; {
+		cname := v.alias(ctx, st, opt)
+		if cname == nil {
 			break
 		}
-		target := strings.ToLower(rrs[0].(*dns.CNAME).Target)
-		if plugin.Name(st.Name()).Matches(target) {
-			break // x CNAME x, or a name below x: a loop the record builders skip too
-		}
-		chain = append(chain, rrs[0])
+		chain = append(chain, cname)
+		target := strings.ToLower(cname.(*dns.CNAME).Target)
 		if seen[target] || !dns.IsSubDomain(v.zone, target) {
 			break
 		}

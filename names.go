@@ -26,10 +26,15 @@ func namePath(root, key string) string {
 		below = root
 	}
 	rel, ok := strings.CutPrefix(key, below)
-	if !ok || plainPath(rel) {
-		return ""
+	if !ok || plainPath(rel) || strings.Contains(rel, `\`) {
+		return "" // a backslash in a key is a character, not an escape: no name holds it
 	}
 	labels := strings.Split(rel, "/")
+	for _, l := range labels {
+		if strings.HasPrefix(l, ".") || strings.HasSuffix(l, ".") || strings.Contains(l, "..") {
+			return "" // an empty label: not a name (skydns reports invalid_key)
+		}
+	}
 	slices.Reverse(labels)
 	buf := make([]byte, 256)
 	off, err := dns.PackDomainName(dns.Fqdn(strings.Join(labels, ".")), buf, 0, nil, false)

@@ -19,6 +19,10 @@ func TestNamePath(t *testing.T) {
 		// Not a DNS name: no query reaches it.
 		{bRoot, bRoot + "/" + strings.Repeat("x", 64) + "Y", ""},
 		{"/", "/Local/x", "/local/x"},
+		// Keys that stand for no name: an empty label, a backslash.
+		{bRoot, bRoot + "/trail.", ""},
+		{bRoot, bRoot + "/a..b", ""},
+		{bRoot, bRoot + `/back\slash`, ""},
 		// The zone's own labels are not rewritten: a '/' in them is the operator's.
 		{"/skydns/arpa/in-addr/192/0/2/128/27", "/skydns/arpa/in-addr/192/0/2/128/27/Host", "/skydns/arpa/in-addr/192/0/2/128/27/host"},
 	} {

@@ -54,6 +54,29 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "nothere.example.local.", Qtype: dns.TypeCNAME, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.local.")}},
 		},
 	}, {
+		// Only a name that is an alias and nothing else is a CNAME: not one that also holds
+		// addresses, SRV instances or mail exchangers (RFC 1034 section 3.6.2).
+		name:   "no CNAME beside other data",
+		stanza: "etcdsd example.org {\n path /rfc-mixed\n}",
+		data: [][2]string{
+			{"/rfc-mixed/org/example/www", `{"host":"192.0.2.7"}`},
+			{"/rfc-mixed/org/example/svc/a", `{"host":"192.0.2.150"}`},
+			{"/rfc-mixed/org/example/svc/b", `{"host":"www.example.org"}`},
+			{"/rfc-mixed/org/example/_tcp/_svc/s1", `{"host":"www.example.org","port":80}`},
+			{"/rfc-mixed/org/example/mail/m1", `{"host":"www.example.org","mail":true}`},
+			{"/rfc-mixed/org/example/dns/apex/y", `{"host":"www.example.org"}`},
+			{"/rfc-mixed/org/example/two/a", `{"host":"www.example.org"}`},
+			{"/rfc-mixed/org/example/two/b", `{"host":"other.example.org"}`},
+		},
+		cases: []test.Case{
+			{Qname: "svc.example.org.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "_svc._tcp.example.org.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "_tcp.example.org.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "mail.example.org.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "dns.example.org.", Qtype: dns.TypeHINFO, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "two.example.org.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.org.")}},
+		},
+	}, {
 		// The apex holds the SOA: it exists whatever no_apex_fallback says.
 		name:   "apex without apex record",
 		stanza: "etcdsd myzone.example.com {\n path /rfc-apex\n no_apex_fallback\n}",
