@@ -297,6 +297,17 @@ func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin
 	return chain
 }
 
+// addressKey reports whether name is the name of a key whose host is an address: an SRV
+// or MX target built from the key, whose glue the record builders made from that address.
+func (v *view) addressKey(name string) bool {
+	path, _, ok := v.path(name)
+	if !ok {
+		return false
+	}
+	en := v.snap.get(path)
+	return en != nil && !en.bad && net.ParseIP(en.svc.Host) != nil
+}
+
 // glueAAAA adds the AAAA records of the SRV and MX targets in the zone to extra: the etcd
 // plugin adds their A records only (a TODO in plugin/backend_lookup.go), so a target with
 // an IPv6 address alone had no glue. Records already in extra are not added twice.
@@ -315,7 +326,7 @@ func (v *view) glueAAAA(ctx context.Context, state request.Request, records, ext
 			target = r.Mx
 		}
 		lower := strings.ToLower(target)
-		if asked[lower] || !dns.IsSubDomain(v.zone, lower) {
+		if asked[lower] || !dns.IsSubDomain(v.zone, lower) || v.addressKey(lower) {
 			continue
 		}
 		asked[lower] = true
