@@ -141,7 +141,7 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		if en.bad || (star && !matchesWildcard(en.key, labels) && (en.name == "" || !matchesWildcard(en.name, labels))) {
 			continue
 		}
-		if v.e.Wildcards && wildcardBelow(en.key, path) {
+		if v.e.Wildcards && (wildcardBelow(en.key, path) || en.name != "" && wildcardBelow(en.name, path)) {
 			continue // a wildcard's records are its own, not those of the names above it
 		}
 		// Only TXT answers may come from a value without a host.
@@ -237,8 +237,9 @@ func (v *view) cname(ctx context.Context, state request.Request, opt plugin.Opti
 }
 
 // alias returns the CNAME of state's name when the name is an alias and nothing else:
-// every record at and below it is a host name without port, mail flag or text, and all
-// name the same target (RFC 1034 section 3.6.2: a CNAME stands alone). A name that also
+// every record at and below it is a host name without port or mail flag, and all name the
+// same target (RFC 1034 section 3.6.2: a CNAME stands alone). A text beside the host is
+// external-dns's ownership text (entry.aliasText); a text alone is other data. A name that also
 // holds addresses, SRV instances or mail exchangers is none, nor are the apex, the
 // dns.ZONE layouts and names with a "*" or "any" label, which keep the etcd plugin's
 // meaning.
@@ -247,13 +248,14 @@ func (v *view) alias(ctx context.Context, state request.Request, opt plugin.Opti
 	if _, star, _ := v.path(name); star || name == v.zone || dns.IsSubDomain("dns."+v.zone, name) {
 		return nil
 	}
-	sx, err := v.Services(ctx, state.NewWithQuestion(name, dns.TypeCNAME), false, opt)
+	// As a TXT query reads them, so that values with a text alone are seen.
+	sx, err := v.Services(ctx, state.NewWithQuestion(name, dns.TypeTXT), false, opt)
 	if err != nil || len(sx) == 0 {
 		return nil
 	}
 	target := dns.Fqdn(sx[0].Host)
 	for _, s := range sx {
-		if net.ParseIP(s.Host) != nil || s.Host == "" || s.Port != 0 || s.Mail || s.Text != "" || !strings.EqualFold(dns.Fqdn(s.Host), target) {
+		if net.ParseIP(s.Host) != nil || s.Host == "" || s.Port != 0 || s.Mail || !strings.EqualFold(dns.Fqdn(s.Host), target) {
 			return nil
 		}
 	}

@@ -67,6 +67,8 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{"/rfc-mixed/org/example/dns/apex/y", `{"host":"www.example.org"}`},
 			{"/rfc-mixed/org/example/two/a", `{"host":"www.example.org"}`},
 			{"/rfc-mixed/org/example/two/b", `{"host":"other.example.org"}`},
+			{"/rfc-mixed/org/example/txtmix/a", `{"host":"www.example.org"}`},
+			{"/rfc-mixed/org/example/txtmix/t", `{"text":"v=spf1 -all"}`},
 		},
 		cases: []test.Case{
 			{Qname: "svc.example.org.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("example.org.")}},
@@ -75,6 +77,8 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "mail.example.org.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.org.")}},
 			{Qname: "dns.example.org.", Qtype: dns.TypeHINFO, Ns: []dns.RR{soa("example.org.")}},
 			{Qname: "two.example.org.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "txtmix.example.org.", Qtype: dns.TypeMX, Ns: []dns.RR{soa("example.org.")}},
+			{Qname: "txtmix.example.org.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.org.")}},
 		},
 	}, {
 		// The apex holds the SOA: it exists whatever no_apex_fallback says.
@@ -191,6 +195,7 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{"/rfc-wild/example/host1", `{"host":"192.0.2.1"}`},
 			{"/rfc-wild/example/host1/_tcp/_ssh/s", `{"host":"host1.example","port":22}`},
 			{"/rfc-wild/example/alias/*", `{"host":"host1.example"}`},
+			{"/rfc-wild/example/Caps/*", `{"host":"192.0.2.10"}`},
 		},
 		cases: []test.Case{
 			{Qname: "host3.example.", Qtype: dns.TypeTXT,
@@ -215,6 +220,8 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 				Answer: []dns.RR{test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
 			// The names above a wildcard do not answer with its records.
 			{Qname: "alias.example.", Qtype: dns.TypeA, Ns: []dns.RR{soa("example.")}},
+			{Qname: "caps.example.", Qtype: dns.TypeA, Ns: []dns.RR{soa("example.")}},
+			{Qname: "x.caps.example.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("x.caps.example. 300 IN A 192.0.2.10")}},
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
