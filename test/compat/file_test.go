@@ -31,32 +31,9 @@ type fileCase struct {
 func TestAgainstFile(t *testing.T) {
 	for i, fc := range fileCases {
 		t.Run(fc.name, func(t *testing.T) {
-			path := fmt.Sprintf("/file-%d", i)
-			var rev int64
-			for _, r := range fc.records {
-				resp, err := testClient.Put(context.Background(), path+"/"+r.key, r.value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rev = resp.Header.Revision
-			}
-			// Not t.TempDir: a '#' in the test's name would start a Corefile comment.
-			dir, err := os.MkdirTemp("", "etcdsd-file")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer os.RemoveAll(dir)
-			db := filepath.Join(dir, "db")
 			soa := fmt.Sprintf("%[1]s 30 IN SOA ns.dns.%[1]s hostmaster.%[1]s 1 7200 1800 86400 30\n", fc.zone)
-			if err := os.WriteFile(db, []byte("$ORIGIN "+fc.zone+"\n"+soa+fc.zonedb), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			inst, ports := testserver.Start(t, 2, func(p []int) string {
-				return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd %s {\n  path %s\n  endpoint %s\n  %s\n }\n}\n.:%d {\n bind 127.0.0.1\n file %s %s\n}\n",
-					p[0], fc.zone, path, testEtcd.Endpoint, strings.Join(fc.options, "\n  "), p[1], db, fc.zone)
-			})
-			defer testserver.Stop(inst)
-			waitIndexed(t, path, rev)
+			ports, stop := startFileOracle(t, fmt.Sprintf("/file-%d", i), fc.zone, fc.records, "$ORIGIN "+fc.zone+"\n"+soa+fc.zonedb, fc.options)
+			defer stop()
 			for _, q := range fc.queries {
 				ours, err := exchange(q, ports[0])
 				if err != nil {
@@ -71,6 +48,39 @@ func TestAgainstFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// startFileOracle puts records under path and starts CoreDNS with two server blocks for
+// zone: etcdsd (with options) serving them, and the file plugin serving zonefile. It
+// returns their ports, once etcdsd holds the records, and a func that stops both.
+func startFileOracle(t *testing.T, path, zone string, records []record, zonefile string, options []string) ([]int, func()) {
+	t.Helper()
+	var rev int64
+	for _, r := range records {
+		resp, err := testClient.Put(context.Background(), path+"/"+r.key, r.value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = resp.Header.Revision
+	}
+	// Not t.TempDir: a '#' in a test's name would start a Corefile comment.
+	dir, err := os.MkdirTemp("", "etcdsd-file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "db")
+	if err := os.WriteFile(db, []byte(zonefile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst, ports := testserver.Start(t, 2, func(p []int) string {
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd %s {\n  path %s\n  endpoint %s\n  %s\n }\n}\n.:%d {\n bind 127.0.0.1\n file %s %s\n}\n",
+			p[0], zone, path, testEtcd.Endpoint, strings.Join(options, "\n  "), p[1], db, zone)
+	})
+	waitIndexed(t, path, rev)
+	return ports, func() {
+		testserver.Stop(inst)
+		os.RemoveAll(dir)
 	}
 }
 

@@ -1,16 +1,11 @@
 package compat
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
 )
@@ -26,28 +21,7 @@ func TestWildcardsAgainstFile(t *testing.T) {
 	defer func() { t.Logf("%d seeds: %d queries, %d answered from a wildcard", wildcardSeeds, asked, synthesized) }()
 	for seed := range uint64(wildcardSeeds) {
 		w := generateWildcards(seed)
-		path := fmt.Sprintf("/wild-%d", seed)
-		var rev int64
-		for _, r := range w.records {
-			resp, err := testClient.Put(context.Background(), path+"/"+r.key, r.value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rev = resp.Header.Revision
-		}
-		dir, err := os.MkdirTemp("", "etcdsd-wild")
-		if err != nil {
-			t.Fatal(err)
-		}
-		db := filepath.Join(dir, "db")
-		if err := os.WriteFile(db, []byte(w.zonefile()), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		inst, ports := testserver.Start(t, 2, func(p []int) string {
-			return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  path %s\n  endpoint %s\n  wildcards\n  no_apex_fallback\n }\n}\n"+
-				".:%d {\n bind 127.0.0.1\n file %s example.local\n}\n", p[0], path, testEtcd.Endpoint, p[1], db)
-		})
-		waitIndexed(t, path, rev)
+		ports, stop := startFileOracle(t, fmt.Sprintf("/wild-%d", seed), "example.local.", w.records, w.zonefile(), []string{"wildcards", "no_apex_fallback"})
 		failed := 0
 		for _, q := range w.queries(rand.New(rand.NewPCG(seed, 3))) {
 			ours, err := exchange(q, ports[0])
@@ -77,8 +51,7 @@ func TestWildcardsAgainstFile(t *testing.T) {
 				t.Errorf("seed %d: %s %s: %s\n--- etcdsd:\n%s\n--- file:\n%s\nkeys:\n%s\nzone file:\n%s", seed, q.name, dns.TypeToString[q.qtype], d, ours, file, dump(dataset{records: w.records}), w.zonefile())
 			}
 		}
-		testserver.Stop(inst)
-		os.RemoveAll(dir)
+		stop()
 	}
 }
 
