@@ -64,8 +64,9 @@ func (v *view) Serial(request.Request) uint32 { return uint32(v.snap.rev) } // #
 func (v *view) MinTTL(request.Request) uint32 { return 30 }
 
 // path returns the key path a query for name reads, and whether name has a "*" or "any"
-// label. A label with a '/' below the zone would read keys of other names: such a name
-// has no path. The zone's own labels may hold one (an RFC 2317 zone such as
+// label. With wildcards there is no such label, and a name that does not exist reads the
+// wildcard that answers it (view.wildcard). A label with a '/' below the zone would read
+// keys of other names: such a name has no path. The zone's own labels may hold one (an RFC 2317 zone such as
 // 128/27.2.0.192.in-addr.arpa), as they map to the keys the operator configured.
 func (v *view) path(name string) (path string, star, ok bool) {
 	if strings.Contains(strings.TrimSuffix(name, v.zone), "/") {
