@@ -5,7 +5,7 @@ BIN := $(CURDIR)/bin
 # Every package but the CoreDNS build, whose test-free main would only slow the race build.
 TEST_PKGS = $(shell $(GO) list ./... | grep -v /cmd/coredns$$)
 
-.PHONY: build run test lint compat soak fuzz bench bench-smoke dnsperf etcd34 etcd-releases clean
+.PHONY: build run test lint compat soak fuzz bench bench-smoke dnsperf etcd34 nsd etcd-releases clean
 
 build:
 	$(GO) build -o $(BIN)/coredns ./cmd/coredns
@@ -36,13 +36,19 @@ etcd34:
 	@test -x $(ETCD34) || { echo "installing etcd-server (Debian package)"; \
 		apt-get install -y -qq etcd-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server; }; }
 
+# nsd, the secondary that test/xfr transfers zones to (Debian package; the test skips
+# without it).
+nsd:
+	@command -v nsd >/dev/null || test -x /usr/sbin/nsd || { echo "installing nsd (Debian package)"; \
+		apt-get install -y -qq nsd >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nsd; }; }
+
 # etcd 3.5 and 3.6 servers, built from the Go module proxy (test/etcdbin); run the tests on
 # them with: make etcd-releases test RELEASES="/usr/bin/etcd bin/etcd-3.5 bin/etcd-3.6"
 etcd-releases:
 	cd test/etcdbin/etcd35 && $(GO) build -o $(BIN)/etcd-3.5 .
 	cd test/etcdbin/etcd36 && $(GO) build -o $(BIN)/etcd-3.6 .
 
-test: lint build etcd34
+test: lint build etcd34 nsd
 	$(TEST_ENV) $(GO) test -race -count=1 $(TEST_PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(MAKE) --no-print-directory bench-smoke

@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/coredns/coredns/plugin/transfer"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -53,16 +54,19 @@ type Etcdsd struct {
 	MaxAnswers     int           // keys one lookup reads at most
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all
 	Verify         time.Duration // how often the index is checked against etcd; 0: never
+	NotifyInterval time.Duration // the shortest time between two NOTIFY messages for a zone
 
 	endpoints []string
 	tlsConfig *tls.Config
 	username  string
 	password  string
 
-	watchers []*watcher          // one per zone prefix that no other zone's prefix holds
-	byZone   map[string]*watcher // the watcher holding each zone's keys
-	group    *group              // the stanzas of e's CoreDNS instance; nil: e alone
-	started  sync.Once
+	watchers   []*watcher          // one per zone prefix that no other zone's prefix holds
+	byZone     map[string]*watcher // the watcher holding each zone's keys
+	group      *group              // the stanzas of e's CoreDNS instance; nil: e alone
+	xfer       *transfer.Transfer  // the server block's transfer plugin, for NOTIFY; nil: none
+	stopNotify context.CancelFunc
+	started    sync.Once
 }
 
 // OnStartup starts the watches of every etcdsd stanza of the instance, if no stanza has
@@ -86,6 +90,7 @@ func (e *Etcdsd) OnStartup() error {
 		case <-deadline.Done():
 		}
 	}
+	e.startNotify()
 	for _, w := range e.watchers {
 		if w.snapshot() != nil || w.failure() != nil { // a failure is logged once, where it happens
 			continue
@@ -107,6 +112,9 @@ func (e *Etcdsd) start() {
 
 // OnShutdown stops the watches and closes their etcd clients.
 func (e *Etcdsd) OnShutdown() error {
+	if e.stopNotify != nil {
+		e.stopNotify()
+	}
 	for _, w := range e.watchers {
 		w.stop()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
+	"github.com/coredns/coredns/plugin/transfer"
 )
 
 const defaultEndpoint = "http://localhost:2379"
@@ -27,6 +28,10 @@ func setup(c *caddy.Controller) error {
 	}
 	for _, e := range stanzas {
 		joinGroup(c, e)
+		c.OnStartup(func() error {
+			e.xfer, _ = dnsserver.GetConfig(c).Handler("transfer").(*transfer.Transfer)
+			return nil
+		})
 		c.OnStartup(e.OnStartup)
 		c.OnShutdown(e.OnShutdown)
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -59,6 +64,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		MaxAnswers:     defaultMaxAnswers,
 		StartupTimeout: defaultStartupTimeout,
 		Verify:         defaultVerify,
+		NotifyInterval: defaultNotifyInterval,
 		Upstream:       upstream.New(),
 		endpoints:      []string{defaultEndpoint},
 	}
@@ -136,7 +142,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", args[0])
 			}
 			e.MaxStale = d
-		case "startup_timeout", "verify":
+		case "startup_timeout", "verify", "notify_interval":
 			args := c.RemainingArgs()
 			if len(args) != 1 {
 				return nil, usageErr(c, opt, "DURATION")
@@ -145,9 +151,12 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			if err != nil || d < 0 {
 				return nil, c.Errf("%s: %q is not a duration such as 0, 5s or 10m", opt, args[0])
 			}
-			if opt == "verify" {
+			switch opt {
+			case "verify":
 				e.Verify = d
-			} else {
+			case "notify_interval":
+				e.NotifyInterval = d
+			default:
 				e.StartupTimeout = d
 			}
 		case "max_answers":

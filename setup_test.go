@@ -27,6 +27,7 @@ func TestParse(t *testing.T) {
 		username    string
 		startup     *time.Duration // nil: the default
 		verify      *time.Duration // nil: the default
+		notify      *time.Duration // nil: the default
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -51,6 +52,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
 		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
 		{input: "etcdsd {\n startup_timeout 0\n verify 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(0), verify: dur(0)},
+		{input: "etcdsd {\n notify_interval 5s\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, notify: dur(5 * time.Second)},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -71,6 +73,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
 		{input: "etcdsd {\n wildcards on\n}", shouldErr: true, errContains: "'wildcards'"},
+		{input: "etcdsd {\n notify_interval soon\n}", shouldErr: true, errContains: "notify_interval"},
 		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
 		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
@@ -122,6 +125,9 @@ func TestParse(t *testing.T) {
 		}
 		if e.NoApexFallback != tc.noApex {
 			t.Errorf("test %d: no_apex_fallback %v, want %v", i, e.NoApexFallback, tc.noApex)
+		}
+		if want := *cmp.Or(tc.notify, dur(defaultNotifyInterval)); e.NotifyInterval != want {
+			t.Errorf("test %d: notify_interval %v, want %v", i, e.NotifyInterval, want)
 		}
 		if e.Wildcards != tc.wildcards {
 			t.Errorf("test %d: wildcards %v, want %v", i, e.Wildcards, tc.wildcards)

@@ -60,6 +60,7 @@ type watcher struct {
 	relists chan string           // from the verifier to the loop
 	renew   atomic.Bool           // a new leader extended every lease: ask for all of them again
 	wake    chan struct{}         // housekeeping runs at once
+	changed chan struct{}         // a snapshot with a new revision is out, for NOTIFY
 	term    uint64                // the highest raft term heard; the loop's
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -80,6 +81,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		settled: make(chan struct{}),
 		relists: make(chan string, 1),
 		wake:    make(chan struct{}, 1),
+		changed: make(chan struct{}, 1),
 
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
@@ -458,7 +460,12 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 func (w *watcher) publish() {
 	w.skipLog.flush()
 	s := w.b.snapshot()
-	w.current.Store(s)
+	if old := w.current.Swap(s); old == nil || old.rev != s.rev {
+		select {
+		case w.changed <- struct{}{}:
+		default:
+		}
+	}
 	revisionGauge.WithLabelValues(w.root).Set(float64(s.rev))
 	keysGauge.WithLabelValues(w.root).Set(float64(s.tree.Len()))
 	w.settle.Do(func() { close(w.settled) })
