@@ -160,6 +160,7 @@ func releaseAll(t *leaseTable, tree *btree.BTreeG[*entry]) {
 // change is what one watch response did to the index.
 type change struct {
 	puts, deletes int      // events applied to held keys
+	keys          []string // the held keys they touched, for the IXFR journal
 	fresh         []*lease // leases seen for the first time
 }
 
@@ -181,6 +182,7 @@ func (b *builder) apply(i int, events []*clientv3.Event) change {
 		if !b.holds(kv.Key) {
 			continue
 		}
+		c.keys = append(c.keys, string(kv.Key))
 		var old *entry
 		switch ev.Type {
 		case clientv3.EventTypePut:

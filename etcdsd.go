@@ -55,6 +55,7 @@ type Etcdsd struct {
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all
 	Verify         time.Duration // how often the index is checked against etcd; 0: never
 	NotifyInterval time.Duration // the shortest time between two NOTIFY messages for a zone
+	IXFRJournal    int           // changes kept for IXFR; 0: every transfer is whole
 
 	endpoints []string
 	tlsConfig *tls.Config
@@ -141,6 +142,7 @@ func (e *Etcdsd) watchZones() {
 		w, ok := byPath[outer]
 		if !ok {
 			w = newWatcher(outer, connector(e.newClient), e.Verify)
+			w.journal.size = e.IXFRJournal
 			w.source = strings.Join(e.endpoints, " ") + " as " + e.username
 			byPath[outer] = w
 			e.watchers = append(e.watchers, w)

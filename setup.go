@@ -65,6 +65,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		StartupTimeout: defaultStartupTimeout,
 		Verify:         defaultVerify,
 		NotifyInterval: defaultNotifyInterval,
+		IXFRJournal:    defaultJournal,
 		Upstream:       upstream.New(),
 		endpoints:      []string{defaultEndpoint},
 	}
@@ -159,16 +160,24 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			default:
 				e.StartupTimeout = d
 			}
-		case "max_answers":
+		case "max_answers", "ixfr_journal":
 			args := c.RemainingArgs()
 			if len(args) != 1 {
 				return nil, usageErr(c, opt, "N")
 			}
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return nil, c.Errf("max_answers: %q is not a whole number of at least 1", args[0])
+			least := 1
+			if opt == "ixfr_journal" {
+				least = 0
 			}
-			e.MaxAnswers = n
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < least {
+				return nil, c.Errf("%s: %q is not a whole number of at least %d", opt, args[0], least)
+			}
+			if opt == "ixfr_journal" {
+				e.IXFRJournal = n
+			} else {
+				e.MaxAnswers = n
+			}
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()

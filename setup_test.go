@@ -28,6 +28,7 @@ func TestParse(t *testing.T) {
 		startup     *time.Duration // nil: the default
 		verify      *time.Duration // nil: the default
 		notify      *time.Duration // nil: the default
+		journal     *int           // nil: the default
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -53,6 +54,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
 		{input: "etcdsd {\n startup_timeout 0\n verify 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(0), verify: dur(0)},
 		{input: "etcdsd {\n notify_interval 5s\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, notify: dur(5 * time.Second)},
+		{input: "etcdsd {\n notify_interval 5s\n ixfr_journal 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, notify: dur(5 * time.Second), journal: ptr(0)},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -74,6 +76,7 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
 		{input: "etcdsd {\n wildcards on\n}", shouldErr: true, errContains: "'wildcards'"},
 		{input: "etcdsd {\n notify_interval soon\n}", shouldErr: true, errContains: "notify_interval"},
+		{input: "etcdsd {\n ixfr_journal -1\n}", shouldErr: true, errContains: "ixfr_journal"},
 		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
 		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
@@ -128,6 +131,9 @@ func TestParse(t *testing.T) {
 		}
 		if want := *cmp.Or(tc.notify, dur(defaultNotifyInterval)); e.NotifyInterval != want {
 			t.Errorf("test %d: notify_interval %v, want %v", i, e.NotifyInterval, want)
+		}
+		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.IXFRJournal != want {
+			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.IXFRJournal, want)
 		}
 		if e.Wildcards != tc.wildcards {
 			t.Errorf("test %d: wildcards %v, want %v", i, e.Wildcards, tc.wildcards)
@@ -221,3 +227,5 @@ func TestWatchZones(t *testing.T) {
 		}
 	}
 }
+
+func ptr(n int) *int { return &n }

@@ -61,6 +61,7 @@ type watcher struct {
 	renew   atomic.Bool           // a new leader extended every lease: ask for all of them again
 	wake    chan struct{}         // housekeeping runs at once
 	changed chan struct{}         // a snapshot with a new revision is out, for NOTIFY
+	journal journal               // the last changes, for IXFR
 	term    uint64                // the highest raft term heard; the loop's
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -308,6 +309,7 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	w.cause.Store(nil)
 	w.markFresh(time.Now())
 	w.publish()
+	w.journal.reset(w.snapshot())
 	listsTotal.WithLabelValues(reason).Inc()
 	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
 	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
@@ -455,6 +457,7 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
 	resolveLeases(ctx, c, ch.fresh)
 	w.publish()
+	w.journal.add(w.snapshot(), ch.keys)
 }
 
 func (w *watcher) publish() {

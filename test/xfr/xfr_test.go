@@ -6,6 +6,7 @@ package xfr
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ const zone = "example.local."
 
 // primary loads kvs under path and starts CoreDNS serving example.local through etcdsd
 // with transfers to (and NOTIFY for) secondary. It returns its address.
-func primary(t *testing.T, path string, kvs [][2]string, secondary string) string {
+func primary(t *testing.T, path string, kvs [][2]string, secondary string, options ...string) string {
 	t.Helper()
 	var rev int64
 	for _, kv := range kvs {
@@ -56,8 +57,8 @@ func primary(t *testing.T, path string, kvs [][2]string, secondary string) strin
 	}
 	var inst *caddy.Instance
 	inst, ports := testserver.Start(t, 1, func(p []int) string {
-		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n transfer {\n  to %s\n }\n etcdsd {\n  path %s\n  endpoint %s\n  notify_interval 100ms\n }\n}\n",
-			p[0], secondary, path, testEtcd.Endpoint)
+		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n transfer {\n  to %s\n }\n etcdsd {\n  path %s\n  endpoint %s\n  notify_interval 100ms\n  %s\n }\n}\n",
+			p[0], secondary, path, testEtcd.Endpoint, strings.Join(options, "\n  "))
 	})
 	t.Cleanup(func() { testserver.Stop(inst) })
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -174,7 +175,7 @@ remote-control:
 zone:
 	name: example.local
 	zonefile: example.local.zone
-	request-xfr: AXFR %[3]s NOKEY
+	request-xfr: %[3]s NOKEY
 	allow-notify: 127.0.0.1 NOKEY
 `, port, dir, strings.Replace(master, ":", "@", 1))
 	if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o600); err != nil {
@@ -257,40 +258,7 @@ func TestSecondaryAnswersAsEtcdsd(t *testing.T) {
 		serial := rrs[0].(*dns.SOA).Serial
 		waitSerial(t, sec, serial)
 
-		names := map[string]bool{"nothere." + zone: true}
-		cnames := map[string]bool{}
-		for _, rr := range rrs {
-			n := strings.ToLower(rr.Header().Name)
-			names[n], names["zz."+n] = true, true
-			if rr.Header().Rrtype == dns.TypeCNAME {
-				cnames[n] = true
-			}
-		}
-		asked, skipped := 0, 0
-		for n := range names {
-			for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeSRV, dns.TypeMX, dns.TypeCNAME} {
-				ours, err := ask(addr, n, qtype)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !cnames[n] && ownsCNAME(ours, n) || cnames[n] && qtype == dns.TypeSRV {
-					// A CNAME beside other data, which no zone holds: an alias's SRV
-					// record (SkyDNS makes every record one), or a name with aliases
-					// and other records below it.
-					skipped++
-					continue
-				}
-				theirs, err := ask(sec, n, qtype)
-				if err != nil {
-					t.Fatal(err)
-				}
-				asked++
-				if d := differ(ours, theirs); d != "" {
-					t.Errorf("seed %d: %s %s: %s\n--- etcdsd:\n%s\n--- nsd:\n%s", seed, n, dns.TypeToString[qtype], d, ours, theirs)
-				}
-			}
-		}
-		t.Logf("seed %d: %d records transferred, %d questions asked of both, %d left out (CNAME beside other data)", seed, len(rrs), asked, skipped)
+		compareSecondary(t, seed, addr, sec, rrs)
 
 		// A change reaches the secondary through NOTIFY.
 		start := time.Now()
@@ -303,7 +271,52 @@ func TestSecondaryAnswersAsEtcdsd(t *testing.T) {
 			t.Errorf("the secondary does not answer the new record: %v %v", r, err)
 		}
 		t.Logf("seed %d: the secondary served the new record %s after the write", seed, time.Since(start).Round(time.Millisecond))
+		// ...by IXFR, which nsd asks for first: it must hold the same zone.
+		rrs = axfr(t, addr, dns.TypeAXFR, 0)
+		compareSecondary(t, seed, addr, sec, rrs)
 	}
+}
+
+// compareSecondary asks etcdsd at addr and the secondary at sec every name of the zone rrs
+// (and names below them, and one that is not there) with every type, and reports
+// differences.
+func compareSecondary(t *testing.T, seed uint64, addr, sec string, rrs []dns.RR) {
+	t.Helper()
+	names := map[string]bool{"nothere." + zone: true}
+	cnames := map[string]bool{}
+	for _, rr := range rrs {
+		n := strings.ToLower(rr.Header().Name)
+		names[n], names["zz."+n] = true, true
+		if rr.Header().Rrtype == dns.TypeCNAME {
+			cnames[n] = true
+		}
+	}
+	asked, skipped := 0, 0
+	for n := range names {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeSRV, dns.TypeMX, dns.TypeCNAME} {
+			ours, err := ask(addr, n, qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cnames[n] && ownsCNAME(ours, n) || cnames[n] && qtype == dns.TypeSRV {
+				// A CNAME beside other data, which no zone holds: an alias's SRV
+				// record (SkyDNS makes every record one), or a name with aliases
+				// and other records below it.
+				skipped++
+				continue
+			}
+			theirs, err := ask(sec, n, qtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			asked++
+			if d := differ(ours, theirs); d != "" {
+				t.Errorf("seed %d: %s %s: %s\n--- etcdsd:\n%s\n--- nsd:\n%s", seed, n, dns.TypeToString[qtype], d, ours, theirs)
+			}
+		}
+	}
+	t.Logf("seed %d: %d records transferred, %d questions asked of both, %d left out (CNAME beside other data)", seed, len(rrs), asked, skipped)
+
 }
 
 func ownsCNAME(m *dns.Msg, name string) bool {
@@ -343,4 +356,142 @@ func texts(rrs []dns.RR) []string {
 	// plugin's SRV answers do for two keys with one target.
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// Every IXFR delta the journal answers turns the zone at its serial into the zone at the
+// newest serial, as two AXFRs show them, whatever the writes were: single puts, a
+// transaction of puts and deletes, a prefix delete, a lease with several keys revoked,
+// keys under other names (capitals, dotted labels). Past the journal, an IXFR gets the
+// whole zone.
+func TestIXFRDeltas(t *testing.T) {
+	const path = "/ixfr"
+	addr := primary(t, path, generated(7), "127.0.0.1", "ixfr_journal 10")
+	ctx := context.Background()
+	key := func(k string) string { return path + "/local/example/" + k }
+	lease, err := testClient.Grant(ctx, 3600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := []func() (*clientv3.PutResponse, error){
+		func() (*clientv3.PutResponse, error) {
+			return testClient.Put(ctx, key("web/n1"), `{"host":"192.0.2.201"}`)
+		},
+		func() (*clientv3.PutResponse, error) {
+			_, err := testClient.Txn(ctx).Then(
+				clientv3.OpPut(key("web/n2"), `{"host":"192.0.2.202","port":8080}`),
+				clientv3.OpPut(key("alias2/0a1b2c3d"), `{"host":"n1.web.example.local"}`),
+				clientv3.OpDelete(key("web/n1")),
+				clientv3.OpPut(key("Caps/Photos/192.0.2.9"), `{"host":"192.0.2.9","text":"minio"}`),
+			).Commit()
+			return nil, err
+		},
+		func() (*clientv3.PutResponse, error) {
+			for _, k := range []string{"leased/a", "leased/b", "leased/c"} {
+				if _, err := testClient.Put(ctx, key(k), `{"host":"192.0.2.210"}`, clientv3.WithLease(lease.ID)); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		},
+		func() (*clientv3.PutResponse, error) {
+			_, err := testClient.Delete(ctx, key("web/"), clientv3.WithPrefix())
+			return nil, err
+		},
+		func() (*clientv3.PutResponse, error) {
+			_, err := testClient.Revoke(ctx, lease.ID)
+			return nil, err
+		},
+	}
+	zones := [][]dns.RR{axfr(t, addr, dns.TypeAXFR, 0)}
+	for _, w := range writes {
+		if _, err := w(); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := testClient.Get(ctx, "/", clientv3.WithCountOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitSerial(t, addr, uint32(resp.Header.Revision))
+		zones = append(zones, axfr(t, addr, dns.TypeAXFR, 0))
+	}
+	newest := set(zones[len(zones)-1])
+	for i, z := range zones[:len(zones)-1] {
+		serial := z[0].(*dns.SOA).Serial
+		ixfr := axfr(t, addr, dns.TypeIXFR, serial)
+		if len(ixfr) < 2 || ixfr[1].Header().Rrtype != dns.TypeSOA {
+			t.Errorf("IXFR from serial %d (zone %d): the whole zone, not the changes", serial, i)
+			continue
+		}
+		if got := apply(t, z, ixfr); !maps.Equal(got, newest) {
+			t.Errorf("IXFR from serial %d: the zone with its changes applied differs from the newest AXFR:\nonly after IXFR: %v\nonly in AXFR: %v",
+				serial, only(got, newest), only(newest, got))
+		}
+	}
+	// Past the journal (ten changes), an IXFR gets the whole zone.
+	var rev int64
+	for i := range 11 {
+		resp, err := testClient.Put(ctx, key(fmt.Sprintf("more/m%d", i)), `{"host":"192.0.2.220"}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = resp.Header.Revision
+	}
+	waitSerial(t, addr, uint32(rev))
+	for _, serial := range []uint32{zones[0][0].(*dns.SOA).Serial, 1} {
+		if old := axfr(t, addr, dns.TypeIXFR, serial); len(old) < 3 || old[1].Header().Rrtype == dns.TypeSOA {
+			t.Errorf("IXFR from serial %d, which the journal does not hold: want the whole zone, got %d records", serial, len(old))
+		}
+	}
+}
+
+// set is a zone's records as text without TTL (leased records count down between two
+// transfers) and without the SOA.
+func set(rrs []dns.RR) map[string]bool {
+	out := map[string]bool{}
+	for _, rr := range rrs {
+		if rr.Header().Rrtype != dns.TypeSOA {
+			out[noTTL(rr)] = true
+		}
+	}
+	return out
+}
+
+func noTTL(rr dns.RR) string {
+	c := dns.Copy(rr)
+	c.Header().Ttl = 0
+	c.Header().Name = strings.ToLower(c.Header().Name)
+	return c.String()
+}
+
+// apply applies an IXFR response (RFC 1995 section 4) to zone.
+func apply(t *testing.T, zone, ixfr []dns.RR) map[string]bool {
+	t.Helper()
+	z := set(zone)
+	adding := true // the first SOA inside starts the deletions of the first difference
+	for _, rr := range ixfr[1 : len(ixfr)-1] {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			adding = !adding
+			continue
+		}
+		if adding {
+			z[noTTL(rr)] = true
+		} else {
+			if !z[noTTL(rr)] {
+				t.Errorf("IXFR deletes %q, which the zone does not hold", rr)
+			}
+			delete(z, noTTL(rr))
+		}
+	}
+	return z
+}
+
+func only(a, b map[string]bool) []string {
+	var out []string
+	for k := range a {
+		if !b[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
