@@ -5,6 +5,7 @@ package xfr
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -33,6 +34,7 @@ import (
 var (
 	testEtcd   *devetcd.Server
 	testClient *clientv3.Client
+	changes    = flag.Int("xfr.changes", 20, "changes TestPropagation times from etcd to the secondary (make bench: 1000)")
 )
 
 func TestMain(m *testing.M) {
@@ -170,6 +172,7 @@ func nsd(t *testing.T, port int, master string) string {
 	database: ""
 	logfile: "%[2]s/nsd.log"
 	verbosity: 2
+	xfrd-reload-timeout: 0
 remote-control:
 	control-enable: no
 zone:
@@ -494,4 +497,35 @@ func only(a, b map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The time from an etcd write's return to the secondary's answer: NOTIFY, IXFR and the
+// secondary's reload, one change at a time. It reports; it asserts nothing about time.
+func TestPropagation(t *testing.T) {
+	port := devetcd.FreePortFor(t)
+	addr := primary(t, "/prop", generated(1), fmt.Sprintf("127.0.0.1:%d", port), "notify_interval 0s")
+	sec := nsd(t, port, addr)
+	waitSerial(t, sec, axfr(t, addr, dns.TypeAXFR, 0)[0].(*dns.SOA).Serial)
+	lat := make([]time.Duration, 0, *changes)
+	for i := range *changes {
+		name := fmt.Sprintf("n%d.prop.%s", i, zone)
+		start := time.Now()
+		if _, err := testClient.Put(context.Background(), fmt.Sprintf("/prop/local/example/prop/n%d", i), `{"host":"192.0.2.77"}`); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if r, err := ask(sec, name, dns.TypeA); err == nil && len(r.Answer) == 1 {
+				break
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("change %d: the secondary does not answer %s after 10 s", i, name)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(100 * time.Microsecond) }
+	t.Logf("propagation to nsd over %d changes (put, NOTIFY, IXFR, nsd's reload, answer): p50 %v p99 %v max %v",
+		len(lat), q(0.5), q(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
 }
