@@ -148,6 +148,21 @@ func TestAXFR(t *testing.T) {
 	if up := axfr(t, addr, dns.TypeIXFR, serial); len(up) != 1 || up[0].(*dns.SOA).Serial != serial {
 		t.Errorf("IXFR at the current serial: want the SOA alone, got %v", up)
 	}
+
+	// Only the addresses in transfer's "to" may transfer the zone.
+	closed := primary(t, "/axfr-closed", nil, "192.0.2.53")
+	m := new(dns.Msg).SetQuestion(zone, dns.TypeAXFR)
+	env, err := new(dns.Transfer).In(m, closed)
+	if err == nil {
+		for e := range env {
+			if e.Error != nil {
+				err = e.Error
+			}
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "rcode: 5") {
+		t.Errorf("a transfer to an address not in 'to': want REFUSED, got %v", err)
+	}
 }
 
 // nsd runs Debian's nsd as a secondary of primary on a free port and returns its address.
