@@ -29,6 +29,9 @@ type view struct {
 	// cacheable is cleared when the answer depends on more than the snapshot: a lease
 	// that counts down, or a name looked up outside the zone.
 	cacheable bool
+	// granted gives leased records their lease's granted TTL rather than what is left of
+	// it: a zone transfer's records must not change with the moment of the transfer.
+	granted bool
 }
 
 var _ plugin.ServiceBackend = (*view)(nil)
@@ -189,7 +192,11 @@ func (v *view) ttl(en *entry) uint32 {
 	var leased uint32
 	if en.lease != nil {
 		v.cacheable = false
-		if left := en.lease.remaining(v.now); left > 0 {
+		left := en.lease.remaining(v.now)
+		if v.granted {
+			left = en.lease.granted.Load()
+		}
+		if left > 0 {
 			leased = clampLease(left, v.e.MinLeaseTTL, v.e.MaxLeaseTTL)
 		}
 	}
@@ -243,10 +250,10 @@ func (v *view) cname(ctx context.Context, state request.Request, opt plugin.Opti
 // external-dns's ownership text (entry.aliasText); a text alone is other data. A name that also
 // holds addresses, SRV instances or mail exchangers is none, nor are the apex, the
 // dns.ZONE layouts and names with a "*" or "any" label, which keep the etcd plugin's
-// meaning.
+// meaning, nor names of a reverse zone, where a host name is a PTR target.
 func (v *view) alias(ctx context.Context, state request.Request, opt plugin.Options) dns.RR {
 	name := state.Name()
-	if _, star, _ := v.path(name); star || name == v.zone || dns.IsSubDomain("dns."+v.zone, name) {
+	if _, star, _ := v.path(name); star || name == v.zone || dns.IsSubDomain("dns."+v.zone, name) || reverse(v.zone) {
 		return nil
 	}
 	// As a TXT query reads them, so that values with a text alone are seen.
@@ -276,10 +283,9 @@ func reverse(zone string) bool {
 const maxChain = 10
 
 // aliasChain returns the CNAMEs a query for state's name follows through the zone, in
-// order, or nothing when the name is no alias (or a name with a "*" or "any" label, or
-// in a reverse zone).
+// order, or nothing when the name is no alias (view.alias) or has a "*" or "any" label.
 func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin.Options) []dns.RR {
-	if _, star, _ := v.path(state.Name()); star || reverse(v.zone) {
+	if _, star, _ := v.path(state.Name()); star {
 		return nil
 	}
 	var chain []dns.RR

@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -38,11 +39,17 @@ func (e *Etcdsd) notify(ctx context.Context, w *watcher, zones []string) {
 			return
 		case <-w.changed:
 		}
+		// The transfer plugin tries each secondary in turn, three times: one that does
+		// not answer must hold up no other zone.
+		var wg sync.WaitGroup
 		for _, z := range zones {
-			if err := e.xfer.Notify(z); err != nil {
-				log.Warningf("NOTIFY for %s: %v", z, err)
-			}
+			wg.Go(func() {
+				if err := e.xfer.Notify(z); err != nil {
+					log.Warningf("NOTIFY for %s: %v", z, err)
+				}
+			})
 		}
+		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return

@@ -544,3 +544,107 @@ func TestPropagation(t *testing.T) {
 	t.Logf("propagation to nsd over %d changes (put, NOTIFY, IXFR, nsd's reload, answer): p50 %v p99 %v max %v",
 		len(lat), q(0.5), q(0.99), lat[len(lat)-1].Round(100*time.Microsecond))
 }
+
+// What breaks secondaries stays out of transfers: a reverse zone holds PTR records, not
+// CNAMEs; an RRset holds no record twice and has one TTL (RFC 2181 section 5); a leased
+// record's TTL does not count down between a transfer and the IXFR that deletes it; a
+// key with capitals gives one lower-case owner; a zone always has NS records; a "*" key
+// is no wildcard without the wildcards option. An IXFR from a newer serial gets the SOA
+// alone (RFC 1995 section 2), and a second etcdsd stanza's zone transfers too.
+func TestTransferShapes(t *testing.T) {
+	ctx := context.Background()
+	lease, err := testClient.Grant(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{
+		"/shapes/arpa/in-addr/10/0/0/5":  `{"host":"web.example.local"}`,
+		"/shapes/local/example/s/a":      `{"host":"target.example.org","ttl":60}`,
+		"/shapes/local/example/s/b":      `{"host":"target.example.org"}`,
+		"/shapes/local/example/s/c":      `{"host":"192.0.2.99"}`,
+		"/shapes/local/example/Mixed/Up": `{"host":"192.0.2.3"}`,
+		"/shapes/local/example/apps/*":   `{"host":"192.0.2.4"}`,
+		"/shapes/local/other/www":        `{"host":"192.0.2.5"}`,
+	} {
+		if _, err := testClient.Put(ctx, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := testClient.Put(ctx, "/shapes/local/example/leased/h1", `{"host":"192.0.2.6"}`, clientv3.WithLease(lease.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, ports := testserver.Start(t, 1, func(p []int) string {
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n transfer {\n  to 127.0.0.1\n }\n etcdsd example.local 10.0.0.0/24 {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd other.local {\n  path /shapes\n  endpoint %[2]s\n }\n}\n",
+			p[0], testEtcd.Endpoint)
+	})
+	t.Cleanup(func() { testserver.Stop(inst) })
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	waitSerial(t, addr, uint32(resp.Header.Revision))
+
+	zoneOf := func(z string, qtype uint16, serial uint32) []dns.RR {
+		t.Helper()
+		m := new(dns.Msg).SetQuestion(z, qtype)
+		if qtype == dns.TypeIXFR {
+			m.SetIxfr(z, serial, "ns.dns."+z, "hostmaster."+z)
+		}
+		env, err := new(dns.Transfer).In(m, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rrs []dns.RR
+		for e := range env {
+			if e.Error != nil {
+				t.Fatalf("%s: %v", z, e.Error)
+			}
+			rrs = append(rrs, e.RR...)
+		}
+		return rrs
+	}
+	reverse := zoneOf("0.0.10.in-addr.arpa.", dns.TypeAXFR, 0)
+	if !slices.ContainsFunc(reverse, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypePTR }) ||
+		slices.ContainsFunc(reverse, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME }) {
+		t.Errorf("the reverse zone must hold the PTR record and no CNAME:\n%v", reverse)
+	}
+	forward := zoneOf(zone, dns.TypeAXFR, 0)
+	sets := map[string][]dns.RR{}
+	for _, rr := range forward[1 : len(forward)-1] {
+		h := rr.Header()
+		if h.Name != strings.ToLower(h.Name) || slices.Contains(dns.SplitDomainName(h.Name), "*") {
+			t.Errorf("owner %q: want lower case and no \"*\" label", h.Name)
+		}
+		k := h.Name + " " + dns.TypeToString[h.Rrtype]
+		for _, o := range sets[k] {
+			if dns.IsDuplicate(o, rr) || o.Header().Ttl != h.Ttl {
+				t.Errorf("RRset %s: %v beside %v", k, rr, o)
+			}
+		}
+		sets[k] = append(sets[k], rr)
+	}
+	if ns := sets[zone+" NS"]; len(ns) != 1 {
+		t.Errorf("the apex has no NS record: %v", ns)
+	}
+	if h1 := sets["h1.leased."+zone+" A"]; len(h1) != 1 || h1[0].Header().Ttl != 100 {
+		t.Errorf("a leased record carries its lease's granted TTL: %v", h1)
+	}
+	serial := forward[0].(*dns.SOA).Serial
+	if _, err := testClient.Revoke(ctx, lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitSerial(t, addr, serial+1)
+	ixfr := zoneOf(zone, dns.TypeIXFR, serial)
+	if len(ixfr) < 2 || ixfr[1].Header().Rrtype != dns.TypeSOA {
+		t.Fatalf("IXFR after the revoke: want changes, got %d records", len(ixfr))
+	}
+	for _, rr := range ixfr {
+		if rr.Header().Name == "h1.leased."+zone && rr.Header().Rrtype == dns.TypeA && rr.Header().Ttl != 100 {
+			t.Errorf("the IXFR deletes %v with another TTL than the transfer gave it", rr)
+		}
+	}
+	if newer := zoneOf(zone, dns.TypeIXFR, serial+1000); len(newer) != 1 {
+		t.Errorf("IXFR from a newer serial: want the SOA alone, got %d records", len(newer))
+	}
+	if other := zoneOf("other.local.", dns.TypeAXFR, 0); !slices.ContainsFunc(other, func(rr dns.RR) bool { return rr.Header().Name == "www.other.local." }) {
+		t.Errorf("the second stanza's zone does not transfer: %v", other)
+	}
+}
