@@ -3,16 +3,19 @@ package etcdsd
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	_ "github.com/coredns/coredns/plugin/health"
 	_ "github.com/coredns/coredns/plugin/ready"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // The probes through the real ready and health endpoints of a running CoreDNS, over an
@@ -91,6 +94,13 @@ func TestProbes(t *testing.T) {
 	cli.Close()
 	waitStatus(ready, http.StatusOK, "after etcd started")
 	probes(http.StatusOK, "with etcd up")
+	// Ready says the first list is in, not that the put after it is: wait for the put,
+	// so that what follows asks about a record the index held before etcd went.
+	for end := time.Now().Add(10 * time.Second); rcode() != dns.RcodeSuccess; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the index never held web.example.local: %s", indexState(inst))
+		}
+	}
 
 	srv.Close()
 	waitStatus(ready, http.StatusServiceUnavailable, "etcd away past max_stale")
@@ -107,8 +117,51 @@ func TestProbes(t *testing.T) {
 	waitStatus(ready, http.StatusOK, "after etcd came back")
 	probes(http.StatusOK, "after etcd came back")
 	if rc := rcode(); rc != dns.RcodeSuccess {
-		t.Errorf("after etcd came back: rcode %s, want NOERROR", dns.RcodeToString[rc])
+		var keys []string
+		if c, err := srv.Client(); err == nil {
+			if resp, err := c.Get(t.Context(), "/", clientv3.WithPrefix(), clientv3.WithKeysOnly()); err == nil {
+				keys = append(keys, fmt.Sprintf("revision %d", resp.Header.Revision))
+				for _, kv := range resp.Kvs {
+					keys = append(keys, string(kv.Key))
+				}
+			}
+			c.Close()
+		}
+		t.Errorf("after etcd came back: rcode %s, want NOERROR; etcd holds %q; %s",
+			dns.RcodeToString[rc], keys, indexState(inst))
 	}
+}
+
+// stanzasOf returns the etcdsd stanzas of inst.
+func stanzasOf(inst *caddy.Instance) []*Etcdsd {
+	g, _ := inst.Storage[groupKey{}].(*group)
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.members)
+}
+
+// indexState describes the indexes of inst's etcdsd stanzas, for a failure message.
+func indexState(inst *caddy.Instance) string {
+	var out []string
+	for _, e := range stanzasOf(inst) {
+		for _, w := range e.watchers {
+			s := w.snapshot()
+			if s == nil {
+				out = append(out, w.root+": no index")
+				continue
+			}
+			var keys []string
+			s.tree.Ascend(func(en *entry) bool {
+				keys = append(keys, fmt.Sprintf("%s@%d", en.key, en.modRev))
+				return true
+			})
+			out = append(out, fmt.Sprintf("%s at revision %d, applied %v: %v", w.root, s.rev, s.applied, keys))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // CoreDNS's ready plugin keeps one Readiness per plugin name for the whole server, so it
