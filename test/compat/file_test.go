@@ -35,14 +35,7 @@ func TestAgainstFile(t *testing.T) {
 			ports, stop := startFileOracle(t, fmt.Sprintf("/file-%d", i), fc.zone, fc.records, "$ORIGIN "+fc.zone+"\n"+soa+fc.zonedb, fc.options)
 			defer stop()
 			for _, q := range fc.queries {
-				ours, err := exchange(q, ports[0])
-				if err != nil {
-					t.Fatal(err)
-				}
-				file, err := exchange(q, ports[1])
-				if err != nil {
-					t.Fatal(err)
-				}
+				ours, file := askBoth(t, q, ports)
 				if d := fileDiff(q, ours, file); d != "" {
 					t.Errorf("%s %s: %s\n--- etcdsd:\n%s\n--- file:\n%s", q.name, dns.TypeToString[q.qtype], d, ours, file)
 				}
@@ -82,6 +75,20 @@ func startFileOracle(t *testing.T, path, zone string, records []record, zonefile
 		testserver.Stop(inst)
 		os.RemoveAll(dir)
 	}
+}
+
+// askBoth asks q of etcdsd (ports[0]) and of the file plugin (ports[1]).
+func askBoth(t *testing.T, q query, ports []int) (ours, file *dns.Msg) {
+	t.Helper()
+	ours, err := exchange(q, ports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err = exchange(q, ports[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ours, file
 }
 
 func exchange(q query, port int) (*dns.Msg, error) {

@@ -24,14 +24,7 @@ func TestWildcardsAgainstFile(t *testing.T) {
 		ports, stop := startFileOracle(t, fmt.Sprintf("/wild-%d", seed), "example.local.", w.records, w.zonefile(), []string{"wildcards", "no_apex_fallback"})
 		failed := 0
 		for _, q := range w.queries(rand.New(rand.NewPCG(seed, 3))) {
-			ours, err := exchange(q, ports[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			file, err := exchange(q, ports[1])
-			if err != nil {
-				t.Fatal(err)
-			}
+			ours, file := askBoth(t, q, ports)
 			asked++
 			if _, ok := w.owners[q.name]; !ok && len(file.Answer) > 0 {
 				synthesized++

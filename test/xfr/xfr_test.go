@@ -93,9 +93,15 @@ func ask(addr, name string, qtype uint16) (*dns.Msg, error) {
 // axfr transfers the zone from addr.
 func axfr(t *testing.T, addr string, qtype uint16, serial uint32) []dns.RR {
 	t.Helper()
-	m := new(dns.Msg).SetQuestion(zone, qtype)
+	return transferOf(t, addr, zone, qtype, serial)
+}
+
+// transferOf transfers zone z from addr: an AXFR, or an IXFR from serial.
+func transferOf(t *testing.T, addr, z string, qtype uint16, serial uint32) []dns.RR {
+	t.Helper()
+	m := new(dns.Msg).SetQuestion(z, qtype)
 	if qtype == dns.TypeIXFR {
-		m.SetIxfr(zone, serial, "ns.dns."+zone, "hostmaster."+zone)
+		m.SetIxfr(z, serial, "ns.dns."+z, "hostmaster."+z)
 	}
 	env, err := new(dns.Transfer).In(m, addr)
 	if err != nil {
@@ -104,7 +110,7 @@ func axfr(t *testing.T, addr string, qtype uint16, serial uint32) []dns.RR {
 	var rrs []dns.RR
 	for e := range env {
 		if e.Error != nil {
-			t.Fatal(e.Error)
+			t.Fatalf("%s: %v", z, e.Error)
 		}
 		rrs = append(rrs, e.RR...)
 	}
@@ -582,25 +588,7 @@ func TestTransferShapes(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	waitSerial(t, addr, uint32(resp.Header.Revision))
 
-	zoneOf := func(z string, qtype uint16, serial uint32) []dns.RR {
-		t.Helper()
-		m := new(dns.Msg).SetQuestion(z, qtype)
-		if qtype == dns.TypeIXFR {
-			m.SetIxfr(z, serial, "ns.dns."+z, "hostmaster."+z)
-		}
-		env, err := new(dns.Transfer).In(m, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var rrs []dns.RR
-		for e := range env {
-			if e.Error != nil {
-				t.Fatalf("%s: %v", z, e.Error)
-			}
-			rrs = append(rrs, e.RR...)
-		}
-		return rrs
-	}
+	zoneOf := func(z string, qtype uint16, serial uint32) []dns.RR { return transferOf(t, addr, z, qtype, serial) }
 	reverse := zoneOf("0.0.10.in-addr.arpa.", dns.TypeAXFR, 0)
 	if !slices.ContainsFunc(reverse, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypePTR }) ||
 		slices.ContainsFunc(reverse, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeCNAME }) {
