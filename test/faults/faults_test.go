@@ -82,6 +82,11 @@ func startLoad(addr string, want map[string]string) *load {
 // again. etcdsd must get going again with a new client, and serve what was written
 // meanwhile.
 func TestAuthAcrossRestart(t *testing.T) {
+	perRelease(t, authAcrossRestart)
+}
+
+// perRelease runs test once on each etcd release of the run, as a subtest named after it.
+func perRelease(t *testing.T, test func(t *testing.T, bin string)) {
 	clog.Discard()
 	dnsserver.Quiet = true
 	for _, bin := range releases(t) {
@@ -89,7 +94,7 @@ func TestAuthAcrossRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Run("etcd "+version, func(t *testing.T) { authAcrossRestart(t, bin) })
+		t.Run("etcd "+version, func(t *testing.T) { test(t, bin) })
 	}
 }
 
@@ -212,15 +217,7 @@ func TestFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test runs three etcd processes")
 	}
-	clog.Discard()
-	dnsserver.Quiet = true
-	for _, bin := range releases(t) {
-		version, err := devetcd.BinaryVersion(bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Run("etcd "+version, func(t *testing.T) { faults(t, bin) })
-	}
+	perRelease(t, faults)
 }
 
 func faults(t *testing.T, bin string) {
