@@ -155,8 +155,7 @@ func without(a, b []dns.RR) []dns.RR {
 
 // names returns the zone's names in canonical order: the apex, and every name with a key
 // at or below it, under its DNS name (namePath for keys with capitals or dotted labels),
-// that no other of e's zones holds. Without the wildcards option a "*" is no wildcard in
-// etcdsd's answers, so names with one are left out: a secondary would make them one.
+// that no other of e's zones holds, and that the zone holds (zoneTransfer.holds).
 func (x *zoneTransfer) names(s *snapshot) []string {
 	root := rootKey(msg.Path(x.zone, x.e.PathPrefix))
 	names := map[string]bool{x.zone: true}
@@ -166,15 +165,13 @@ func (x *zoneTransfer) names(s *snapshot) []string {
 			path = en.name
 		}
 		for _, n := range x.owners(path) {
-			names[n] = true
+			names[n] = x.holds(s, n)
 		}
 		return true
 	})
-	if !x.e.Wildcards {
-		for n := range names {
-			if slices.Contains(dns.SplitDomainName(n), "*") {
-				delete(names, n)
-			}
+	for n, held := range names {
+		if !held {
+			delete(names, n)
 		}
 	}
 	return canonical(names)
@@ -237,9 +234,25 @@ func (x *zoneTransfer) records(s *snapshot, name string) []dns.RR {
 	if rrs, ok := x.memo[k]; ok {
 		return rrs
 	}
-	rrs := x.read(x.view(s), name)
+	var rrs []dns.RR
+	if x.holds(s, name) {
+		rrs = x.read(x.view(s), name)
+	}
 	x.memo[k] = rrs
 	return rrs
+}
+
+// holds reports whether the zone in s has name: the apex, or a name with a key at or
+// below it, under its own path, never one a wildcard answers; without the wildcards
+// option, no name with a "*" label, which a secondary would make a wildcard.
+func (x *zoneTransfer) holds(s *snapshot, name string) bool {
+	if name == x.zone {
+		return true
+	}
+	if !x.e.Wildcards && slices.Contains(dns.SplitDomainName(name), "*") {
+		return false
+	}
+	return s.exists(msg.Path(name, x.e.PathPrefix))
 }
 
 func (x *zoneTransfer) read(v *view, name string) []dns.RR {

@@ -68,12 +68,18 @@ func primary(t *testing.T, path string, kvs [][2]string, secondary string, optio
 	return addr
 }
 
-// waitSerial waits until the SOA at addr has at least serial.
+// waitSerial waits until the SOA of example.local at addr has at least serial.
 func waitSerial(t *testing.T, addr string, serial uint32) {
+	t.Helper()
+	waitSerialOf(t, addr, zone, serial)
+}
+
+// waitSerialOf waits until the SOA of zone z at addr has at least serial.
+func waitSerialOf(t *testing.T, addr, z string, serial uint32) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if r, err := ask(addr, zone, dns.TypeSOA); err == nil && len(r.Answer) == 1 {
+		if r, err := ask(addr, z, dns.TypeSOA); err == nil && len(r.Answer) == 1 {
 			if soa, ok := r.Answer[0].(*dns.SOA); ok && soa.Serial >= serial {
 				return
 			}
@@ -581,7 +587,7 @@ func TestTransferShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst, ports := testserver.Start(t, 1, func(p []int) string {
-		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n transfer {\n  to 127.0.0.1\n }\n etcdsd example.local 10.0.0.0/24 {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd other.local {\n  path /shapes\n  endpoint %[2]s\n }\n}\n",
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n transfer {\n  to 127.0.0.1\n }\n etcdsd example.local 10.0.0.0/24 {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd other.local {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd wild.local {\n  path /shapes\n  endpoint %[2]s\n  wildcards\n }\n}\n",
 			p[0], testEtcd.Endpoint)
 	})
 	t.Cleanup(func() { testserver.Stop(inst) })
@@ -634,5 +640,41 @@ func TestTransferShapes(t *testing.T) {
 	}
 	if other := zoneOf("other.local.", dns.TypeAXFR, 0); !slices.ContainsFunc(other, func(rr dns.RR) bool { return rr.Header().Name == "www.other.local." }) {
 		t.Errorf("the second stanza's zone does not transfer: %v", other)
+	}
+
+	// An IXFR holds the names an AXFR holds: with wildcards, never a name a wildcard
+	// answers; without, no "*" name.
+	for _, step := range []struct {
+		zone, key, value string // value "": delete
+	}{
+		{"wild.local.", "/shapes/local/wild/w/*", `{"host":"192.0.2.12"}`},
+		{"wild.local.", "/shapes/local/wild/w/x", `{"host":"192.0.2.14"}`},
+		{"wild.local.", "/shapes/local/wild/w/x", ""},
+		{"wild.local.", "/shapes/local/wild/w/*", `{"host":"192.0.2.99"}`},
+		{zone, "/shapes/local/example/apps/*", `{"host":"192.0.2.62"}`},
+		{zone, "/shapes/local/example/ns2/*", `{"host":"192.0.2.70"}`},
+	} {
+		before := zoneOf(step.zone, dns.TypeAXFR, 0)
+		var rev int64
+		if step.value == "" {
+			resp, err := testClient.Delete(ctx, step.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev = resp.Header.Revision
+		} else {
+			resp, err := testClient.Put(ctx, step.key, step.value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev = resp.Header.Revision
+		}
+		waitSerialOf(t, addr, step.zone, uint32(rev))
+		after := set(zoneOf(step.zone, dns.TypeAXFR, 0))
+		ixfr := zoneOf(step.zone, dns.TypeIXFR, before[0].(*dns.SOA).Serial)
+		if got := apply(t, before, ixfr); !maps.Equal(got, after) {
+			t.Errorf("%s %q: the IXFR applied differs from the AXFR:\nonly after IXFR: %v\nonly in AXFR: %v",
+				step.key, step.value, only(got, after), only(after, got))
+		}
 	}
 }
