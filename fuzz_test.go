@@ -28,7 +28,7 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 			l.page([]*mvccpb.KeyValue{{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}})
 		}
 		l.done([]span{zoneSpan(w.root)})
-		w.publish()
+		w.publish(nil, true)
 	}
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)
 	return e

@@ -121,7 +121,7 @@ func TestCompareAfterCompaction(t *testing.T) {
 
 	// The index loses b; etcd compacts past the index's revision.
 	w.b.tree.Delete(&entry{key: root + "/b"})
-	w.publish()
+	w.publish(nil, false)
 	rev := put(t, "/vc-elsewhere", "x")
 	if _, err := testClient.Compact(ctx, rev); err != nil {
 		t.Fatal(err)

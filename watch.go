@@ -308,8 +308,7 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 		w.b.tree.Len(), leases, w.root, l.rev, time.Since(started).Round(time.Millisecond))
 	w.cause.Store(nil)
 	w.markFresh(time.Now())
-	w.publish()
-	w.journal.reset(w.snapshot())
+	w.publish(nil, true)
 	listsTotal.WithLabelValues(reason).Inc()
 	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
 	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
@@ -456,13 +455,20 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 	}
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
 	resolveLeases(ctx, c, ch.fresh)
-	w.publish()
-	w.journal.add(w.snapshot(), ch.keys)
+	w.publish(ch.keys, false)
 }
 
-func (w *watcher) publish() {
+// publish makes the builder's index the one queries and transfers read: after a complete
+// list, or after a change to keys. The journal has it first, so that a secondary that
+// hears NOTIFY and asks for an IXFR at once finds the new serial in it.
+func (w *watcher) publish(keys []string, listed bool) {
 	w.skipLog.flush()
 	s := w.b.snapshot()
+	if listed {
+		w.journal.reset(s)
+	} else {
+		w.journal.add(s, keys)
+	}
 	if old := w.current.Swap(s); old == nil || old.rev != s.rev {
 		select {
 		case w.changed <- struct{}{}:
