@@ -64,7 +64,7 @@ bench: build dnsperf nsd
 	$(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
 		-propagation 1000 -scale 10000,100000,1000000
-	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck' -benchtime=1s . -bench.check=10000,100000,1000000
+	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck|Transfer' -benchtime=1s . -bench.check=10000,100000,1000000
 	$(GO) test -count=1 -run TestPropagation -v ./test/xfr -xfr.changes=1000
 
 # A short run of the same, for make test: it shows that the benchmark still works.
