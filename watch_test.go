@@ -327,16 +327,7 @@ func expectA(t *testing.T, addr, name, want string) {
 
 func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	// An etcd of this test's own, to stop and restart.
-	dir := t.TempDir()
-	srv, err := devetcd.Start(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	dir, srv, cli := devetcd.StartFor(t)
 	if _, err := cli.Put(context.Background(), "/skydns/local/example/svc/i1", `{"host":"10.8.5.1"}`); err != nil {
 		t.Fatal(err)
 	}
@@ -493,16 +484,7 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 // A reload while etcd is away keeps answering from the index the old instance held, and a
 // reload that drops a zone drops the zone's series.
 func TestReloadWhileEtcdIsAway(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := devetcd.Start(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	dir, srv, cli := devetcd.StartFor(t)
 	if _, err := cli.Put(context.Background(), "/reload/local/example/x", `{"host":"10.8.10.1"}`); err != nil {
 		t.Fatal(err)
 	}
@@ -517,7 +499,7 @@ func TestReloadWhileEtcdIsAway(t *testing.T) {
 	expectA(t, addr, "x.example.local.", "10.8.10.1")
 
 	srv.Close()
-	inst, err = inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "example.local", "other.local"))})
+	inst, err := inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "example.local", "other.local"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -197,6 +197,30 @@ func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, e
 	return len(rs), nil
 }
 
+// StartFor starts an etcd of tb's own in a temporary folder, for a test that stops it and
+// starts it again from dir (Start(dir, srv.Port())); closing the server is the test's.
+// The client is closed when tb ends.
+func StartFor(tb interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Fatal(args ...any)
+}) (dir string, srv *Server, cli *clientv3.Client) {
+	tb.Helper()
+	dir = tb.TempDir()
+	srv, err := Start(dir, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cli, err = srv.Client()
+	if err != nil {
+		srv.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cli.Close() })
+	return dir, srv, cli
+}
+
 // FreePortFor is FreePort for tests: it fails tb when there is none.
 func FreePortFor(tb interface {
 	Helper()

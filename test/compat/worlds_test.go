@@ -29,16 +29,7 @@ type embedded struct {
 }
 
 func newEmbedded(t *testing.T) *embedded {
-	dir := t.TempDir()
-	srv, err := devetcd.Start(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := srv.Client()
-	if err != nil {
-		srv.Close()
-		t.Fatal(err)
-	}
+	dir, srv, cli := devetcd.StartFor(t)
 	return &embedded{dir: dir, srv: srv, cli: cli}
 }
 
@@ -57,10 +48,7 @@ func (e *embedded) restart() error {
 	return nil
 }
 
-func (e *embedded) close() {
-	e.cli.Close()
-	e.srv.Close()
-}
+func (e *embedded) close() { e.srv.Close() } // the client goes with the test
 
 // cluster is three members, each a process of one etcd release's binary.
 type cluster struct {
