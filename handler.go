@@ -61,7 +61,13 @@ func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request
 		truncated      bool
 		err            error
 	)
-	switch state.QType() {
+	qtype := state.QType()
+	if (qtype == dns.TypeSOA || qtype == dns.TypeNS) && state.Name() != zone {
+		// Only the apex holds these; the etcd plugin answers the zone's SOA to every
+		// name, an answer whose owner is not the question's.
+		qtype = 0
+	}
+	switch qtype {
 	case dns.TypeA:
 		records, truncated, err = plugin.A(ctx, v, zone, state, nil, opt)
 	case dns.TypeAAAA:
@@ -79,17 +85,9 @@ func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request
 	case dns.TypeSRV:
 		records, extra, err = plugin.SRV(ctx, v, zone, state, opt)
 		extra = v.glueAAAA(ctx, state, records, extra, opt)
-	case dns.TypeSOA, dns.TypeNS:
-		if state.Name() != zone {
-			// Only the apex holds these; the etcd plugin answers the zone's SOA to every
-			// name, an answer whose owner is not the question's.
-			_, _, err = plugin.A(ctx, v, zone, state, nil, opt)
-			break
-		}
-		if state.QType() == dns.TypeSOA {
-			records, err = plugin.SOA(ctx, v, zone, state, opt)
-			break
-		}
+	case dns.TypeSOA:
+		records, err = plugin.SOA(ctx, v, zone, state, opt)
+	case dns.TypeNS:
 		records, extra, err = plugin.NS(ctx, v, zone, state, opt)
 	default:
 		// An A lookup tells NODATA (the name exists) from NXDOMAIN.
