@@ -1,23 +1,39 @@
 package etcdsd
 
 import (
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/maypok86/otter/v2"
 	"github.com/miekg/dns"
 )
 
-// maxCachedAnswers bounds the answers one snapshot keeps, so that a flood of queries for
-// random names cannot grow it without end.
-const maxCachedAnswers = 20000
+// defaultAnswerCache is the memory, in bytes, that the prepared answers of one index may
+// take (answer_cache): make bench's 10,000 services ask about 62,000 questions, whose
+// answers weigh about 30 MiB.
+const defaultAnswerCache = 64 << 20
 
-// answer is a prepared response: built once per snapshot, name and type, written many
-// times. Its records are never handed out, only copies of them, as later plugins may
-// shuffle or rewrite what they get.
+// maxTouched bounds the paths an answer cache remembers changes of; past it, the next
+// change starts a new cache.
+const maxTouched = 1 << 18
+
+// answer is a prepared response: built once, written many times. Its records are shared
+// by every response written from it, as the file plugin shares its zone's: a plugin that
+// changes a response copies it first (cache, rewrite), or changes only its slices
+// (loadbalance), which are the response's own.
 type answer struct {
 	rcode             int
 	truncated         bool
 	answer, ns, extra []dns.RR
+	// serial marks an answer holding the zone's SOA: its serial is the revision of the
+	// snapshot a query reads, not of the one the answer was built from.
+	serial bool
+	seq    atomic.Uint64 // the snapshot it is known to be current at (snapshot.seq)
+	reads  []string      // the key paths it was built from, with the keys below them
+	until  int64         // when a leased record's TTL changes, in unix nanoseconds (view.until)
 }
 
 type answerKey struct {
@@ -25,47 +41,130 @@ type answerKey struct {
 	qtype uint16
 }
 
-// answerCache holds the answers of one snapshot. A change in etcd makes a new snapshot
-// with an empty cache, so an answer never outlives the data it was built from.
+// answerCache holds the prepared answers of one index across its snapshots, up to a
+// weight in bytes, evicting the least useful (otter's S3-FIFO). Every change marks the
+// key paths it touched, its keys and the paths above them, with the snapshot's sequence
+// number; an answer is current while no path it read was touched after the snapshot it
+// was built from. A complete list starts a new cache.
 type answerCache struct {
-	m sync.Map // answerKey -> *answer
-	n atomic.Int32
+	c        *otter.Cache[answerKey, *answer] // nil: answers are not kept
+	touched  sync.Map                         // key path -> uint64, the seq of its last change
+	nTouched int                              // the publisher's
+	last     atomic.Uint64                    // the seq of the last change marked
 }
 
-func (c *answerCache) get(k answerKey) *answer {
-	if a, ok := c.m.Load(k); ok {
-		return a.(*answer)
+// newAnswerCache returns a cache of up to budget bytes of answers; 0 keeps none.
+func newAnswerCache(budget uint64) *answerCache {
+	c := &answerCache{}
+	if budget > 0 {
+		c.c = otter.Must(&otter.Options[answerKey, *answer]{MaximumWeight: budget, Weigher: weight})
 	}
-	return nil
+	return c
+}
+
+// get returns the prepared answer to k, when it is current.
+func (c *answerCache) get(k answerKey) *answer {
+	if c == nil || c.c == nil {
+		return nil
+	}
+	a, ok := c.c.GetIfPresent(k)
+	if !ok {
+		return nil
+	}
+	if a.until != 0 && time.Now().UnixNano() >= a.until {
+		c.c.Invalidate(k)
+		return nil
+	}
+	// Every change up to last is marked: when none of those after a.seq touched what a
+	// read, a is current at last, which the next get need not check again.
+	last, seq := c.last.Load(), a.seq.Load()
+	if seq >= last {
+		return a
+	}
+	for _, p := range a.reads {
+		if t, ok := c.touched.Load(p); ok && t.(uint64) > seq {
+			c.c.Invalidate(k)
+			return nil
+		}
+	}
+	a.seq.CompareAndSwap(seq, last)
+	return a
 }
 
 func (c *answerCache) put(k answerKey, a *answer) {
-	if c.n.Load() >= maxCachedAnswers {
-		return
-	}
-	if _, loaded := c.m.LoadOrStore(k, a); !loaded {
-		c.n.Add(1)
+	if c != nil && c.c != nil {
+		c.c.Set(k, a)
 	}
 }
 
-func (a *answer) write(w dns.ResponseWriter, r *dns.Msg) (int, error) {
+// touch marks the paths a change of keys in the index rooted at root affects, as
+// changed at seq: each key and name path (namePath), and the paths above them up to root.
+// It reports false when the cache remembers too many paths and should be replaced.
+func (c *answerCache) touch(seq uint64, root string, keys []string) bool {
+	mark := func(p string) {
+		for {
+			if _, loaded := c.touched.Swap(p, seq); !loaded {
+				c.nTouched++
+			}
+			i := strings.LastIndexByte(p, '/')
+			if len(p) <= len(root) || i <= 0 {
+				return
+			}
+			p = p[:i]
+		}
+	}
+	for _, k := range keys {
+		mark(k)
+		if n := namePath(root, k); n != "" {
+			mark(n)
+		}
+	}
+	c.last.Store(seq)
+	return c.nTouched <= maxTouched
+}
+
+// weight estimates the bytes an answer holds: its records as packed, three times over
+// for their Go structures and strings, the paths it read, and the entry itself.
+func weight(k answerKey, a *answer) uint32 {
+	n := 256 + len(k.name)
+	for _, rrs := range [][]dns.RR{a.answer, a.ns, a.extra} {
+		for _, rr := range rrs {
+			n += 3 * dns.Len(rr)
+		}
+	}
+	for _, p := range a.reads {
+		n += 16 + len(p)
+	}
+	return uint32(n) // #nosec G115 -- an answer holds at most 64 KiB of records
+}
+
+// write writes a as the response to r from snapshot s.
+func (a *answer) write(w dns.ResponseWriter, r *dns.Msg, s *snapshot) (int, error) {
 	m := new(dns.Msg)
 	m.SetRcode(r, a.rcode)
 	m.Authoritative = true
 	m.Truncated = a.truncated
-	m.Answer, m.Ns, m.Extra = copyRRs(a.answer), copyRRs(a.ns), copyRRs(a.extra)
+	m.Answer, m.Ns, m.Extra = a.section(a.answer, s), a.section(a.ns, s), a.section(a.extra, s)
 	w.WriteMsg(m)
 	// The response is written: the server must not write one of its own.
 	return dns.RcodeSuccess, nil
 }
 
-func copyRRs(rrs []dns.RR) []dns.RR {
+// section returns the response's own slice of rrs, with s's serial in an SOA record.
+func (a *answer) section(rrs []dns.RR, s *snapshot) []dns.RR {
 	if len(rrs) == 0 {
 		return nil
 	}
-	out := make([]dns.RR, len(rrs))
-	for i, rr := range rrs {
-		out[i] = dns.Copy(rr)
+	out := slices.Clone(rrs)
+	if !a.serial {
+		return out
+	}
+	for i, rr := range out {
+		if soa, ok := rr.(*dns.SOA); ok {
+			fresh := *soa
+			fresh.Serial = s.serial()
+			out[i] = &fresh
+		}
 	}
 	return out
 }

@@ -56,6 +56,7 @@ type Etcdsd struct {
 	Verify         time.Duration // how often the index is checked against etcd; 0: never
 	NotifyInterval time.Duration // the shortest time between two NOTIFY messages for a zone
 	IXFRJournal    int           // changes kept for IXFR; 0: every transfer is whole
+	AnswerCache    uint64        // bytes of prepared answers per watched prefix; 0: none
 
 	endpoints []string
 	tlsConfig *tls.Config
@@ -143,6 +144,7 @@ func (e *Etcdsd) watchZones() {
 		if !ok {
 			w = newWatcher(outer, connector(e.newClient), e.Verify)
 			w.journal.size = e.IXFRJournal
+			w.answerBudget = e.AnswerCache
 			w.source = strings.Join(e.endpoints, " ") + " as " + e.username
 			byPath[outer] = w
 			e.watchers = append(e.watchers, w)

@@ -3,6 +3,7 @@ package etcdsd
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -29,16 +30,16 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		// Without a complete list we cannot tell a missing name from a missing index.
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errNotSynced)
 	}
-	now := time.Now()
-	if e.tooStale(idx, now) {
+	if e.MaxStale > 0 && e.tooStale(idx, time.Now()) {
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errTooStale)
 	}
 
 	key := answerKey{name: state.QName(), qtype: state.QType()}
 	if a := snap.answers.get(key); a != nil {
-		return a.write(w, r)
+		return a.write(w, r, snap)
 	}
-	v := &view{e: e, snap: snap, zone: zone, now: now, cacheable: true}
+	var reads []string
+	v := &view{e: e, snap: snap, zone: zone, cacheable: true, reads: &reads}
 	a, err := e.answer(ctx, v, zone, state)
 	if err != nil {
 		return plugin.BackendError(ctx, v, zone, dns.RcodeServerFailure, state, err, plugin.Options{NoApexFallback: e.NoApexFallback})
@@ -47,9 +48,13 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 	if v.cacheable {
+		slices.Sort(reads)
+		a.reads = slices.Compact(reads)
+		a.seq.Store(snap.seq)
+		a.until = v.until
 		snap.answers.put(key, a)
 	}
-	return a.write(w, r)
+	return a.write(w, r, snap)
 }
 
 // answer builds the response to state from v, the way the etcd plugin builds it: its
@@ -120,6 +125,7 @@ func (e *Etcdsd) answer(ctx context.Context, v *view, zone string, state request
 		a.ns, _ = plugin.SOA(ctx, v, zone, state, opt)
 		a.extra = nil
 	}
+	a.serial = len(a.ns) > 0 || qtype == dns.TypeSOA
 	return a, nil
 }
 

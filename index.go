@@ -36,8 +36,13 @@ type snapshot struct {
 	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
 	spans   []span
 	applied []int64
-	answers answerCache
+	// seq numbers the snapshots of one index, for the prepared answers they share.
+	seq     uint64
+	answers *answerCache
 }
+
+// serial is the zone's SOA serial: the revision's low 32 bits.
+func (s *snapshot) serial() uint32 { return uint32(s.rev) } // #nosec G115 -- serial arithmetic wraps by design
 
 func newTree() *btree.BTreeG[*entry] { return btree.NewG(32, entryLess) }
 

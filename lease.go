@@ -30,6 +30,17 @@ func (l *lease) remaining(now time.Time) int64 {
 	return max(left, 0)
 }
 
+// tick returns when remaining(now) next changes, in unix nanoseconds: an answer that
+// holds the lease's TTL is current until then.
+func (l *lease) tick(now time.Time) int64 {
+	exp, at := l.expiry.Load(), now.UnixNano()
+	left := (exp - at) / int64(time.Second)
+	if exp == 0 || left <= 0 {
+		return at + int64(time.Second) // unknown or passed: ask the clock again soon
+	}
+	return exp - left*int64(time.Second)
+}
+
 // leaseTable tracks the leases held by the keys in the index, counted by reference so
 // a lease is forgotten when its last key goes.
 type leaseTable struct {

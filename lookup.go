@@ -23,15 +23,36 @@ type view struct {
 	e    *Etcdsd
 	snap *snapshot
 	zone string
-	now  time.Time
+	now  time.Time // when the answer is built; zero until a leased record asks (view.clock)
 	// capped is set when a lookup stopped at max_answers: the answer is partial.
 	capped bool
-	// cacheable is cleared when the answer depends on more than the snapshot: a lease
-	// that counts down, or a name looked up outside the zone.
+	// cacheable is cleared when the answer depends on more than the snapshot: a name
+	// looked up outside the zone.
 	cacheable bool
+	// until is when the TTL of a leased record in the answer changes next, in unix
+	// nanoseconds; 0: no record's TTL counts down.
+	until int64
 	// granted gives leased records their lease's granted TTL rather than what is left of
 	// it: a zone transfer's records must not change with the moment of the transfer.
 	granted bool
+	// reads collects the key paths the answer is built from, each with the keys below
+	// it, for answerCache.get to tell when a change makes the answer old; nil: not kept.
+	reads *[]string
+}
+
+// clock returns the time the answer is built at: only leased records' TTLs depend on it.
+func (v *view) clock() time.Time {
+	if v.now.IsZero() {
+		v.now = time.Now()
+	}
+	return v.now
+}
+
+// read notes that the answer depends on the keys at and below path.
+func (v *view) read(path string) {
+	if v.reads != nil {
+		*v.reads = append(*v.reads, strings.TrimSuffix(path, "/"))
+	}
 }
 
 var _ plugin.ServiceBackend = (*view)(nil)
@@ -61,7 +82,7 @@ func (v *view) IsNameError(err error) bool { return errors.Is(err, errKeyNotFoun
 
 // Serial implements plugin.ServiceBackend. The etcd revision of the snapshot changes
 // only when the data does and is the same on every replica reading the same etcd.
-func (v *view) Serial(request.Request) uint32 { return uint32(v.snap.rev) } // #nosec G115 -- serial arithmetic wraps by design
+func (v *view) Serial(request.Request) uint32 { return v.snap.serial() }
 
 // MinTTL implements plugin.ServiceBackend.
 func (v *view) MinTTL(request.Request) uint32 { return 30 }
@@ -80,7 +101,7 @@ func (v *view) path(name string) (path string, star, ok bool) {
 		return path, star, true
 	}
 	path = msg.Path(name, v.e.PathPrefix)
-	if name == v.zone || v.snap.exists(path) || dns.IsSubDomain("dns."+v.zone, name) {
+	if v.read(path); name == v.zone || v.snap.exists(path) || dns.IsSubDomain("dns."+v.zone, name) {
 		// The etcd plugin's record builders look up the apex's records and name servers
 		// as apex.dns and ns.dns below the zone: no wildcard stands in for those.
 		return path, false, true
@@ -95,9 +116,10 @@ func (v *view) wildcard(name string) string {
 	for encloser := name; encloser != v.zone; {
 		off, _ := dns.NextLabel(encloser, 0)
 		encloser = encloser[off:]
-		if encloser == v.zone || v.snap.exists(msg.Path(encloser, v.e.PathPrefix)) {
+		at := msg.Path(encloser, v.e.PathPrefix)
+		if v.read(at); encloser == v.zone || v.snap.exists(at) {
 			source := msg.Path("*."+encloser, v.e.PathPrefix)
-			if v.snap.exists(source) {
+			if v.read(source); v.snap.exists(source) {
 				return source
 			}
 			break
@@ -114,7 +136,11 @@ func (v *view) exists(name string) bool {
 		return true
 	}
 	path, star, ok := v.path(name)
-	return ok && !star && v.snap.exists(path)
+	if !ok || star {
+		return false
+	}
+	v.read(path)
+	return v.snap.exists(path)
 }
 
 // Records implements plugin.ServiceBackend. It selects the keys of the etcd plugin's
@@ -127,6 +153,7 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 	if !ok {
 		return nil, errKeyNotFound
 	}
+	v.read(path)
 	found, capped := v.snap.lookup(path, !exact, v.e.MaxAnswers)
 	if capped {
 		v.capped = true
@@ -191,10 +218,11 @@ func matchesWildcard(key string, labels []string) bool {
 func (v *view) ttl(en *entry) uint32 {
 	var leased uint32
 	if en.lease != nil {
-		v.cacheable = false
-		left := en.lease.remaining(v.now)
+		left := en.lease.remaining(v.clock())
 		if v.granted {
 			left = en.lease.granted.Load()
+		} else if next := en.lease.tick(v.now); v.until == 0 || next < v.until {
+			v.until = next
 		}
 		if left > 0 {
 			leased = clampLease(left, v.e.MinLeaseTTL, v.e.MaxLeaseTTL)
@@ -313,6 +341,7 @@ func (v *view) addressKey(name string) bool {
 	if !ok {
 		return false
 	}
+	v.read(path)
 	en := v.snap.get(path)
 	return en != nil && !en.bad && net.ParseIP(en.svc.Host) != nil
 }

@@ -22,7 +22,8 @@ func (w *watcher) succeed() {
 	if prev.source != w.source || s == nil || w.snapshot() != nil {
 		return
 	}
-	w.current.Store(&snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied})
+	w.answers = newAnswerCache(w.answerBudget)
+	w.current.Store(&snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied, answers: w.answers})
 	w.fresh.Store(prev.fresh.Load())
 	w.settle.Do(func() { close(w.settled) })
 }

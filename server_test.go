@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/rewrite"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 
@@ -100,5 +103,51 @@ func TestStartsWithEtcdUnreachable(t *testing.T) {
 	}
 	if r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("want SERVFAIL without etcd, got %s", dns.RcodeToString[r.Rcode])
+	}
+}
+
+// Prepared answers share their records between responses, as the file plugin shares its
+// zone's: the plugins that change responses (rewrite, cache, loadbalance) in front of
+// etcdsd must not change what the next query gets.
+func TestPreparedAnswersUnderResponsePlugins(t *testing.T) {
+	for i, ip := range []string{"10.81.0.1", "10.81.0.2", "10.81.0.3"} {
+		if _, err := testClient.Put(context.Background(), fmt.Sprintf("/pa/local/example/_tcp/_web/w%d", i), fmt.Sprintf(`{"host":%q,"port":80}`, ip)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addr := startServer(t, fmt.Sprintf(` rewrite name regex (.*)\.alias\.local\. {1}.example.local. answer auto
+ loadbalance
+ cache 30
+ etcdsd example.local {
+  path /pa
+  endpoint %s
+ }`, testEtcd.Endpoint))
+	ask := func(name string, qtype uint16) *dns.Msg {
+		t.Helper()
+		r, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	owners := func(r *dns.Msg) map[string]int {
+		n := map[string]int{}
+		for _, rr := range append(r.Answer, r.Extra...) {
+			n[rr.Header().Name]++
+		}
+		return n
+	}
+	for range 5 {
+		for _, name := range []string{"_web._tcp.alias.local.", "_web._tcp.example.local."} {
+			for _, qtype := range []uint16{dns.TypeSRV, dns.TypeA} {
+				r := ask(name, qtype)
+				if len(r.Answer) != 3 {
+					t.Fatalf("%s %s: %d answers, want 3:\n%v", name, dns.TypeToString[qtype], len(r.Answer), r)
+				}
+				if n := owners(r)[name]; n != 3 {
+					t.Fatalf("%s %s: %d records owned by the question's name, want 3:\n%v", name, dns.TypeToString[qtype], n, r)
+				}
+			}
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/dustin/go-humanize"
 )
 
 const defaultEndpoint = "http://localhost:2379"
@@ -66,6 +67,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		Verify:         defaultVerify,
 		NotifyInterval: defaultNotifyInterval,
 		IXFRJournal:    defaultJournal,
+		AnswerCache:    defaultAnswerCache,
 		Upstream:       upstream.New(),
 		endpoints:      []string{defaultEndpoint},
 	}
@@ -178,6 +180,16 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			} else {
 				e.MaxAnswers = n
 			}
+		case "answer_cache":
+			args := c.RemainingArgs()
+			if len(args) != 1 {
+				return nil, usageErr(c, opt, "SIZE")
+			}
+			n, err := humanize.ParseBytes(args[0])
+			if err != nil {
+				return nil, c.Errf("answer_cache: %q is not a size such as 0, 64MiB or 1GiB", args[0])
+			}
+			e.AnswerCache = n
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()

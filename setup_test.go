@@ -29,6 +29,7 @@ func TestParse(t *testing.T) {
 		verify      *time.Duration // nil: the default
 		notify      *time.Duration // nil: the default
 		journal     *int           // nil: the default
+		cache       *uint64        // nil: the default
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -55,6 +56,8 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n startup_timeout 0\n verify 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(0), verify: dur(0)},
 		{input: "etcdsd {\n notify_interval 5s\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, notify: dur(5 * time.Second)},
 		{input: "etcdsd {\n notify_interval 5s\n ixfr_journal 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, notify: dur(5 * time.Second), journal: ptr(0)},
+		{input: "etcdsd {\n answer_cache 16MiB\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, cache: ptr(uint64(16 << 20))},
+		{input: "etcdsd {\n answer_cache 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, cache: ptr(uint64(0))},
 		// The etcd plugin's deprecated no-ops are accepted.
 		{input: "etcdsd {\n stubzones\n upstream 8.8.8.8\n debug\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 
@@ -77,6 +80,8 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n wildcards on\n}", shouldErr: true, errContains: "'wildcards'"},
 		{input: "etcdsd {\n notify_interval soon\n}", shouldErr: true, errContains: "notify_interval"},
 		{input: "etcdsd {\n ixfr_journal -1\n}", shouldErr: true, errContains: "ixfr_journal"},
+		{input: "etcdsd {\n answer_cache lots\n}", shouldErr: true, errContains: "answer_cache"},
+		{input: "etcdsd {\n answer_cache\n}", shouldErr: true, errContains: "answer_cache"},
 		{input: "etcdsd {\n max_stale\n}", shouldErr: true, errContains: "'max_stale DURATION'"},
 		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
@@ -134,6 +139,9 @@ func TestParse(t *testing.T) {
 		}
 		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.IXFRJournal != want {
 			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.IXFRJournal, want)
+		}
+		if want := *cmp.Or(tc.cache, ptr(uint64(defaultAnswerCache))); e.AnswerCache != want {
+			t.Errorf("test %d: answer_cache %d, want %d", i, e.AnswerCache, want)
 		}
 		if e.Wildcards != tc.wildcards {
 			t.Errorf("test %d: wildcards %v, want %v", i, e.Wildcards, tc.wildcards)
@@ -228,4 +236,4 @@ func TestWatchZones(t *testing.T) {
 	}
 }
 
-func ptr(n int) *int { return &n }
+func ptr[T any](v T) *T { return &v }

@@ -62,6 +62,8 @@ type watcher struct {
 	wake    chan struct{}         // housekeeping runs at once
 	changed chan struct{}         // a snapshot with a new revision is out, for NOTIFY
 	journal journal               // the last changes, for IXFR
+	answers *answerCache          // the prepared answers of the current snapshots; the loop's
+	seq     uint64                // the sequence number of the last snapshot; the loop's
 	term    uint64                // the highest raft term heard; the loop's
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -70,6 +72,7 @@ type watcher struct {
 	progressEvery, silentAfter, staleAfter time.Duration
 	verifyEvery                            time.Duration // 0: no self-check
 	pageSize, checkPage                    int64
+	answerBudget                           uint64 // bytes of prepared answers (answer_cache)
 
 	skipLog rateLimit // the loop's
 }
@@ -90,6 +93,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		verifyEvery:   verifyEvery,
 		pageSize:      listPageSize,
 		checkPage:     checkPageSize,
+		answerBudget:  defaultAnswerCache,
 	}
 	w.b.skipped = w.skipped
 	return w
@@ -464,6 +468,14 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 func (w *watcher) publish(keys []string, listed bool) {
 	w.skipLog.flush()
 	s := w.b.snapshot()
+	w.seq++
+	s.seq = w.seq
+	// Answers stay prepared across changes that did not touch what they read; after a
+	// complete list anything may have changed.
+	if listed || w.answers == nil || !w.answers.touch(w.seq, w.root, keys) {
+		w.answers = newAnswerCache(w.answerBudget)
+	}
+	s.answers = w.answers
 	if listed {
 		w.journal.reset(s)
 	} else {

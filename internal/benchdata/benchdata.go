@@ -5,6 +5,7 @@ package benchdata
 
 import (
 	"fmt"
+	"math/rand"
 	"strings"
 )
 
@@ -88,24 +89,52 @@ func ZoneFile(n int) string {
 // Query is one question of the mix.
 type Query struct {
 	Name string
-	Type string // "A", "AAAA" or "SRV"
+	Type string // "A", "AAAA", "SRV" or "TXT"
 }
 
-// Queries returns the mix: for every service an SRV query and an address query of its
-// family, and one name in every 30 that does not exist.
+// Queries returns the mix, 6.3 distinct questions per service: for every service an SRV
+// query, an address query of its family and a TXT query (which has no data: NODATA), an
+// address query for each of its instances, and one name in every 30 that does not exist.
 func Queries(n int) []Query {
 	var out []Query
 	for i, s := range services(n) {
-		addr := "A"
-		if s.instances[0].v6 {
-			addr = "AAAA"
+		out = append(out, Query{s.name, "SRV"}, Query{s.name, family(s.instances[0])}, Query{s.name, "TXT"})
+		for _, in := range s.instances {
+			out = append(out, Query{in.name, family(in)})
 		}
-		out = append(out, Query{s.name, "SRV"}, Query{s.name, addr})
-		if i%15 == 0 {
+		if i%5 == 0 {
 			out = append(out, Query{fmt.Sprintf("_nothere%06d._tcp.%s", i, Origin), "A"})
 		}
 	}
 	return out
+}
+
+// Zipf returns count questions over the instance names of n services (about 3n names),
+// their address queries drawn with Zipf's law of exponent s: the k-th most asked name is
+// asked about 1/k^s as often as the first. The ranks are spread over the zone by a fixed
+// permutation, so that the popular names are not neighbours in the tree.
+func Zipf(n, count int, s float64, seed int64) []Query {
+	var names []Query
+	for _, sv := range services(n) {
+		for _, in := range sv.instances {
+			names = append(names, Query{in.name, family(in)})
+		}
+	}
+	r := rand.New(rand.NewSource(seed))
+	r.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	z := rand.NewZipf(r, s, 1, uint64(len(names)-1))
+	out := make([]Query, count)
+	for i := range out {
+		out[i] = names[z.Uint64()]
+	}
+	return out
+}
+
+func family(in instance) string {
+	if in.v6 {
+		return "AAAA"
+	}
+	return "A"
 }
 
 func reverse(name string) string {
