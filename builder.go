@@ -42,21 +42,32 @@ func (b *builder) holds(key []byte) bool {
 	return b.root == "/" || bytes.HasPrefix(key, []byte(b.root)) && (len(key) == n || key[n] == '/')
 }
 
+// rel returns a held key relative to the root (relKey), in a string of its own.
+func (b *builder) rel(key []byte) string {
+	if b.root == "/" {
+		return string(key)
+	}
+	return string(key[len(b.root):])
+}
+
 // decode turns kv into an index entry. A value that does not decode becomes a bad entry,
 // which still makes its name exist. The lease returned is one seen for the first time,
 // whose expiry the caller learns before the entry is served.
 func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
-	e := &entry{key: string(kv.Key), modRev: kv.ModRevision}
-	e.name = namePath(b.root, e.key)
-	svc, err := decodeService(e.key, kv.Value)
+	key := string(kv.Key)
+	e := &entry{key: b.rel(kv.Key), modRev: kv.ModRevision}
+	if n := namePath(b.root, key); n != "" {
+		e.more = &entryMore{name: n}
+	}
+	svc, err := decodeService(key, kv.Value)
 	if err != nil {
 		e.bad = true
 		if b.skipped != nil {
-			b.skipped(e.key, kv.ModRevision, err)
+			b.skipped(key, kv.ModRevision, err)
 		}
 		return e, nil
 	}
-	e.svc = svc
+	e.setService(svc)
 	e.aliasText = svc.Text != "" && svc.Host != "" && net.ParseIP(svc.Host) == nil
 	if kv.Lease == 0 {
 		return e, nil
@@ -92,7 +103,7 @@ func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*lease) {
 		if !l.b.holds(kv.Key) {
 			continue
 		}
-		if old, ok := l.b.tree.Get(&entry{key: string(kv.Key)}); ok && old.modRev == kv.ModRevision {
+		if old, ok := l.b.tree.Get(&entry{key: relKey(l.b.root, string(kv.Key))}); ok && old.modRev == kv.ModRevision {
 			if old.lease != nil {
 				l.b.leases.acquire(old.lease.id)
 			}
@@ -137,7 +148,7 @@ func (l *listing) done(spans []span) {
 func store(tree, names *btree.BTreeG[*entry], e *entry) (old *entry) {
 	old, _ = tree.ReplaceOrInsert(e)
 	unname(names, old)
-	if e.name != "" {
+	if e.name() != "" {
 		names.ReplaceOrInsert(e)
 	}
 	return old
@@ -145,7 +156,7 @@ func store(tree, names *btree.BTreeG[*entry], e *entry) (old *entry) {
 
 // unname takes e, when there is one, out of names.
 func unname(names *btree.BTreeG[*entry], e *entry) {
-	if e != nil && e.name != "" {
+	if e != nil && e.name() != "" {
 		names.Delete(e)
 	}
 }
@@ -193,7 +204,7 @@ func (b *builder) apply(i int, events []*clientv3.Event) change {
 			old = store(b.tree, b.names, e)
 			c.puts++
 		case clientv3.EventTypeDelete:
-			old, _ = b.tree.Delete(&entry{key: string(kv.Key)})
+			old, _ = b.tree.Delete(&entry{key: relKey(b.root, string(kv.Key))})
 			unname(b.names, old)
 			c.deletes++
 		}

@@ -45,7 +45,7 @@ func many(n int, rev int64, ev func(string, int64) *clientv3.Event, format strin
 func state(b *builder) string {
 	var out []string
 	b.tree.Ascend(func(e *entry) bool {
-		s := fmt.Sprintf("%s@%d", strings.TrimPrefix(e.key, bRoot), e.modRev)
+		s := fmt.Sprintf("%s@%d", e.key, e.modRev)
 		if e.bad {
 			s += "!"
 		}

@@ -7,19 +7,74 @@ import (
 	"github.com/google/btree"
 )
 
-// entry is one etcd key as the index holds it: decoded once, when it arrived.
+// entry is one etcd key as the index holds it: decoded once, when it arrived. The key is
+// held relative to the index's root (relKey), and the fields of its SkyDNS value that
+// most keys leave empty live apart (entryMore): a key of make bench's takes 96 + 24
+// bytes here, not 160 + 64.
 type entry struct {
-	key    string
-	name   string // the path queries find the key under, when not key (namePath)
+	key    string // relative to the index's root
 	modRev int64
-	svc    msg.Service
 	lease  *lease // nil when the key has no lease
+	host   string
+	// The value's port, priority (the default when it set none) and weight, checked to
+	// lie in -1..65535 (skydns.Service.Check), and TTL.
+	port, priority, weight int32
+	ttl                    uint32
+	mail                   bool
 	// aliasText marks a value with a host name and a text: a CNAME whose text only TXT
 	// answers use (see view.Records).
 	aliasText bool
 	// bad marks a value that did not decode. The key stays in the index so that range
 	// lookups see the same key space as etcd, but it never yields a record.
-	bad bool
+	bad  bool
+	more *entryMore // nil when the key has no name path and its value no text, group or targetstrip
+}
+
+// entryMore holds what few keys have: a name path, and the rarely set fields of a SkyDNS
+// value.
+type entryMore struct {
+	name        string // the path queries find the key under, when not the key's (namePath)
+	text, group string
+	targetStrip int
+}
+
+// name returns the key's name path, or "" when queries find it under its own path.
+func (e *entry) name() string {
+	if e.more == nil {
+		return ""
+	}
+	return e.more.name
+}
+
+// named returns a probe for the names tree.
+func named(name string) *entry { return &entry{more: &entryMore{name: name}} }
+
+// setService stores the fields of s in e.
+func (e *entry) setService(s msg.Service) {
+	e.host, e.ttl, e.mail = s.Host, s.TTL, s.Mail
+	e.port, e.priority, e.weight = int32(s.Port), int32(s.Priority), int32(s.Weight) // #nosec G115 -- checked to fit by skydns.Service.Check
+	if s.Text != "" || s.Group != "" || s.TargetStrip != 0 {
+		e.more = &entryMore{name: e.name(), text: s.Text, group: s.Group, targetStrip: s.TargetStrip}
+	}
+}
+
+// service returns the value as the etcd plugin's record builders take it; root is the
+// index's.
+func (e *entry) service(root string) msg.Service {
+	s := msg.Service{Host: e.host, Port: int(e.port), Priority: int(e.priority), Weight: int(e.weight),
+		Mail: e.mail, TTL: e.ttl, Key: fullKey(root, e.key)}
+	if e.more != nil {
+		s.Text, s.Group, s.TargetStrip = e.more.text, e.more.group, e.more.targetStrip
+	}
+	return s
+}
+
+// text returns the value's text.
+func (e *entry) text() string {
+	if e.more == nil {
+		return ""
+	}
+	return e.more.text
 }
 
 func entryLess(a, b *entry) bool { return a.key < b.key }
@@ -46,17 +101,54 @@ func (s *snapshot) serial() uint32 { return uint32(s.rev) } // #nosec G115 -- se
 
 func newTree() *btree.BTreeG[*entry] { return btree.NewG(32, entryLess) }
 
+// relKey returns a key held under root (root itself or a key below root + "/") relative
+// to root: "" for root, "/a/b" for root + "/a/b". Relative keys sort as the keys do. A
+// root of "/" holds keys as they are.
+func relKey(root, key string) string {
+	if root == "/" {
+		return key
+	}
+	return key[len(root):]
+}
+
+// fullKey is the inverse of relKey.
+func fullKey(root, rel string) string {
+	if root == "/" {
+		return rel
+	}
+	return root + rel
+}
+
+// relBound maps any key to the relative key space for a range bound: what sorts before
+// root's keys to "", what sorts after them past every relative key.
+func relBound(root, key string) string {
+	switch {
+	case root == "/" || strings.HasPrefix(key, root):
+		return relKey(root, key)
+	case key < root:
+		return ""
+	}
+	return "\xff"
+}
+
 // get returns the entry stored at exactly key.
 func (s *snapshot) get(key string) *entry {
-	e, _ := s.tree.Get(&entry{key: key})
+	if !within(key, s.root) {
+		return nil
+	}
+	e, _ := s.tree.Get(&entry{key: relKey(s.root, key)})
 	return e
 }
 
 // below calls fn for every entry whose key starts with prefix, in key order, until fn
 // returns false.
 func (s *snapshot) below(prefix string, fn func(*entry) bool) {
-	s.tree.AscendGreaterOrEqual(&entry{key: prefix}, func(e *entry) bool {
-		if !strings.HasPrefix(e.key, prefix) {
+	if !strings.HasPrefix(prefix, s.root) {
+		return
+	}
+	rel := relKey(s.root, prefix)
+	s.tree.AscendGreaterOrEqual(&entry{key: rel}, func(e *entry) bool {
+		if !strings.HasPrefix(e.key, rel) {
 			return false
 		}
 		return fn(e)
@@ -92,11 +184,12 @@ func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entr
 	// read where path stands for one of its key levels: 61.photos stands for none of
 	// photos/192.0.2.61's, so that name exists but holds no record (as in a zone file).
 	skip := func(e *entry) bool {
-		return e.key == path || recursive && (strings.HasPrefix(e.key, dir) || !levelAt(s.root, e.key, path))
+		key := fullKey(s.root, e.key)
+		return key == path || recursive && (strings.HasPrefix(key, dir) || !levelAt(s.root, key, path))
 	}
-	s.byName(path, func(e *entry) bool { return e.name == path }, skip, add)
+	s.byName(path, func(e *entry) bool { return e.name() == path }, skip, add)
 	if recursive && !capped {
-		s.byName(dir, func(e *entry) bool { return strings.HasPrefix(e.name, dir) }, skip, add)
+		s.byName(dir, func(e *entry) bool { return strings.HasPrefix(e.name(), dir) }, skip, add)
 	}
 	return found, capped
 }
@@ -104,7 +197,7 @@ func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entr
 // byName calls add for the entries from name path "from" on while in holds for their
 // name path, skipping those seen, until add returns false.
 func (s *snapshot) byName(from string, in, seen func(*entry) bool, add func(*entry) bool) {
-	s.names.AscendGreaterOrEqual(&entry{name: from}, func(e *entry) bool {
+	s.names.AscendGreaterOrEqual(named(from), func(e *entry) bool {
 		if !in(e) {
 			return false
 		}
@@ -125,8 +218,8 @@ func (s *snapshot) exists(path string) bool {
 		return false
 	}
 	at := func(from string, in func(string) bool) (ok bool) {
-		s.names.AscendGreaterOrEqual(&entry{name: from}, func(e *entry) bool {
-			ok = in(e.name)
+		s.names.AscendGreaterOrEqual(named(from), func(e *entry) bool {
+			ok = in(e.name())
 			return false
 		})
 		return ok

@@ -169,17 +169,23 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 	qtype := state.QType()
 	sx := make([]msg.Service, 0, len(found))
 	for _, en := range found {
-		if en.bad || (star && !matchesWildcard(en.key, labels) && (en.name == "" || !matchesWildcard(en.name, labels))) {
+		if en.bad {
 			continue
 		}
-		if v.e.Wildcards && (wildcardBelow(en.key, path) || en.name != "" && wildcardBelow(en.name, path)) {
-			continue // a wildcard's records are its own, not those of the names above it
+		if star || v.e.Wildcards {
+			key := fullKey(v.snap.root, en.key)
+			if star && !matchesWildcard(key, labels) && (en.name() == "" || !matchesWildcard(en.name(), labels)) {
+				continue
+			}
+			if v.e.Wildcards && (wildcardBelow(key, path) || en.name() != "" && wildcardBelow(en.name(), path)) {
+				continue // a wildcard's records are its own, not those of the names above it
+			}
 		}
 		// Only TXT answers may come from a value without a host.
-		if en.svc.Host == "" && (qtype != dns.TypeTXT || en.svc.Text == "") {
+		if en.host == "" && (qtype != dns.TypeTXT || en.text() == "") {
 			continue
 		}
-		s := en.svc
+		s := en.service(v.snap.root)
 		if en.aliasText && qtype != dns.TypeTXT {
 			// The etcd plugin types a host name with a text as a TXT record, so the CNAME
 			// is lost for every other type. external-dns (v0.12-v0.17) writes exactly that:
@@ -228,7 +234,7 @@ func (v *view) ttl(en *entry) uint32 {
 			leased = clampLease(left, v.e.MinLeaseTTL, v.e.MaxLeaseTTL)
 		}
 	}
-	own := en.svc.TTL
+	own := en.ttl
 	switch {
 	case leased == 0 && own == 0:
 		return defaultTTL
@@ -343,7 +349,7 @@ func (v *view) addressKey(name string) bool {
 	}
 	v.read(path)
 	en := v.snap.get(path)
-	return en != nil && !en.bad && net.ParseIP(en.svc.Host) != nil
+	return en != nil && !en.bad && net.ParseIP(en.host) != nil
 }
 
 // glueAAAA adds the AAAA records of the SRV and MX targets in the zone to extra: the etcd

@@ -83,8 +83,8 @@ func plainPath(rel string) bool {
 
 // nameLess orders the entries found under a name path by that path, then by key.
 func nameLess(a, b *entry) bool {
-	if a.name != b.name {
-		return a.name < b.name
+	if a.name() != b.name() {
+		return a.name() < b.name()
 	}
 	return a.key < b.key
 }

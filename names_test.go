@@ -38,7 +38,7 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 	names := func(b *builder) string {
 		var out []string
 		b.names.Ascend(func(e *entry) bool {
-			out = append(out, strings.TrimPrefix(e.name, bRoot)+"="+strings.TrimPrefix(e.key, bRoot))
+			out = append(out, strings.TrimPrefix(e.name(), bRoot)+"="+e.key)
 			return true
 		})
 		return strings.Join(out, " ")

@@ -166,7 +166,7 @@ func (w *watcher) compareSpan(ctx context.Context, c etcdConn, s *snapshot, sp s
 // in [from, until), both in key order.
 func (w *watcher) comparePage(s *snapshot, kvs []*mvccpb.KeyValue, from, until string, d *divergence) {
 	var idx []*entry
-	s.tree.AscendRange(&entry{key: from}, &entry{key: until}, func(e *entry) bool {
+	s.tree.AscendRange(&entry{key: relBound(s.root, from)}, &entry{key: relBound(s.root, until)}, func(e *entry) bool {
 		idx = append(idx, e)
 		return true
 	})
@@ -175,22 +175,22 @@ func (w *watcher) comparePage(s *snapshot, kvs []*mvccpb.KeyValue, from, until s
 		if !w.b.holds(kv.Key) {
 			continue
 		}
-		key := string(kv.Key)
+		key := relKey(s.root, string(kv.Key))
 		for j < len(idx) && idx[j].key < key {
-			d.add('-', idx[j].key)
+			d.add('-', fullKey(s.root, idx[j].key))
 			j++
 		}
 		switch {
 		case j == len(idx) || idx[j].key > key:
-			d.add('+', key)
+			d.add('+', fullKey(s.root, key))
 		case idx[j].modRev != kv.ModRevision:
-			d.add('~', key)
+			d.add('~', fullKey(s.root, key))
 			j++
 		default:
 			j++
 		}
 	}
 	for ; j < len(idx); j++ {
-		d.add('-', idx[j].key)
+		d.add('-', fullKey(s.root, idx[j].key))
 	}
 }

@@ -120,7 +120,7 @@ func TestCompareAfterCompaction(t *testing.T) {
 	}
 
 	// The index loses b; etcd compacts past the index's revision.
-	w.b.tree.Delete(&entry{key: root + "/b"})
+	w.b.tree.Delete(&entry{key: "/b"})
 	w.publish(nil, false)
 	rev := put(t, "/vc-elsewhere", "x")
 	if _, err := testClient.Compact(ctx, rev); err != nil {

@@ -160,9 +160,9 @@ func (x *zoneTransfer) names(s *snapshot) []string {
 	root := rootKey(msg.Path(x.zone, x.e.PathPrefix))
 	names := map[string]bool{x.zone: true}
 	s.below(root+"/", func(en *entry) bool {
-		path := en.key
-		if en.name != "" {
-			path = en.name
+		path := fullKey(s.root, en.key)
+		if en.name() != "" {
+			path = en.name()
 		}
 		for _, n := range x.owners(path) {
 			names[n] = x.holds(s, n)

@@ -54,10 +54,11 @@ func main() {
 		pprof    = flag.String("pprof", "", "serve Go profiles of the etcdsd CoreDNS on this address, to profile a run")
 		changes  = flag.Int("propagation", 1000, "puts and deletes to time from etcd to DNS (0: none)")
 		scale    = flag.String("scale", "10000,100000", "record counts to time etcdsd's first complete list at")
+		external = flag.String("etcd", "", "the endpoint of an etcd to use, such as Debian's etcd-server (default: one embedded in this process); data already there is not loaded again")
 	)
 	flag.Parse()
 	b := &bench{services: *services, duration: *duration, rounds: *rounds, coredns: *coredns,
-		only: *only, pprof: *pprof, changes: *changes, scale: *scale}
+		only: *only, pprof: *pprof, changes: *changes, scale: *scale, external: *external}
 	if err := b.run(); err != nil {
 		log.Fatal(err)
 	}
@@ -67,7 +68,8 @@ type bench struct {
 	services, rounds, changes int
 	duration                  time.Duration
 	coredns, only, pprof      string
-	scale                     string
+	scale, external           string
+	metrics                   string // etcd's metrics URL, when external
 }
 
 func (b *bench) run() error {
@@ -94,18 +96,24 @@ func (b *bench) run() error {
 		}
 	}
 
-	etcd, err := devetcd.Start(filepath.Join(dir, "etcd"), 0)
-	if err != nil {
-		return err
+	endpoint := b.external
+	if endpoint == "" {
+		etcd, err := devetcd.Start(filepath.Join(dir, "etcd"), 0)
+		if err != nil {
+			return err
+		}
+		defer etcd.Close()
+		endpoint = etcd.Endpoint
+	} else {
+		b.metrics = strings.TrimSuffix(endpoint, "/") + "/metrics"
 	}
-	defer etcd.Close()
-	cli, err := etcd.Client()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
 	start := time.Now()
-	n, err := load(cli, benchdata.Records("/skydns", services))
+	n, err := load(cli, "/skydns", benchdata.Records("/skydns", services))
 	if err != nil {
 		return err
 	}
@@ -124,13 +132,13 @@ func (b *bench) run() error {
 		return err
 	}
 
-	endpoint := "endpoint " + etcd.Endpoint
+	at := "endpoint " + endpoint
 	configs := []*config{
-		{name: "etcd", block: "etcd example.local {\n  " + endpoint + "\n }"},
-		{name: "etcd+cache", block: "cache\n etcd example.local {\n  " + endpoint + "\n }"},
+		{name: "etcd", block: "etcd example.local {\n  " + at + "\n }"},
+		{name: "etcd+cache", block: "cache\n etcd example.local {\n  " + at + "\n }"},
 		{name: "file", block: "file " + zone + " example.local"},
 		{name: "whoami", block: "whoami"},
-		{name: "etcdsd", block: "etcdsd example.local {\n  " + endpoint + "\n }"},
+		{name: "etcdsd", block: "etcdsd example.local {\n  " + at + "\n }"},
 	}
 	if pprof != "" {
 		configs[len(configs)-1].block += "\n pprof " + pprof
@@ -146,9 +154,9 @@ func (b *bench) run() error {
 	}
 
 	dnsperf := func(c *config, d time.Duration) (result, error) {
-		before := rangeTotal()
+		before := b.rangeTotal()
 		r, err := runDNSPerf(c.port, queries, d, pin)
-		r.ranges = rangeTotal() - before
+		r.ranges = b.rangeTotal() - before
 		return r, err
 	}
 	for _, c := range configs { // warm up: caches, connections, the Go runtime
@@ -180,7 +188,7 @@ func (b *bench) run() error {
 	}
 	for _, f := range strings.Split(b.scale, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
-			if err := firstList(cli, etcd.Endpoint, dir, coredns, n); err != nil {
+			if err := firstList(cli, endpoint, dir, coredns, n); err != nil {
 				return err
 			}
 		}
@@ -236,7 +244,7 @@ func propagation(cli *clientv3.Client, port, n int) error {
 func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error {
 	path := fmt.Sprintf("/scale%d", n)
 	start := time.Now()
-	if _, err := load(cli, benchdata.Records(path, n/3)); err != nil {
+	if _, err := load(cli, path, benchdata.Records(path, n/3)); err != nil {
 		return err
 	}
 	loaded := time.Since(start)
@@ -272,9 +280,13 @@ func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error
 	return fmt.Errorf("%s: not ready after 5 minutes", c.name)
 }
 
-// load puts the records, those marked leased under one lease per service.
-func load(cli *clientv3.Client, records []benchdata.Record) (int, error) {
+// load puts the records below path, those marked leased under one lease per service,
+// unless path holds as many keys already.
+func load(cli *clientv3.Client, path string, records []benchdata.Record) (int, error) {
 	ctx := context.Background()
+	if have, err := cli.Get(ctx, path+"/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && have.Count == int64(len(records)) {
+		return len(records), nil
+	}
 	leases := map[string]clientv3.LeaseID{}
 	var ops []clientv3.Op
 	flush := func() error {
@@ -406,8 +418,24 @@ func runDNSPerf(port int, queries string, d time.Duration, pin bool) (result, er
 	return r, nil
 }
 
-// rangeTotal reads the embedded etcd's count of range requests.
-func rangeTotal() float64 {
+// rangeTotal reads etcd's count of range requests: the embedded etcd's, or the external
+// one's from its metrics endpoint.
+func (b *bench) rangeTotal() float64 {
+	if b.metrics != "" {
+		resp, err := http.Get(b.metrics)
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "etcd_mvcc_range_total" {
+				v, _ := strconv.ParseFloat(f[1], 64)
+				return v
+			}
+		}
+		return 0
+	}
 	mfs, _ := prometheus.DefaultGatherer.Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == "etcd_mvcc_range_total" {
