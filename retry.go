@@ -41,12 +41,7 @@ func (r *retry) fail(ctx context.Context, err error) {
 	if definitive(err) {
 		r.bo.MaxInterval = maxDefinitiveBackoff
 	}
-	t := time.NewTimer(r.bo.NextBackOff())
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
+	sleep(ctx, r.bo.NextBackOff())
 }
 
 func (r *retry) ok() {
@@ -85,5 +80,15 @@ func (r *rateLimit) flush() {
 	if r.held > 0 {
 		log.Warningf("%d more skipped values not logged; see coredns_etcdsd_skipped_values_total", r.held)
 		r.held = 0
+	}
+}
+
+// sleep waits for d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }

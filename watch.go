@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,11 @@ const (
 	// redialAfter is how long a client whose members all answer may deliver nothing
 	// before it is replaced (watcher.unstick).
 	redialAfter = 2 * silentAfter
+	// relistSpread is the longest a watch that fell behind compaction waits, at random,
+	// before it lists again: the replicas that were cut off from etcd together come back
+	// together, and their lists, each a read of the whole zone, arrive spread over it
+	// rather than as one storm. The old snapshot serves meanwhile.
+	relistSpread = 2 * time.Second
 )
 
 var (
@@ -74,6 +80,7 @@ type watcher struct {
 
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
+	relistSpread                           time.Duration
 	verifyEvery                            time.Duration // 0: no self-check
 	pageSize, checkPage                    int64
 	answerBudget                           uint64 // bytes of prepared answers (answer_cache)
@@ -94,6 +101,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
 		staleAfter:    staleAfter,
+		relistSpread:  relistSpread,
 		verifyEvery:   verifyEvery,
 		pageSize:      listPageSize,
 		checkPage:     checkPageSize,
@@ -226,8 +234,10 @@ func (w *watcher) loop(ctx context.Context) {
 		case errors.Is(err, rpctypes.ErrCompacted):
 			// Events we have not seen are gone: read everything again, serving the old
 			// snapshot meanwhile.
-			log.Infof("Watch on %s fell behind compaction past revision %v, listing again", w.root, w.b.applied)
+			wait := time.Duration(rand.Int64N(int64(w.relistSpread) + 1))
+			log.Infof("Watch on %s fell behind compaction past revision %v, listing again in %v", w.root, w.b.applied, wait.Round(time.Millisecond))
 			reason = "compacted"
+			sleep(ctx, wait)
 		case errors.As(err, &again):
 			reason = again.reason
 		case errors.Is(err, rpctypes.ErrPermissionDenied):
