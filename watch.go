@@ -75,8 +75,12 @@ type watcher struct {
 	answers *answerCache          // the prepared answers of the current snapshots; the loop's
 	seq     uint64                // the sequence number of the last snapshot; the loop's
 	term    uint64                // the highest raft term heard; the loop's
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// progressAnswered is set once etcd has answered a progress request; progressless,
+	// once every endpoint answers but none has answered one: an etcd gRPC proxy, which
+	// does not forward them (etcd's grpcproxy/watch.go). The loop's.
+	progressAnswered, progressless bool
+	cancel                         context.CancelFunc
+	done                           chan struct{}
 
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
@@ -428,7 +432,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 	var wch [2]clientv3.WatchChan // nil channels, which never deliver, until opened
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
-	heard := time.Now()
+	heard, created := time.Now(), false
 	for {
 		var (
 			i    int
@@ -446,7 +450,15 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 			return relist{reason}
 		case now := <-tick.C:
 			if now.Sub(heard) > w.silentAfter {
-				return errWatchSilent
+				if !w.alive(ctx, c, created) {
+					return errWatchSilent
+				}
+				heard = now
+				w.markFresh(now)
+				continue
+			}
+			if w.progressless {
+				continue
 			}
 			// The request must carry wctx's metadata to reach this watch's stream; an
 			// answer (or none) comes through wch.
@@ -472,8 +484,10 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 		w.noteTerm(resp.Header.RaftTerm)
 		switch {
 		case resp.Created:
+			created = true
 			r.ok()
 		case resp.IsProgressNotify():
+			w.progressAnswered = true
 			// A sign of life, never a revision to resume from: a requested notification
 			// can run ahead of events still to come on the same watch (etcd-io/etcd#15220,
 			// fixed only in 3.4.25 and 3.5.8), and one from a member the client moved to
@@ -482,6 +496,26 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 			w.apply(ctx, c, i, resp.Events)
 		}
 	}
+}
+
+// alive tells a quiet watch of a live etcd from a stuck one, once the watch has been silent
+// for silentAfter: it is alive when etcd does not answer progress requests (progressless)
+// and every endpoint answers a status request. An endpoint that answers status but has
+// never answered a progress request to a watch it created is an etcd gRPC proxy: from
+// then on, a status answer every silentAfter stands for progress. A frozen member answers
+// neither; a member that answers progress requests is never taken for a proxy.
+func (w *watcher) alive(ctx context.Context, c etcdConn, created bool) bool {
+	if !w.progressless && (!created || w.progressAnswered) {
+		return false
+	}
+	if !c.steer(ctx) {
+		return false
+	}
+	if !w.progressless {
+		w.progressless = true
+		log.Infof("etcd answers but does not answer watch progress requests (an etcd gRPC proxy?); following %s with a status request every %v of quiet instead", w.root, w.silentAfter)
+	}
+	return true
 }
 
 // apply hands one watch response of span i to the builder and publishes the result.

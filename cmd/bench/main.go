@@ -113,7 +113,7 @@ func (b *bench) run() error {
 	}
 	defer cli.Close()
 	start := time.Now()
-	n, err := load(cli, "/skydns", benchdata.Records("/skydns", services))
+	n, err := benchdata.Load(cli, "/skydns", benchdata.Records("/skydns", services))
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func propagation(cli *clientv3.Client, port, n int) error {
 func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error {
 	path := fmt.Sprintf("/scale%d", n)
 	start := time.Now()
-	if _, err := load(cli, path, benchdata.Records(path, n/3)); err != nil {
+	if _, err := benchdata.Load(cli, path, benchdata.Records(path, n/3)); err != nil {
 		return err
 	}
 	loaded := time.Since(start)
@@ -278,47 +278,6 @@ func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error
 		time.Sleep(10 * time.Millisecond)
 	}
 	return fmt.Errorf("%s: not ready after 5 minutes", c.name)
-}
-
-// load puts the records below path, those marked leased under one lease per service,
-// unless path holds as many keys already.
-func load(cli *clientv3.Client, path string, records []benchdata.Record) (int, error) {
-	ctx := context.Background()
-	if have, err := cli.Get(ctx, path+"/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && have.Count == int64(len(records)) {
-		return len(records), nil
-	}
-	leases := map[string]clientv3.LeaseID{}
-	var ops []clientv3.Op
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		_, err := cli.Txn(ctx).Then(ops...).Commit()
-		ops = ops[:0]
-		return err
-	}
-	for _, r := range records {
-		var opts []clientv3.OpOption
-		if r.Leased {
-			svc := r.Key[:strings.LastIndex(r.Key, "/")]
-			id, ok := leases[svc]
-			if !ok {
-				l, err := cli.Grant(ctx, 3600)
-				if err != nil {
-					return 0, err
-				}
-				id, leases[svc] = l.ID, l.ID
-			}
-			opts = append(opts, clientv3.WithLease(id))
-		}
-		ops = append(ops, clientv3.OpPut(r.Key, r.Value, opts...))
-		if len(ops) == 128 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return len(records), flush()
 }
 
 func (c *config) start(dir, coredns string, pin bool) error {

@@ -4,9 +4,12 @@
 package benchdata
 
 import (
+	"context"
 	"fmt"
 	"math/rand"
 	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // Origin is the zone of the data set.
@@ -143,4 +146,46 @@ func reverse(name string) string {
 		labels[i], labels[j] = labels[j], labels[i]
 	}
 	return strings.Join(labels, "/")
+}
+
+// Load puts the records below path into etcd, 128 to a transaction, those marked leased
+// under one lease of an hour per service, unless path holds as many keys already. It
+// returns the number of records.
+func Load(cli *clientv3.Client, path string, records []Record) (int, error) {
+	ctx := context.Background()
+	if have, err := cli.Get(ctx, path+"/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err == nil && have.Count == int64(len(records)) {
+		return len(records), nil
+	}
+	leases := map[string]clientv3.LeaseID{}
+	var ops []clientv3.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		_, err := cli.Txn(ctx).Then(ops...).Commit()
+		ops = ops[:0]
+		return err
+	}
+	for _, r := range records {
+		var opts []clientv3.OpOption
+		if r.Leased {
+			svc := r.Key[:strings.LastIndex(r.Key, "/")]
+			id, ok := leases[svc]
+			if !ok {
+				l, err := cli.Grant(ctx, 3600)
+				if err != nil {
+					return 0, err
+				}
+				id, leases[svc] = l.ID, l.ID
+			}
+			opts = append(opts, clientv3.WithLease(id))
+		}
+		ops = append(ops, clientv3.OpPut(r.Key, r.Value, opts...))
+		if len(ops) == 128 {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(records), flush()
 }

@@ -233,6 +233,16 @@ func (c *Cluster) Signal(i int, s syscall.Signal) error {
 	return p.cmd.Process.Signal(s)
 }
 
+// Pid returns the process id of member i, or 0 while it is down.
+func (c *Cluster) Pid(i int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.procs[i]; p != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
 // Leader returns the index of the member that leads.
 func (c *Cluster) Leader(cli *clientv3.Client) (int, error) {
 	deadline := time.Now().Add(30 * time.Second)

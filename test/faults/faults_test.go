@@ -7,6 +7,9 @@ package faults
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -360,4 +363,87 @@ func faults(t *testing.T, bin string) {
 	if l.failed.Load() > 0 {
 		t.Errorf("%d of %d queries for unchanged names failed; first: %q", l.failed.Load(), l.total.Load(), l.firstFailures)
 	}
+}
+
+// etcd's gRPC proxy coalesces the watches of many replicas into one, but answers no
+// watch progress request. etcdsd must follow a quiet zone through it without taking the
+// silence for a stuck watch (a new watch every second, a new client every two), serve
+// every change, and come back after the proxy restarts.
+func TestThroughGRPCProxy(t *testing.T) {
+	perRelease(t, throughGRPCProxy)
+}
+
+func throughGRPCProxy(t *testing.T, bin string) {
+	c, err := devetcd.StartCluster(bin, t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	if _, err := cli.Put(ctx, "/skydns/local/example/a", `{"host":"10.53.0.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := devetcd.StartProxy(bin, c.Endpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Stop()
+	inst, ports := testserver.Start(t, 1, func(p []int) string {
+		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd example.local {\n  endpoint %s\n }\n}\n", p[0], proxy.Endpoint)
+	})
+	defer testserver.Stop(inst)
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	waitA(t, addr, "a.example.local.", "10.53.0.1")
+
+	// A quiet zone: the watch must stay as it is. Its stream then carries nothing to the
+	// proxy (no progress requests, no new watches).
+	time.Sleep(2 * time.Second) // past the first silence, when etcdsd finds out
+	before := watchMessages(t, proxy.Metrics)
+	time.Sleep(3 * time.Second)
+	if n := watchMessages(t, proxy.Metrics) - before; n > 0 {
+		t.Errorf("%v watch messages reached the proxy in 3 s of quiet, want none", n)
+	}
+	if _, err := cli.Put(ctx, "/skydns/local/example/b", `{"host":"10.53.0.2"}`); err != nil {
+		t.Fatal(err)
+	}
+	waitA(t, addr, "b.example.local.", "10.53.0.2")
+
+	// The proxy restarts: meanwhile nothing answers, so etcdsd's watch breaks and must be
+	// made again when the proxy is back.
+	proxy.Stop()
+	if _, err := cli.Put(ctx, "/skydns/local/example/c", `{"host":"10.53.0.3"}`); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if err := proxy.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	waitA(t, addr, "c.example.local.", "10.53.0.3")
+}
+
+// watchMessages reads how many messages the proxy's watch streams have received.
+func watchMessages(t *testing.T, metrics string) float64 {
+	t.Helper()
+	resp, err := http.Get(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, `grpc_server_msg_received_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch"`) {
+			f := strings.Fields(line)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			return v
+		}
+	}
+	return 0
 }
