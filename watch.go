@@ -41,11 +41,17 @@ const (
 	// together, and their lists, each a read of the whole zone, arrive spread over it
 	// rather than as one storm. The old snapshot serves meanwhile.
 	relistSpread = 2 * time.Second
+	// Through a gRPC proxy a quiet watch is made again after proxyRewatch, give or take
+	// half: the proxy can join a new watch to one whose connection to etcd is gone, which
+	// then delivers nothing (etcd-io/etcd#21813, #10650), and a status answer cannot tell.
+	// Leaving it lets the proxy drop that dead watch once its last watcher has left.
+	proxyRewatch = 30 * time.Second
 )
 
 var (
 	errWatchClosed = errors.New("watch channel closed")
 	errWatchSilent = errors.New("watch silent, no progress from etcd")
+	errProxyQuiet  = errors.New("watch through a gRPC proxy quiet for long")
 )
 
 // relist is the verifier's request for a complete list, and why.
@@ -250,6 +256,8 @@ func (w *watcher) loop(ctx context.Context) {
 			reason = "permission"
 		case errors.Is(err, errWatchSilent):
 			w.unstick(ctx, c, watching)
+		case errors.Is(err, errProxyQuiet):
+			// A new watch from where this one was, at once.
 		default:
 			watching.fail(ctx, err)
 		}
@@ -433,6 +441,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
 	heard, created := time.Now(), false
+	delivered, quiet := heard, time.Duration(float64(proxyRewatch)*(0.5+rand.Float64()))
 	for {
 		var (
 			i    int
@@ -452,6 +461,9 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 			if now.Sub(heard) > w.silentAfter {
 				if !w.alive(ctx, c, created) {
 					return errWatchSilent
+				}
+				if now.Sub(delivered) > quiet {
+					return errProxyQuiet
 				}
 				heard = now
 				w.markFresh(now)
@@ -480,6 +492,9 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 			return err
 		}
 		heard = time.Now()
+		if !resp.IsProgressNotify() {
+			delivered = heard
+		}
 		w.markFresh(heard)
 		w.noteTerm(resp.Header.RaftTerm)
 		switch {

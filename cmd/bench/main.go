@@ -39,9 +39,9 @@ type config struct {
 }
 
 type result struct {
-	qps, meanMs, p99Ms float64
-	lost, sent         int
-	ranges             float64 // etcd range requests during the run
+	qps, meanMs, p99Ms, p999Ms float64
+	lost, sent                 int
+	ranges                     float64 // etcd range requests during the run
 }
 
 func main() {
@@ -54,11 +54,12 @@ func main() {
 		pprof    = flag.String("pprof", "", "serve Go profiles of the etcdsd CoreDNS on this address, to profile a run")
 		changes  = flag.Int("propagation", 1000, "puts and deletes to time from etcd to DNS (0: none)")
 		scale    = flag.String("scale", "10000,100000", "record counts to time etcdsd's first complete list at")
+		zipf     = flag.Int("zipf", 0, "records for the Zipf mix (0: none): etcdsd, file and whoami asked a million questions with Zipf's law")
 		external = flag.String("etcd", "", "the endpoint of an etcd to use, such as Debian's etcd-server (default: one embedded in this process); data already there is not loaded again")
 	)
 	flag.Parse()
 	b := &bench{services: *services, duration: *duration, rounds: *rounds, coredns: *coredns,
-		only: *only, pprof: *pprof, changes: *changes, scale: *scale, external: *external}
+		only: *only, pprof: *pprof, changes: *changes, scale: *scale, external: *external, zipf: *zipf}
 	if err := b.run(); err != nil {
 		log.Fatal(err)
 	}
@@ -66,6 +67,7 @@ func main() {
 
 type bench struct {
 	services, rounds, changes int
+	zipf                      int
 	duration                  time.Duration
 	coredns, only, pprof      string
 	scale, external           string
@@ -73,7 +75,7 @@ type bench struct {
 }
 
 func (b *bench) run() error {
-	services, duration, rounds, only, pprof := b.services, b.duration, b.rounds, b.only, b.pprof
+	services, only, pprof := b.services, b.only, b.pprof
 	if _, err := exec.LookPath("dnsperf"); err != nil {
 		return errors.New("dnsperf not found: apt-get install dnsperf")
 	}
@@ -146,6 +148,66 @@ func (b *bench) run() error {
 	if only != "" {
 		configs = slices.DeleteFunc(configs, func(c *config) bool { return !slices.Contains(strings.Split(only, ","), c.name) })
 	}
+	title := fmt.Sprintf("%d services, %d distinct questions", services, len(benchdata.Queries(services)))
+	if err := b.compare(title, dir, coredns, queries, configs, pin); err != nil {
+		return err
+	}
+
+	for _, c := range configs {
+		if c.name == "etcdsd" && b.changes > 0 {
+			if err := propagation(cli, c.port, b.changes); err != nil {
+				return err
+			}
+		}
+	}
+	for _, f := range strings.Split(b.scale, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			if err := firstList(cli, endpoint, dir, coredns, n); err != nil {
+				return err
+			}
+		}
+	}
+	if b.zipf > 0 {
+		return b.zipfMix(cli, endpoint, dir, coredns, pin)
+	}
+	return nil
+}
+
+// zipfMix compares etcdsd, file and whoami on b.zipf records (b.zipf/3 services) and a
+// million address questions about their instances, Zipf-distributed with exponent 1.1.
+func (b *bench) zipfMix(cli *clientv3.Client, endpoint, dir, coredns string, pin bool) error {
+	services := b.zipf / 3
+	path := fmt.Sprintf("/scale%d", b.zipf)
+	if _, err := benchdata.Load(cli, path, benchdata.Records(path, services)); err != nil {
+		return err
+	}
+	zone := filepath.Join(dir, "zipf.zone")
+	if err := os.WriteFile(zone, []byte(benchdata.ZoneFile(services)), 0o600); err != nil {
+		return err
+	}
+	qs := benchdata.Zipf(services, 1_000_000, 1.1, 1)
+	distinct := map[benchdata.Query]bool{}
+	var qb strings.Builder
+	for _, q := range qs {
+		distinct[q] = true
+		fmt.Fprintf(&qb, "%s %s\n", q.Name, q.Type)
+	}
+	queries := filepath.Join(dir, "zipf.txt")
+	if err := os.WriteFile(queries, []byte(qb.String()), 0o600); err != nil {
+		return err
+	}
+	configs := []*config{
+		{name: "file", block: "file " + zone + " example.local"},
+		{name: "whoami", block: "whoami"},
+		{name: "etcdsd", block: fmt.Sprintf("etcdsd example.local {\n  path %s\n  endpoint %s\n }", path, endpoint)},
+	}
+	title := fmt.Sprintf("Zipf mix (s = 1.1): %d records (%d services), %d questions, %d distinct", b.zipf, services, len(qs), len(distinct))
+	return b.compare(title, dir, coredns, queries, configs, pin)
+}
+
+// compare starts the configurations, runs dnsperf with the queries against each in turn,
+// b.rounds times, and reports the medians.
+func (b *bench) compare(title, dir, coredns, queries string, configs []*config, pin bool) error {
 	for _, c := range configs {
 		if err := c.start(dir, coredns, pin); err != nil {
 			return err
@@ -164,9 +226,9 @@ func (b *bench) run() error {
 			return err
 		}
 	}
-	for round := range rounds {
+	for round := range b.rounds {
 		for _, c := range configs {
-			r, err := dnsperf(c, duration)
+			r, err := dnsperf(c, b.duration)
 			if err != nil {
 				return err
 			}
@@ -177,22 +239,7 @@ func (b *bench) run() error {
 	for _, c := range configs {
 		c.rss = rss(c.cmd.Process.Pid)
 	}
-	report(configs, services, duration, rounds, pin)
-
-	for _, c := range configs {
-		if c.name == "etcdsd" && b.changes > 0 {
-			if err := propagation(cli, c.port, b.changes); err != nil {
-				return err
-			}
-		}
-	}
-	for _, f := range strings.Split(b.scale, ",") {
-		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
-			if err := firstList(cli, endpoint, dir, coredns, n); err != nil {
-				return err
-			}
-		}
-	}
+	report(title, configs, b.duration, b.rounds, pin)
 	return nil
 }
 
@@ -373,6 +420,7 @@ func runDNSPerf(port int, queries string, d time.Duration, pin bool) (result, er
 	if len(latencies) > 0 {
 		slices.Sort(latencies)
 		r.p99Ms = latencies[len(latencies)*99/100]
+		r.p999Ms = latencies[len(latencies)*999/1000]
 	}
 	return r, nil
 }
@@ -430,15 +478,15 @@ func median(rs []result, f func(result) float64) float64 {
 	return v[len(v)/2]
 }
 
-func report(configs []*config, services int, duration time.Duration, rounds int, pin bool) {
+func report(title string, configs []*config, duration time.Duration, rounds int, pin bool) {
 	where := "CoreDNS and etcd on core 0, dnsperf on core 1 (taskset)"
 	if !pin {
 		where = "not pinned"
 	}
-	fmt.Printf("\n%d services, %d rounds of %v per configuration in alternation, %s; medians over rounds\n\n",
-		services, rounds, duration, where)
-	fmt.Printf("| configuration | QPS | mean latency (ms) | p99 latency (ms) | lost | RSS (MiB) | etcd ranges per 1000 queries |\n")
-	fmt.Printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Printf("\n%s; %d rounds of %v per configuration in alternation, %s; medians over rounds\n\n",
+		title, rounds, duration, where)
+	fmt.Printf("| configuration | QPS | mean latency (ms) | p99 latency (ms) | p999 latency (ms) | lost | RSS (MiB) | etcd ranges per 1000 queries |\n")
+	fmt.Printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	qps := map[string]float64{}
 	for _, c := range configs {
 		q := median(c.runs, func(r result) float64 { return r.qps })
@@ -447,9 +495,10 @@ func report(configs []*config, services int, duration time.Duration, rounds int,
 		for _, r := range c.runs {
 			lost, sent, ranges = lost+r.lost, sent+r.sent, ranges+r.ranges
 		}
-		fmt.Printf("| %s | %.0f | %.3f | %.3f | %d | %.0f | %.2f |\n", c.name, q,
+		fmt.Printf("| %s | %.0f | %.3f | %.3f | %.3f | %d | %.0f | %.2f |\n", c.name, q,
 			median(c.runs, func(r result) float64 { return r.meanMs }),
 			median(c.runs, func(r result) float64 { return r.p99Ms }),
+			median(c.runs, func(r result) float64 { return r.p999Ms }),
 			lost, float64(c.rss)/1024, 1000*ranges/float64(max(sent, 1)))
 	}
 	fmt.Println()

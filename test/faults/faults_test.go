@@ -413,10 +413,14 @@ func throughGRPCProxy(t *testing.T, bin string) {
 	}
 	waitA(t, addr, "b.example.local.", "10.53.0.2")
 
-	// The proxy restarts: meanwhile nothing answers, so etcdsd's watch breaks and must be
-	// made again when the proxy is back.
+	// The proxy restarts, and etcd compacts meanwhile: etcdsd's watch breaks, finds its
+	// revision compacted when the proxy is back, and lists again.
 	proxy.Stop()
-	if _, err := cli.Put(ctx, "/skydns/local/example/c", `{"host":"10.53.0.3"}`); err != nil {
+	put, err := cli.Put(ctx, "/skydns/local/example/c", `{"host":"10.53.0.3"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, put.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
