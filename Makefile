@@ -58,19 +58,30 @@ dnsperf:
 	@command -v dnsperf >/dev/null || { echo "installing dnsperf (Debian package)"; \
 		apt-get install -y -qq dnsperf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq dnsperf; }; }
 
-# etcdsd against etcd, etcd+cache, file and whoami with dnsperf, then scale and propagation;
-# the results and how to read them are in BENCHMARKS.md.
-bench: build dnsperf nsd
+# etcdsd against etcd, etcd+cache, file and whoami with dnsperf, then propagation, the first
+# list at each of BENCH_SCALE records, the Zipf mix over BENCH_ZIPF records, BENCH_REPLICAS
+# replicas on a three-member etcd (Debian's 3.4) with and without the gRPC proxy, the Go
+# benchmarks and the propagation to a secondary; the results and how to read them are in
+# BENCHMARKS.md. The long parts are the million-record ones and the replicas (about 25
+# minutes in all); make bench BENCH_SCALE=10000 BENCH_ZIPF=0 BENCH_REPLICAS=10 is a quick run.
+BENCH_SCALE ?= 10000,100000,1000000
+BENCH_ZIPF ?= 1000000
+BENCH_REPLICAS ?= 50
+bench: build dnsperf nsd etcd34
 	$(GO) build -o $(BIN)/bench ./cmd/bench
+	$(GO) build -o $(BIN)/replicas ./cmd/replicas
 	$(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
-		-propagation 1000 -scale 10000,100000,1000000
+		-propagation 1000 -scale $(BENCH_SCALE) -zipf $(BENCH_ZIPF)
+	$(BIN)/replicas -coredns $(BIN)/coredns -etcd $(ETCD34) -replicas $(BENCH_REPLICAS) -services 10000 -window 10s
 	$(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck|Transfer' -benchtime=1s . -bench.check=10000,100000,1000000
 	$(GO) test -count=1 -run TestPropagation -v ./test/xfr -xfr.changes=1000
 
-# A short run of the same, for make test: it shows that the benchmark still works.
-bench-smoke: dnsperf
+# A short run of the same, for make test: it shows that the benchmarks still work.
+bench-smoke: dnsperf etcd34
 	$(GO) build -o $(BIN)/bench ./cmd/bench
-	$(BIN)/bench -coredns $(BIN)/coredns -services 200 -duration 1s -rounds 1 -propagation 50 -scale 1000
+	$(GO) build -o $(BIN)/replicas ./cmd/replicas
+	$(BIN)/bench -coredns $(BIN)/coredns -services 200 -duration 1s -rounds 1 -propagation 50 -scale 1000 -zipf 3000
+	$(BIN)/replicas -coredns $(BIN)/coredns -etcd $(ETCD34) -replicas 3 -services 100 -window 2s
 	$(GO) test -run='^$$' -bench='QueryMix|HighNames|SelfCheck' -benchtime=100x . -bench.check=1000
 
 # Native Go fuzzing of the query path, value decoding and Corefile parsing.

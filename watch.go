@@ -213,7 +213,7 @@ func (w *watcher) loop(ctx context.Context) {
 	}
 
 	listing, watching := newRetry("listing "+w.root), newRetry("watching "+w.root)
-	reason := ""
+	reason, earlier := "", int64(0)
 	if w.b.spans == nil {
 		reason = "start"
 	}
@@ -230,7 +230,8 @@ func (w *watcher) loop(ctx context.Context) {
 			listing.ok()
 			reason = ""
 		}
-		err := w.watch(ctx, c, watching)
+		err := w.watch(ctx, c, watching, earlier)
+		earlier = 0
 		var again relist
 		switch {
 		case ctx.Err() != nil:
@@ -257,7 +258,10 @@ func (w *watcher) loop(ctx context.Context) {
 		case errors.Is(err, errWatchSilent):
 			w.unstick(ctx, c, watching)
 		case errors.Is(err, errProxyQuiet):
-			// A new watch from where this one was, at once.
+			// A new watch at once, from one revision earlier than this one was (events
+			// already applied are skipped): the proxy joins a watch only to one that
+			// started no earlier, so never to the dead one this may have been.
+			earlier = 1
 		default:
 			watching.fail(ctx, err)
 		}
@@ -419,8 +423,9 @@ func (w *watcher) readSpan(ctx context.Context, c etcdConn, l *listing, s span, 
 }
 
 // watch follows the spans of the last list from the revision after the one each has
-// reached, until a watch fails, falls silent, the verifier asks for a list, or ctx is done.
-func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
+// reached (less earlier), until a watch fails, falls silent, the verifier asks for a list,
+// or ctx is done.
+func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64) error {
 	// RequireLeader ends the watch when its member loses the cluster's leader, so that the
 	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
@@ -432,7 +437,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry) error {
 	go func() {
 		var wch [2]clientv3.WatchChan // zoneSpan, or belowSpans
 		for i, s := range spans {
-			wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(applied[i]+1),
+			wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(max(applied[i]+1-earlier, 1)),
 				clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
 		}
 		opened <- wch

@@ -64,6 +64,12 @@ type replica struct {
 	conf                string
 	cmd                 *exec.Cmd
 	exited              chan struct{} // closed when cmd has ended
+	starts              int
+}
+
+// logFile is where the replica's current process logs.
+func (r *replica) logFile() string {
+	return fmt.Sprintf("%s.%d.log", strings.TrimSuffix(r.conf, ".Corefile"), r.starts)
 }
 
 // sample is what the cluster (and the proxy) had used up to one moment.
@@ -319,7 +325,7 @@ func (h *harness) startReplicas(endpoints string) error {
 				}
 			}
 			if time.Now().After(deadline) {
-				out, _ := os.ReadFile(strings.TrimSuffix(r.conf, ".Corefile") + ".log")
+				out, _ := os.ReadFile(r.logFile())
 				return fmt.Errorf("replica on port %d not ready within 2 minutes:\n%s", r.dns, out)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -337,12 +343,17 @@ func (r *replica) start(coredns, endpoints string) error {
 		}
 		*p = port
 	}
-	corefile := fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n prometheus 127.0.0.1:%d\n etcdsd example.local {\n  endpoint %s\n }\n}\n",
-		r.dns, r.ready, r.metrics, endpoints)
+	debug := ""
+	if os.Getenv("REPLICAS_PPROF") != "" {
+		debug = fmt.Sprintf(" pprof 127.0.0.1:%d\n", r.metrics+1)
+	}
+	corefile := fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n prometheus 127.0.0.1:%d\n%s etcdsd example.local {\n  endpoint %s\n }\n}\n",
+		r.dns, r.ready, r.metrics, debug, endpoints)
 	if err := os.WriteFile(r.conf, []byte(corefile), 0o600); err != nil {
 		return err
 	}
-	logs, err := os.Create(strings.TrimSuffix(r.conf, ".Corefile") + ".log")
+	r.starts++
+	logs, err := os.Create(r.logFile())
 	if err != nil {
 		return err
 	}
