@@ -83,8 +83,8 @@ type watcher struct {
 	term    uint64                // the highest raft term heard; the loop's
 	// progressAnswered is set once etcd has answered a progress request; progressless,
 	// once every endpoint answers but none has answered one: an etcd gRPC proxy, which
-	// does not forward them (etcd's grpcproxy/watch.go). The loop's.
-	progressAnswered, progressless bool
+	// does not forward them (etcd's grpcproxy/watch.go). Written by the loop.
+	progressAnswered, progressless atomic.Bool
 	cancel                         context.CancelFunc
 	done                           chan struct{}
 
@@ -445,7 +445,10 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 	var wch [2]clientv3.WatchChan // nil channels, which never deliver, until opened
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
-	heard, created := time.Now(), false
+	// ahead is set while a watch starts past etcd's current revision, as one from the
+	// revision after a list does until the next write anywhere in etcd: etcd answers its
+	// progress requests only from then on.
+	heard, created, ahead := time.Now(), false, false
 	delivered, quiet := heard, time.Duration(float64(proxyRewatch)*(0.5+rand.Float64()))
 	for {
 		var (
@@ -464,7 +467,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 			return relist{reason}
 		case now := <-tick.C:
 			if now.Sub(heard) > w.silentAfter {
-				if !w.alive(ctx, c, created) {
+				if !w.alive(ctx, c, created, ahead) {
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
@@ -474,7 +477,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 				w.markFresh(now)
 				continue
 			}
-			if w.progressless {
+			if w.progressless.Load() {
 				continue
 			}
 			// The request must carry wctx's metadata to reach this watch's stream; an
@@ -505,34 +508,41 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 		switch {
 		case resp.Created:
 			created = true
+			ahead = ahead || resp.Header.Revision < applied[i]+1-earlier
 			r.ok()
 		case resp.IsProgressNotify():
-			w.progressAnswered = true
+			w.progressAnswered.Store(true)
+			ahead = false
 			// A sign of life, never a revision to resume from: a requested notification
 			// can run ahead of events still to come on the same watch (etcd-io/etcd#15220,
 			// fixed only in 3.4.25 and 3.5.8), and one from a member the client moved to
 			// can lead a watch into old events (etcd-io/etcd#20221).
 		default:
+			ahead = false
 			w.apply(ctx, c, i, resp.Events)
 		}
 	}
 }
 
 // alive tells a quiet watch of a live etcd from a stuck one, once the watch has been silent
-// for silentAfter: it is alive when etcd does not answer progress requests (progressless)
-// and every endpoint answers a status request. An endpoint that answers status but has
-// never answered a progress request to a watch it created is an etcd gRPC proxy: from
-// then on, a status answer every silentAfter stands for progress. A frozen member answers
-// neither; a member that answers progress requests is never taken for a proxy.
-func (w *watcher) alive(ctx context.Context, c etcdConn, created bool) bool {
-	if !w.progressless && (!created || w.progressAnswered) {
+// for silentAfter: it is alive when etcd cannot answer progress requests yet (ahead) or at
+// all (progressless) and every endpoint answers a status request. An endpoint that answers
+// status but has never answered a progress request to a watch it created is an etcd gRPC
+// proxy: from then on, a status answer every silentAfter stands for progress. A frozen
+// member answers neither; a member that answers progress requests is never taken for a
+// proxy.
+func (w *watcher) alive(ctx context.Context, c etcdConn, created, ahead bool) bool {
+	if ahead {
+		return c.steer(ctx)
+	}
+	if !w.progressless.Load() && (!created || w.progressAnswered.Load()) {
 		return false
 	}
 	if !c.steer(ctx) {
 		return false
 	}
-	if !w.progressless {
-		w.progressless = true
+	if !w.progressless.Load() {
+		w.progressless.Store(true)
 		log.Infof("etcd answers but does not answer watch progress requests (an etcd gRPC proxy?); following %s with a status request every %v of quiet instead", w.root, w.silentAfter)
 	}
 	return true

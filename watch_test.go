@@ -557,3 +557,23 @@ func hasSeries(t *testing.T, name, prefix string) bool {
 	}
 	return false
 }
+
+// In a quiet etcd, with no write after the list, the watch starts past etcd's revision and
+// etcd answers none of its progress requests: the watch is kept, on status answers, and
+// not taken for one through a gRPC proxy; after a write anywhere in etcd, progress
+// requests are answered.
+func TestQuietWatchIsKept(t *testing.T) {
+	put(t, "/qw/local/example/a", `{"host":"10.9.1.1"}`)
+	e := startPlugin(t, "etcdsd example.local {\n path /qw\n}")
+	w := e.watchers[0]
+	before := totalLists()
+	time.Sleep(3 * w.silentAfter)
+	if w.progressless.Load() {
+		t.Errorf("after %v of quiet, a direct etcd was taken for a gRPC proxy", 3*w.silentAfter)
+	}
+	put(t, "/elsewhere/qw", "x")
+	waitFor(t, "a progress answer", w.progressAnswered.Load)
+	if after := totalLists(); after != before {
+		t.Errorf("%v lists in a quiet zone, want none", after-before)
+	}
+}

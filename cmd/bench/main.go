@@ -87,7 +87,9 @@ func (b *bench) run() error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
 
 	// The server side (etcd here, CoreDNS below) on the first core, dnsperf on the second.
 	pin := runtime.NumCPU() >= 2
@@ -148,8 +150,12 @@ func (b *bench) run() error {
 	if only != "" {
 		configs = slices.DeleteFunc(configs, func(c *config) bool { return !slices.Contains(strings.Split(only, ","), c.name) })
 	}
+	defer stopAll(configs)
+	if err := startAll(configs, dir, coredns, pin); err != nil {
+		return err
+	}
 	title := fmt.Sprintf("%d services, %d distinct questions", services, len(benchdata.Queries(services)))
-	if err := b.compare(title, dir, coredns, queries, configs, pin); err != nil {
+	if err := b.compare(title, queries, configs, pin); err != nil {
 		return err
 	}
 
@@ -202,18 +208,34 @@ func (b *bench) zipfMix(cli *clientv3.Client, endpoint, dir, coredns string, pin
 		{name: "etcdsd", block: fmt.Sprintf("etcdsd example.local {\n  path %s\n  endpoint %s\n }", path, endpoint)},
 	}
 	title := fmt.Sprintf("Zipf mix (s = 1.1): %d records (%d services), %d questions, %d distinct", b.zipf, services, len(qs), len(distinct))
-	return b.compare(title, dir, coredns, queries, configs, pin)
+	defer stopAll(configs)
+	if err := startAll(configs, dir, coredns, pin); err != nil {
+		return err
+	}
+	return b.compare(title, queries, configs, pin)
 }
 
-// compare starts the configurations, runs dnsperf with the queries against each in turn,
-// b.rounds times, and reports the medians.
-func (b *bench) compare(title, dir, coredns, queries string, configs []*config, pin bool) error {
+// startAll starts the configurations; the caller stops them.
+func startAll(configs []*config, dir, coredns string, pin bool) error {
 	for _, c := range configs {
 		if err := c.start(dir, coredns, pin); err != nil {
 			return err
 		}
-		defer c.stop()
 	}
+	return nil
+}
+
+func stopAll(configs []*config) {
+	for _, c := range configs {
+		if c.cmd != nil {
+			c.stop()
+		}
+	}
+}
+
+// compare runs dnsperf with the queries against each of the running configurations in
+// turn, b.rounds times, and reports the medians.
+func (b *bench) compare(title, queries string, configs []*config, pin bool) error {
 
 	dnsperf := func(c *config, d time.Duration) (result, error) {
 		before := b.rangeTotal()
