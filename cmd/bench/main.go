@@ -35,7 +35,8 @@ type config struct {
 	port  int
 	cmd   *exec.Cmd
 	runs  []result
-	rss   int64 // KiB, after the runs
+	rss   int64         // KiB, after the runs
+	wait  time.Duration // how long it may take to answer after its start; 0: 30 s
 }
 
 type result struct {
@@ -94,7 +95,7 @@ func (b *bench) run() error {
 	// The server side (etcd here, CoreDNS below) on the first core, dnsperf on the second.
 	pin := runtime.NumCPU() >= 2
 	if pin {
-		if out, err := exec.Command("taskset", "-a", "-p", "-c", "0", strconv.Itoa(os.Getpid())).CombinedOutput(); err != nil {
+		if out, err := pinSelf("0"); err != nil {
 			log.Printf("not pinning (%v: %s)", err, out)
 			pin = false
 		}
@@ -166,6 +167,13 @@ func (b *bench) run() error {
 			}
 		}
 	}
+	// The first lists share every core between etcd (in this process) and CoreDNS, which
+	// inherits this process's cores.
+	if pin {
+		if out, err := pinSelf(fmt.Sprintf("0-%d", runtime.NumCPU()-1)); err != nil {
+			return fmt.Errorf("unpinning: %v: %s", err, out)
+		}
+	}
 	for _, f := range strings.Split(b.scale, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
 			if err := firstList(cli, endpoint, dir, coredns, n); err != nil {
@@ -174,9 +182,19 @@ func (b *bench) run() error {
 		}
 	}
 	if b.zipf > 0 {
+		if pin {
+			if out, err := pinSelf("0"); err != nil {
+				return fmt.Errorf("pinning: %v: %s", err, out)
+			}
+		}
 		return b.zipfMix(cli, endpoint, dir, coredns, pin)
 	}
 	return nil
+}
+
+// pinSelf puts every thread of this process, and so the processes it starts, on cpus.
+func pinSelf(cpus string) ([]byte, error) {
+	return exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(os.Getpid())).CombinedOutput()
 }
 
 // zipfMix compares etcdsd, file and whoami on b.zipf records (b.zipf/3 services) and a
@@ -203,9 +221,9 @@ func (b *bench) zipfMix(cli *clientv3.Client, endpoint, dir, coredns string, pin
 		return err
 	}
 	configs := []*config{
-		{name: "file", block: "file " + zone + " example.local"},
+		{name: "file", block: "file " + zone + " example.local", wait: 10 * time.Minute}, // parsing the zone file
 		{name: "whoami", block: "whoami"},
-		{name: "etcdsd", block: fmt.Sprintf("etcdsd example.local {\n  path %s\n  endpoint %s\n }", path, endpoint)},
+		{name: "etcdsd", block: fmt.Sprintf("etcdsd example.local {\n  path %s\n  endpoint %s\n }", path, endpoint), wait: time.Minute},
 	}
 	title := fmt.Sprintf("Zipf mix (s = 1.1): %d records (%d services), %d questions, %d distinct", b.zipf, services, len(qs), len(distinct))
 	defer stopAll(configs)
@@ -354,13 +372,16 @@ func (c *config) start(dir, coredns string, pin bool) error {
 		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", c.port)
+	if c.wait == 0 {
+		c.wait = 30 * time.Second
+	}
 	q := new(dns.Msg).SetQuestion("_svc000000._tcp.example.local.", dns.TypeSRV)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(c.wait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		if r, err := dns.Exchange(q, addr); err == nil && r.Rcode != dns.RcodeServerFailure {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: CoreDNS not answering on %s", c.name, addr)
+	return fmt.Errorf("%s: CoreDNS not answering on %s within %v", c.name, addr, c.wait)
 }
 
 // startProcess writes the configuration's Corefile and starts CoreDNS on it.
