@@ -377,7 +377,8 @@ func (c *config) start(dir, coredns string, pin bool) error {
 	}
 	q := new(dns.Msg).SetQuestion("_svc000000._tcp.example.local.", dns.TypeSRV)
 	for deadline := time.Now().Add(c.wait); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if r, err := dns.Exchange(q, addr); err == nil && r.Rcode != dns.RcodeServerFailure {
+		// Data in the answer (whoami's is in the additional section): the zone is loaded.
+		if r, err := dns.Exchange(q, addr); err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer)+len(r.Extra) > 0 {
 			return nil
 		}
 	}
