@@ -40,7 +40,8 @@ func services(n int) []service {
 		for k := range 1 + i%5 {
 			in := instance{name: fmt.Sprintf("inst%d.%s", k, s.name)}
 			if i%5 == 4 {
-				in.ip, in.v6 = fmt.Sprintf("2001:db8::%x:%x", i, k), true
+				// Three groups: a service number past 0xffff does not fit one.
+				in.ip, in.v6 = fmt.Sprintf("2001:db8::%x:%x:%x", i>>16, i&0xffff, k), true
 			} else {
 				// Unique per instance: the etcd plugin folds equal addresses into one A.
 				in.ip = fmt.Sprintf("%d.%d.%d.%d", 10+k, (i>>16)&255, (i>>8)&255, i&255)
