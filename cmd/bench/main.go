@@ -23,6 +23,7 @@ import (
 
 	"github.com/etcdsd/etcdsd/internal/benchdata"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/proc"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -277,7 +278,7 @@ func (b *bench) compare(title, queries string, configs []*config, pin bool) erro
 		}
 	}
 	for _, c := range configs {
-		c.rss = rss(c.cmd.Process.Pid)
+		c.rss = proc.RSS(c.cmd.Process.Pid)
 	}
 	report(title, configs, b.duration, b.rounds, pin)
 	return nil
@@ -351,7 +352,7 @@ func firstList(cli *clientv3.Client, endpoint, dir, coredns string, n int) error
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				fmt.Printf("first list of %d records (%d services): CoreDNS ready %v after its start (loading etcd took %v); RSS %d MiB\n",
-					n, n/3, time.Since(start).Round(time.Millisecond), loaded.Round(time.Second), rss(c.cmd.Process.Pid)/1024)
+					n, n/3, time.Since(start).Round(time.Millisecond), loaded.Round(time.Second), proc.RSS(c.cmd.Process.Pid)/1024)
 				if b, err := os.ReadFile(filepath.Join(dir, c.name+".log")); err == nil {
 					for _, line := range strings.Split(string(b), "\n") {
 						if strings.Contains(line, "Listed") {
@@ -491,20 +492,6 @@ func (b *bench) rangeTotal() float64 {
 	for _, mf := range mfs {
 		if mf.GetName() == "etcd_mvcc_range_total" {
 			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
-}
-
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb
 		}
 	}
 	return 0

@@ -26,6 +26,7 @@ import (
 
 	"github.com/etcdsd/etcdsd/internal/benchdata"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/proc"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -380,8 +381,8 @@ func (h *harness) sample() sample {
 	s := sample{at: time.Now()}
 	for i := range 3 {
 		pid := h.cluster.Pid(i)
-		s.cpu += cpuSeconds(pid)
-		s.rss += rss(pid)
+		s.cpu += proc.CPUSeconds(pid)
+		s.rss += proc.RSS(pid)
 		m := metrics(h.cluster.Endpoint(i) + "/metrics")
 		s.received += m["grpc_server_msg_received_total"]
 		s.ranges += m["etcd_mvcc_range_total"]
@@ -389,7 +390,7 @@ func (h *harness) sample() sample {
 		s.streams += m["etcd_debugging_mvcc_watch_stream_total"]
 	}
 	if h.proxy != nil {
-		s.proxyCPU, s.proxyRSS = cpuSeconds(h.proxy.Pid()), rss(h.proxy.Pid())
+		s.proxyCPU, s.proxyRSS = proc.CPUSeconds(h.proxy.Pid()), proc.RSS(h.proxy.Pid())
 	}
 	var (
 		mu sync.Mutex
@@ -433,34 +434,6 @@ func metrics(url string) map[string]float64 {
 		}
 	}
 	return out
-}
-
-// cpuSeconds returns the user and system CPU time of a process, from /proc.
-func cpuSeconds(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	return (utime + stime) / 100 // USER_HZ
-}
-
-// rss returns a process's resident set in KiB.
-func rss(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb
-		}
-	}
-	return 0
 }
 
 // relay forwards TCP connections from addr to a target until cut: then it closes them
