@@ -474,19 +474,8 @@ func runDNSPerf(port int, queries string, d time.Duration, pin bool) (result, er
 // one's from its metrics endpoint.
 func (b *bench) rangeTotal() float64 {
 	if b.metrics != "" {
-		resp, err := http.Get(b.metrics)
-		if err != nil {
-			return 0
-		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "etcd_mvcc_range_total" {
-				v, _ := strconv.ParseFloat(f[1], 64)
-				return v
-			}
-		}
-		return 0
+		m, _ := devetcd.Scrape(b.metrics)
+		return devetcd.Sum(m, "etcd_mvcc_range_total", nil)
 	}
 	mfs, _ := prometheus.DefaultGatherer.Gather()
 	for _, mf := range mfs {

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -19,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -383,11 +381,11 @@ func (h *harness) sample() sample {
 		pid := h.cluster.Pid(i)
 		s.cpu += proc.CPUSeconds(pid)
 		s.rss += proc.RSS(pid)
-		m := metrics(h.cluster.Endpoint(i) + "/metrics")
-		s.received += m["grpc_server_msg_received_total"]
-		s.ranges += m["etcd_mvcc_range_total"]
-		s.watchers += m["etcd_debugging_mvcc_watcher_total"]
-		s.streams += m["etcd_debugging_mvcc_watch_stream_total"]
+		m, _ := devetcd.Scrape(h.cluster.Endpoint(i) + "/metrics")
+		s.received += devetcd.Sum(m, "grpc_server_msg_received_total", nil)
+		s.ranges += devetcd.Sum(m, "etcd_mvcc_range_total", nil)
+		s.watchers += devetcd.Sum(m, "etcd_debugging_mvcc_watcher_total", nil)
+		s.streams += devetcd.Sum(m, "etcd_debugging_mvcc_watch_stream_total", nil)
 	}
 	if h.proxy != nil {
 		s.proxyCPU, s.proxyRSS = proc.CPUSeconds(h.proxy.Pid()), proc.RSS(h.proxy.Pid())
@@ -398,7 +396,8 @@ func (h *harness) sample() sample {
 	)
 	for _, r := range h.replicas {
 		wg.Go(func() {
-			v := metrics(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.metrics))["coredns_etcdsd_lists_total"]
+			m, _ := devetcd.Scrape(fmt.Sprintf("http://127.0.0.1:%d/metrics", r.metrics))
+			v := devetcd.Sum(m, "coredns_etcdsd_lists_total", nil)
 			mu.Lock()
 			s.lists += v
 			mu.Unlock()
@@ -406,34 +405,6 @@ func (h *harness) sample() sample {
 	}
 	wg.Wait()
 	return s
-}
-
-// metrics returns the sums of the series of a Prometheus text endpoint, by metric name.
-func metrics(url string) map[string]float64 {
-	out := map[string]float64{}
-	resp, err := http.Get(url)
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		f := strings.Fields(line)
-		name := f[0]
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-		}
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err == nil {
-			out[name] += v
-		}
-	}
-	return out
 }
 
 // relay forwards TCP connections from addr to a target until cut: then it closes them

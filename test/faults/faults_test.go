@@ -7,9 +7,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -167,6 +164,23 @@ func authAcrossRestart(t *testing.T, bin string) {
 	waitA(t, addr, "b.example.local.", "10.52.0.2")
 }
 
+// startCluster starts a cluster of members of bin and a client of it, both ended when
+// the test ends.
+func startCluster(t *testing.T, bin string, members int) (*devetcd.Cluster, *clientv3.Client) {
+	t.Helper()
+	c, err := devetcd.StartCluster(bin, t.TempDir(), members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return c, cli
+}
+
 // waitA waits up to a minute for name to answer the one address want.
 func waitA(t *testing.T, addr, name, want string) {
 	t.Helper()
@@ -224,16 +238,7 @@ func TestFaults(t *testing.T) {
 }
 
 func faults(t *testing.T, bin string) {
-	c, err := devetcd.StartCluster(bin, t.TempDir(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	c, cli := startCluster(t, bin, 3)
 
 	// put retries a write until the cluster takes it, as a deploy script would.
 	put := func(key, value string) {
@@ -374,16 +379,7 @@ func TestThroughGRPCProxy(t *testing.T) {
 }
 
 func throughGRPCProxy(t *testing.T, bin string) {
-	c, err := devetcd.StartCluster(bin, t.TempDir(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	c, cli := startCluster(t, bin, 1)
 	ctx := context.Background()
 	if _, err := cli.Put(ctx, "/skydns/local/example/a", `{"host":"10.53.0.1"}`); err != nil {
 		t.Fatal(err)
@@ -433,21 +429,9 @@ func throughGRPCProxy(t *testing.T, bin string) {
 // watchMessages reads how many messages the proxy's watch streams have received.
 func watchMessages(t *testing.T, metrics string) float64 {
 	t.Helper()
-	resp, err := http.Get(metrics)
+	m, err := devetcd.Scrape(metrics)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, `grpc_server_msg_received_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch"`) {
-			f := strings.Fields(line)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return v
-		}
-	}
-	return 0
+	return devetcd.Sum(m, "grpc_server_msg_received_total", map[string]string{"grpc_method": "Watch", "grpc_service": "etcdserverpb.Watch"})
 }
