@@ -41,10 +41,13 @@ const (
 	// together, and their lists, each a read of the whole zone, arrive spread over it
 	// rather than as one storm. The old snapshot serves meanwhile.
 	relistSpread = 2 * time.Second
-	// Through a gRPC proxy a quiet watch is made again after proxyRewatch, give or take
-	// half: the proxy can join a new watch to one whose connection to etcd is gone, which
-	// then delivers nothing (etcd-io/etcd#21813, #10650), and a status answer cannot tell.
-	// Leaving it lets the proxy drop that dead watch once its last watcher has left.
+	// Through a gRPC proxy a quiet watch is looked at after proxyRewatch, give or take
+	// half: the proxy joins a new watch to any earlier one on the same range, even one
+	// whose watch on etcd has ended, by compaction say, and which delivers nothing more
+	// (etcd-io/etcd#21813, #10650); a status answer cannot tell. A read at the watch's
+	// revision tells whether it was compacted (then the zone is listed again); if not,
+	// the watch is made again from one revision earlier, which leaving lets the proxy
+	// drop the dead one once its last watcher has left.
 	proxyRewatch = 30 * time.Second
 )
 
@@ -90,7 +93,7 @@ type watcher struct {
 
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
-	relistSpread                           time.Duration
+	relistSpread, proxyRewatch             time.Duration
 	verifyEvery                            time.Duration // 0: no self-check
 	pageSize, checkPage                    int64
 	answerBudget                           uint64 // bytes of prepared answers (answer_cache)
@@ -112,6 +115,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		silentAfter:   silentAfter,
 		staleAfter:    staleAfter,
 		relistSpread:  relistSpread,
+		proxyRewatch:  proxyRewatch,
 		verifyEvery:   verifyEvery,
 		pageSize:      listPageSize,
 		checkPage:     checkPageSize,
@@ -449,7 +453,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 	// revision after a list does until the next write anywhere in etcd: etcd answers its
 	// progress requests only from then on.
 	heard, created, ahead := time.Now(), false, false
-	delivered, quiet := heard, time.Duration(float64(proxyRewatch)*(0.5+rand.Float64()))
+	delivered, quiet := heard, time.Duration(float64(w.proxyRewatch)*(0.5+rand.Float64()))
 	for {
 		var (
 			i    int
@@ -471,6 +475,9 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
+					if compacted(ctx, c, spans[0].start, slices.Min(applied)) {
+						return rpctypes.ErrCompacted
+					}
 					return errProxyQuiet
 				}
 				heard = now
@@ -522,6 +529,16 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 			w.apply(ctx, c, i, resp.Events)
 		}
 	}
+}
+
+// compacted reports whether etcd has compacted past rev, asking with a count-only read
+// of key at rev: etcd answers ErrCompacted for any key, and key, one the watch reads, is
+// one the role may read.
+func compacted(ctx context.Context, c etcdConn, key string, rev int64) bool {
+	rctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	_, err := c.Get(rctx, key, clientv3.WithRev(max(rev, 1)), clientv3.WithCountOnly())
+	return errors.Is(err, rpctypes.ErrCompacted)
 }
 
 // alive tells a quiet watch of a live etcd from a stuck one, once the watch has been silent

@@ -21,7 +21,9 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 func query(t *testing.T, e *Etcdsd, name string, qtype uint16) *dns.Msg {
@@ -576,4 +578,100 @@ func TestQuietWatchIsKept(t *testing.T) {
 	if after := totalLists(); after != before {
 		t.Errorf("%v lists in a quiet zone, want none", after-before)
 	}
+}
+
+// Through etcd's gRPC proxy, a watch that resumes from a compacted revision can be joined
+// to a proxy watch that compaction ended, and then hears nothing, not even that it was
+// compacted (etcd-io/etcd#21813, #10650). Here a client that never cancels its compacted
+// watch, as older clients do not, keeps such a dead proxy watch while the watcher is cut
+// off and after: the watcher must find its revision compacted and list again, and hear
+// changes once the dead watch is gone.
+func TestProxiedWatchBehindCompaction(t *testing.T) {
+	bin, err := devetcd.CurrentBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range append([]string{bin}, devetcd.Releases()...) {
+		version, err := devetcd.BinaryVersion(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run("proxy "+version, func(t *testing.T) {
+			proxiedWatchBehindCompaction(t, bin)
+		})
+	}
+}
+
+func proxiedWatchBehindCompaction(t *testing.T, bin string) {
+	ctx := context.Background()
+	proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Stop()
+	relay, err := devetcd.StartRelay(strings.TrimPrefix(proxy.Endpoint, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relay.Close()
+
+	root := fmt.Sprintf("/pw%d", time.Now().UnixNano())
+	put(t, root+"/local/example/a", `{"host":"10.9.2.1"}`)
+	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
+	w := newWatcher(root, connector(e.newClient), 0)
+	w.proxyRewatch = 2 * w.silentAfter
+	if err := w.list(ctx, lend(testClient), "start"); err != nil {
+		t.Fatal(err)
+	}
+	zone := w.b.spans[0]
+	w.run()
+	defer w.stop()
+	waitFor(t, "the watch through the proxy taken for one", w.progressless.Load)
+
+	relay.Cut(true)
+	put(t, root+"/local/example/b", `{"host":"10.9.2.2"}`)
+	if _, err := testClient.Compact(ctx, put(t, root+"/local/example/c", `{"host":"10.9.2.3"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// A watch of the zone's range from revision 1 on a raw stream, which is never
+	// cancelled: the proxy keeps it, dead, and joins later watches of the range to it.
+	other, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	sctx, closeStream := context.WithCancel(ctx)
+	defer closeStream()
+	stream, err := etcdserverpb.NewWatchClient(other.ActiveConnection()).Watch(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := &etcdserverpb.WatchCreateRequest{Key: []byte(zone.start), RangeEnd: []byte(zone.end), StartRevision: 1}
+	if err := stream.Send(&etcdserverpb.WatchRequest{RequestUnion: &etcdserverpb.WatchRequest_CreateRequest{CreateRequest: create}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.CompactRevision != 0 {
+			break
+		}
+	}
+	relists := testutil.ToFloat64(listsTotal.WithLabelValues("compacted"))
+	relay.Cut(false)
+
+	waitFor(t, "the changes made while cut off", func() bool {
+		s := w.snapshot()
+		return s.get(root+"/local/example/b") != nil && s.get(root+"/local/example/c") != nil
+	})
+	if got := testutil.ToFloat64(listsTotal.WithLabelValues("compacted")); got != relists+1 {
+		t.Errorf("lists_total{reason=compacted} went from %v to %v, want +1", relists, got)
+	}
+
+	// Once the dead watch has gone, a watch made again hears changes.
+	closeStream()
+	rev := put(t, root+"/local/example/d", `{"host":"10.9.2.4"}`)
+	waitFor(t, "a change after the dead watch has gone", func() bool { return w.snapshot().rev >= rev })
 }

@@ -11,9 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,13 +51,15 @@ type harness struct {
 	cluster            *devetcd.Cluster
 	cli                *clientv3.Client
 	proxy              *devetcd.Proxy
-	relays             []*relay
+	relays             []*devetcd.Relay
 	replicas           []*replica
+	generation         int // how many times the replicas were started, for their file names
 }
 
 // replica is one CoreDNS process with etcdsd.
 type replica struct {
 	dns, ready, metrics int
+	pprof               int // with REPLICAS_PPROF
 	conf                string
 	cmd                 *exec.Cmd
 	exited              chan struct{} // closed when cmd has ended
@@ -128,13 +128,13 @@ func (h *harness) run(modes []string) error {
 		// The replicas reach etcd (or the proxy) through relays, which cut them off.
 		var eps []string
 		for _, t := range targets {
-			r, err := startRelay(strings.TrimPrefix(t, "http://"))
+			r, err := devetcd.StartRelay(strings.TrimPrefix(t, "http://"))
 			if err != nil {
 				return err
 			}
-			defer r.close()
+			defer r.Close()
 			h.relays = append(h.relays, r)
-			eps = append(eps, "http://"+r.addr)
+			eps = append(eps, "http://"+r.Addr)
 		}
 		endpoints := strings.Join(eps, " ")
 		fmt.Printf("\n%s:\n\n| state | etcd CPU (cores) | proxy CPU | etcd RSS (MiB) | proxy RSS | etcd messages/s | ranges | watchers | watch streams | lists | all replicas current after |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n", mode)
@@ -151,7 +151,7 @@ func (h *harness) run(modes []string) error {
 		})
 		h.stopReplicas()
 		for _, r := range h.relays {
-			r.close()
+			r.Close()
 		}
 		h.relays = nil
 		if h.proxy != nil {
@@ -273,11 +273,11 @@ func (h *harness) moveLeader() error {
 // seen, and lets them back: each finds its watch compacted and lists the zone again.
 func (h *harness) compactBehind() error {
 	for _, r := range h.relays {
-		r.cut(true)
+		r.Cut(true)
 	}
 	defer func() {
 		for _, r := range h.relays {
-			r.cut(false)
+			r.Cut(false)
 		}
 	}()
 	var rev int64
@@ -298,8 +298,9 @@ func (h *harness) compactBehind() error {
 // startReplicas starts every replica at once and waits until all are ready.
 func (h *harness) startReplicas(endpoints string) error {
 	h.replicas = make([]*replica, h.n)
+	h.generation++
 	for i := range h.replicas {
-		h.replicas[i] = &replica{conf: filepath.Join(h.dir, fmt.Sprintf("replica%d.Corefile", i))}
+		h.replicas[i] = &replica{conf: filepath.Join(h.dir, fmt.Sprintf("replica%d-%d.Corefile", i, h.generation))}
 		if err := h.replicas[i].start(h.coredns, endpoints); err != nil {
 			return err
 		}
@@ -335,7 +336,7 @@ func (h *harness) startReplicas(endpoints string) error {
 
 // start starts the replica's CoreDNS on free ports.
 func (r *replica) start(coredns, endpoints string) error {
-	for _, p := range []*int{&r.dns, &r.ready, &r.metrics} {
+	for _, p := range []*int{&r.dns, &r.ready, &r.metrics, &r.pprof} {
 		port, err := devetcd.FreePort()
 		if err != nil {
 			return err
@@ -344,7 +345,7 @@ func (r *replica) start(coredns, endpoints string) error {
 	}
 	debug := ""
 	if os.Getenv("REPLICAS_PPROF") != "" {
-		debug = fmt.Sprintf(" pprof 127.0.0.1:%d\n", r.metrics+1)
+		debug = fmt.Sprintf(" pprof 127.0.0.1:%d\n", r.pprof)
 	}
 	corefile := fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n ready 127.0.0.1:%d\n prometheus 127.0.0.1:%d\n%s etcdsd example.local {\n  endpoint %s\n }\n}\n",
 		r.dns, r.ready, r.metrics, debug, endpoints)
@@ -405,78 +406,4 @@ func (h *harness) sample() sample {
 	}
 	wg.Wait()
 	return s
-}
-
-// relay forwards TCP connections from addr to a target until cut: then it closes them
-// all and every new one at once, as a network partition does, until let back.
-type relay struct {
-	addr, target string
-	ln           net.Listener
-	mu           sync.Mutex
-	off          bool
-	conns        map[net.Conn]bool
-}
-
-func startRelay(target string) (*relay, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r := &relay{addr: ln.Addr().String(), target: target, ln: ln, conns: map[net.Conn]bool{}}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go r.serve(c)
-		}
-	}()
-	return r, nil
-}
-
-func (r *relay) serve(c net.Conn) {
-	r.mu.Lock()
-	off := r.off
-	r.mu.Unlock()
-	if off {
-		c.Close()
-		return
-	}
-	t, err := net.Dial("tcp", r.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	r.mu.Lock()
-	r.conns[c], r.conns[t] = true, true
-	r.mu.Unlock()
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		dst.Close()
-		src.Close()
-	}
-	go pipe(t, c)
-	pipe(c, t)
-	r.mu.Lock()
-	delete(r.conns, c)
-	delete(r.conns, t)
-	r.mu.Unlock()
-}
-
-// cut closes every connection and refuses new ones while off.
-func (r *relay) cut(off bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.off = off
-	if off {
-		for c := range r.conns {
-			c.Close()
-		}
-	}
-}
-
-func (r *relay) close() {
-	r.ln.Close()
-	r.cut(true)
 }
