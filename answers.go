@@ -62,8 +62,9 @@ func newAnswerCache(budget uint64) *answerCache {
 	return c
 }
 
-// get returns the prepared answer to k, when it is current.
-func (c *answerCache) get(k answerKey) *answer {
+// get returns the prepared answer to k, when it is current; now is asked only for an
+// answer with a leased record.
+func (c *answerCache) get(k answerKey, now func() time.Time) *answer {
 	if c == nil || c.c == nil {
 		return nil
 	}
@@ -71,7 +72,7 @@ func (c *answerCache) get(k answerKey) *answer {
 	if !ok {
 		return nil
 	}
-	if a.until != 0 && time.Now().UnixNano() >= a.until {
+	if a.until != 0 && now().UnixNano() >= a.until {
 		c.c.Invalidate(k)
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
@@ -79,12 +80,12 @@ func TestPreparedAnswersFollowChanges(t *testing.T) {
 			// A change elsewhere keeps the answers that did not read it.
 			w := kept.watchers[0]
 			key := answerKey{name: "_web._tcp.example.local.", qtype: dns.TypeSRV}
-			before := w.snapshot().answers.get(key)
+			before := w.snapshot().answers.get(key, time.Now)
 			if before == nil {
 				t.Fatal("no prepared answer for _web._tcp.example.local. SRV")
 			}
 			waitRevision(t, kept, put(t, at("zzz/v"), `{"host":"10.82.0.11"}`))
-			if after := w.snapshot().answers.get(key); after != before {
+			if after := w.snapshot().answers.get(key, time.Now); after != before {
 				t.Error("a change elsewhere dropped the prepared answer of _web._tcp.example.local. SRV")
 			}
 		})

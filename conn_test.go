@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -40,7 +41,7 @@ func TestConnNeverWithoutClient(t *testing.T) {
 					return
 				default:
 				}
-				resolveLeases(ctx, c, []*lease{{id: l.ID}})
+				resolveLeases(ctx, c, []*lease{{id: l.ID}}, time.Now)
 				c.Get(ctx, "/never-nil")
 				c.restore(ctx)
 			}

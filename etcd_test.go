@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,18 @@ var testConnect = connector(func(context.Context) (*clientv3.Client, error) { re
 // would and waits for its first complete list. Shutdown runs at the end of the test.
 func startPlugin(t *testing.T, stanza string) *Etcdsd {
 	t.Helper()
+	return startPluginAt(t, stanza, time.Now)
+}
+
+// startPluginAt is startPlugin with the plugin's clock (staleness, readiness, leased TTLs)
+// reading now.
+func startPluginAt(t *testing.T, stanza string, now func() time.Time) *Etcdsd {
+	t.Helper()
 	e := parsePlugin(t, stanza)
+	e.now = now
+	for _, w := range e.watchers {
+		w.now = now
+	}
 	if err := e.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +51,26 @@ func startPlugin(t *testing.T, stanza string) *Etcdsd {
 		t.Fatalf("plugin not ready after OnStartup")
 	}
 	return e
+}
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // parsePlugin parses one stanza, pointing it at the test etcd.

@@ -63,6 +63,7 @@ type Etcdsd struct {
 	username  string
 	password  string
 
+	now        func() time.Time    // the clock of staleness, readiness and leased TTLs
 	watchers   []*watcher          // one per zone prefix that no other zone's prefix holds
 	byZone     map[string]*watcher // the watcher holding each zone's keys
 	group      *group              // the stanzas of e's CoreDNS instance; nil: e alone
@@ -143,6 +144,7 @@ func (e *Etcdsd) watchZones() {
 		w, ok := byPath[outer]
 		if !ok {
 			w = newWatcher(outer, connector(e.newClient), e.Verify)
+			w.now = e.now
 			w.journal.size = e.IXFRJournal
 			w.answerBudget = e.AnswerCache
 			w.source = strings.Join(e.endpoints, " ") + " as " + e.username

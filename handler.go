@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/request"
@@ -30,12 +29,12 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 		// Without a complete list we cannot tell a missing name from a missing index.
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errNotSynced)
 	}
-	if e.MaxStale > 0 && e.tooStale(idx, time.Now()) {
+	if e.MaxStale > 0 && e.tooStale(idx, e.now()) {
 		return dns.RcodeServerFailure, plugin.Error(e.Name(), errTooStale)
 	}
 
 	key := answerKey{name: state.QName(), qtype: state.QType()}
-	if a := snap.answers.get(key); a != nil {
+	if a := snap.answers.get(key, e.now); a != nil {
 		return a.write(w, r, snap)
 	}
 	var reads []string

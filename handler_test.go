@@ -329,15 +329,16 @@ func TestLeasedAnswersCountDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, "/cd/local/example/x", `{"host":"10.70.0.1"}`, clientv3.WithLease(l.ID))
-	e := startPlugin(t, "etcdsd example.local {\n path /cd\n min-lease-ttl 1\n}")
+	clock := newFakeClock()
+	e := startPluginAt(t, "etcdsd example.local {\n path /cd\n min-lease-ttl 1\n}", clock.Now)
 	ttl := func() uint32 {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
 		e.ServeDNS(context.Background(), rec, new(dns.Msg).SetQuestion("x.example.local.", dns.TypeA))
 		return rec.Msg.Answer[0].Header().Ttl
 	}
 	first := ttl()
-	time.Sleep(2100 * time.Millisecond)
-	if second := ttl(); second >= first {
-		t.Fatalf("TTL of a leased record did not count down: %d then %d", first, second)
+	clock.Add(2 * time.Second)
+	if second := ttl(); second != first-2 {
+		t.Fatalf("TTL of a leased record did not count down 2 s in 2 s: %d then %d", first, second)
 	}
 }

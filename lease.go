@@ -97,9 +97,10 @@ type leaseReader interface {
 	TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error)
 }
 
-// resolveLeases asks etcd for the remaining TTL of each lease, a few at a time. A lease
-// that cannot be resolved keeps an unknown expiry and is retried by the refresh loop.
-func resolveLeases(ctx context.Context, cli leaseReader, leases []*lease) {
+// resolveLeases asks etcd for the remaining TTL of each lease, a few at a time, and notes
+// its expiry on the clock now. A lease that cannot be resolved keeps an unknown expiry
+// and is retried by the refresh loop.
+func resolveLeases(ctx context.Context, cli leaseReader, leases []*lease, now func() time.Time) {
 	const parallel = 64
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
@@ -110,7 +111,7 @@ func resolveLeases(ctx context.Context, cli leaseReader, leases []*lease) {
 			defer func() { <-sem; wg.Done() }()
 			rctx, cancel := context.WithTimeout(ctx, leaseTimeout)
 			defer cancel()
-			asked := time.Now()
+			asked := now()
 			resp, err := cli.TimeToLive(rctx, l.id)
 			if err != nil || resp.TTL <= 0 {
 				return

@@ -43,7 +43,7 @@ type view struct {
 // clock returns the time the answer is built at: only leased records' TTLs depend on it.
 func (v *view) clock() time.Time {
 	if v.now.IsZero() {
-		v.now = time.Now()
+		v.now = v.e.now()
 	}
 	return v.now
 }

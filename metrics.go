@@ -1,11 +1,25 @@
 package etcdsd
 
 import (
+	"strings"
+
 	"github.com/coredns/coredns/plugin"
+	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
+
+// Why a zone's keys were read whole, as lists_total and list_duration_seconds label it.
+const (
+	listStart      = "start"      // the watcher's first list
+	listCompacted  = "compacted"  // the watch fell behind compaction
+	listDivergence = "divergence" // the self-check found the index different from etcd
+	listPermission = "permission" // etcd refused the watch: the role changed
+	listRead       = "read"       // a read once, for etcdsdctl ls (Read)
+)
+
+var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listRead}
 
 // Per-query counts come from the prometheus plugin; these describe the index.
 var (
@@ -43,7 +57,7 @@ var (
 		Name:      "list_duration_seconds",
 		// A list takes milliseconds for a small zone and tens of seconds for a million keys.
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		Help:    "Histogram of the time a complete read of a watched key prefix took, leases included, by reason.",
+		Help:    "Histogram of the time a complete read of a watched key prefix took, leases included, by reason: " + strings.Join(listReasons, ", ") + ".",
 	}, []string{"reason"})
 
 	listTimestamp = promauto.NewGaugeVec(prometheus.GaugeOpts{
@@ -64,7 +78,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "lists_total",
-		Help:      "Counter of complete reads of a watched key prefix, by reason: start, compacted, divergence, permission or read.",
+		Help:      "Counter of complete reads of a watched key prefix, by reason: " + strings.Join(listReasons, ", ") + ".",
 	}, []string{"reason"})
 
 	cappedTotal = promauto.NewCounter(prometheus.CounterOpts{
@@ -93,7 +107,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "skipped_values_total",
-		Help:      "Counter of etcd values skipped because they do not decode, by reason.",
+		Help:      "Counter of etcd values skipped because they do not decode, by reason: " + strings.Join(skydns.Reasons, ", ") + ".",
 	}, []string{"reason"})
 )
 

@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
@@ -16,6 +17,7 @@ import (
 // decode are skipped as the plugin skips them.
 func Read(ctx context.Context, cli *clientv3.Client, prefix string, zones []string) (plugin.Handler, error) {
 	e := &Etcdsd{
+		now:         time.Now,
 		PathPrefix:  prefix,
 		MinLeaseTTL: defaultMinLeaseTTL,
 		MaxLeaseTTL: defaultMaxLeaseTTL,
@@ -28,7 +30,7 @@ func Read(ctx context.Context, cli *clientv3.Client, prefix string, zones []stri
 	}
 	e.watchZones()
 	for _, w := range e.watchers {
-		if err := w.list(ctx, lend(cli), "read"); err != nil {
+		if err := w.list(ctx, lend(cli), listRead); err != nil {
 			return nil, err
 		}
 	}

@@ -15,7 +15,7 @@ import (
 // those CoreDNS runs; each therefore answers for all of them (its group).
 func (e *Etcdsd) Ready() bool {
 	if e.group == nil {
-		return e.ownReady(time.Now())
+		return e.ownReady(e.now())
 	}
 	return e.group.ready()
 }
@@ -78,9 +78,8 @@ func (g *group) start() time.Time {
 func (g *group) ready() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	now := time.Now()
 	for _, e := range g.members {
-		if !e.ownReady(now) {
+		if !e.ownReady(e.now()) {
 			return false
 		}
 	}

@@ -5,13 +5,12 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/etcdsd/etcdsd/internal/retrypolicy"
 )
 
-// Retries of what failed start at minBackoff and grow to maxBackoff, or, for errors that
-// only an operator can fix (definitive), to maxDefinitiveBackoff; each delay is spread by
-// half either way, so that replicas do not retry a recovering etcd at once.
+// Retries of what failed follow retrypolicy and grow to maxBackoff, or, for errors that
+// only an operator can fix (definitive), to maxDefinitiveBackoff.
 const (
-	minBackoff           = 100 * time.Millisecond
 	maxBackoff           = 5 * time.Second
 	maxDefinitiveBackoff = 30 * time.Second
 )
@@ -20,15 +19,12 @@ const (
 // once when it starts and once when it ends, not on every attempt.
 type retry struct {
 	what    string
-	bo      backoff.ExponentialBackOff
+	bo      *backoff.ExponentialBackOff
 	failing bool
 }
 
 func newRetry(what string) *retry {
-	r := &retry{what: what, bo: *backoff.NewExponentialBackOff()}
-	r.bo.InitialInterval = minBackoff
-	r.bo.Multiplier = 2
-	return r
+	return &retry{what: what, bo: retrypolicy.New(maxBackoff)}
 }
 
 // fail logs err if it starts a run of failures, then waits before the next attempt.

@@ -59,6 +59,7 @@ func parse(c *caddy.Controller) ([]*Etcdsd, error) {
 
 func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	e := &Etcdsd{
+		now:            time.Now,
 		PathPrefix:     "skydns",
 		MinLeaseTTL:    defaultMinLeaseTTL,
 		MaxLeaseTTL:    defaultMaxLeaseTTL,

@@ -107,7 +107,7 @@ func (w *watcher) check(ctx context.Context, c etcdConn) error {
 	log.Errorf("Index of %s differs from etcd at revision %d in %d keys (%s); listing again",
 		w.root, d.rev, d.count, strings.Join(d.keys, " "))
 	select {
-	case w.relists <- "divergence":
+	case w.relists <- listDivergence:
 	default:
 	}
 	return nil

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdsd/etcdsd/internal/wait"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -78,19 +80,19 @@ func TestSelfCheckFindsLostEvents(t *testing.T) {
 	w := newWatcher(root, lossyConnect, 500*time.Millisecond)
 	w.run()
 	defer w.stop()
-	waitFor(t, "the first list", func() bool { return w.snapshot() != nil })
+	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
 	divergences := testutil.ToFloat64(divergencesTotal.WithLabelValues(root))
 	lists := testutil.ToFloat64(listsTotal.WithLabelValues("divergence"))
 
 	before := checks(t)
 	rev := txnPuts(t, root, 10)
-	waitFor(t, "the divergence found", func() bool { return testutil.ToFloat64(divergencesTotal.WithLabelValues(root)) > divergences })
+	wait.For(t, wait.Long, "the divergence found", func() bool { return testutil.ToFloat64(divergencesTotal.WithLabelValues(root)) > divergences })
 	// The check that found it is the next one, or the one after when a check was
 	// already reading when the transaction came.
 	if n := checks(t) - before; n > 2 {
 		t.Errorf("the divergence was found by the %dth check after the write", n)
 	}
-	waitFor(t, "the index repaired", func() bool {
+	wait.For(t, wait.Long, "the index repaired", func() bool {
 		s := w.snapshot()
 		return s.tree.Len() == 11 && s.rev >= rev
 	})
@@ -139,7 +141,7 @@ func TestSelfCheckQuietOnAHealthyIndex(t *testing.T) {
 	w := newWatcher(root, testConnect, 50*time.Millisecond)
 	w.run()
 	defer w.stop()
-	waitFor(t, "the first list", func() bool { return w.snapshot() != nil })
+	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
 	divergences := testutil.ToFloat64(divergencesTotal.WithLabelValues(root))
 	ctx := context.Background()
 	for i := range 5 {

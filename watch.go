@@ -91,6 +91,10 @@ type watcher struct {
 	cancel                         context.CancelFunc
 	done                           chan struct{}
 
+	// now is the clock of staleness, lease expiries and leased TTLs (watch silence is
+	// timed by tickers); tests move a fake one.
+	now func() time.Time
+
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
 	relistSpread, proxyRewatch             time.Duration
@@ -105,6 +109,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 	w := &watcher{
 		root:    root,
 		connect: connect,
+		now:     time.Now,
 		b:       newBuilder(root),
 		settled: make(chan struct{}),
 		relists: make(chan string, 1),
@@ -219,7 +224,7 @@ func (w *watcher) loop(ctx context.Context) {
 	listing, watching := newRetry("listing "+w.root), newRetry("watching "+w.root)
 	reason, earlier := "", int64(0)
 	if w.b.spans == nil {
-		reason = "start"
+		reason = listStart
 	}
 	for ctx.Err() == nil {
 		if reason != "" {
@@ -251,14 +256,14 @@ func (w *watcher) loop(ctx context.Context) {
 			// snapshot meanwhile.
 			wait := time.Duration(rand.Int64N(int64(w.relistSpread) + 1))
 			log.Infof("Watch on %s fell behind compaction past revision %v, listing again in %v", w.root, w.b.applied, wait.Round(time.Millisecond))
-			reason = "compacted"
+			reason = listCompacted
 			sleep(ctx, wait)
 		case errors.As(err, &again):
 			reason = again.reason
 		case errors.Is(err, rpctypes.ErrPermissionDenied):
 			// The role changed under the watch: a list finds what it may read now.
 			watching.fail(ctx, err)
-			reason = "permission"
+			reason = listPermission
 		case errors.Is(err, errWatchSilent):
 			w.unstick(ctx, c, watching)
 		case errors.Is(err, errProxyQuiet):
@@ -279,10 +284,10 @@ func (w *watcher) loop(ctx context.Context) {
 // keeps sending a restarted etcd 3.4 with auth on the token it forgot, and never gets a
 // new one. A new client authenticates afresh.
 func (w *watcher) unstick(ctx context.Context, c etcdConn, r *retry) {
-	if !c.steer(ctx) || w.age(time.Now()) < redialAfter {
+	if !c.steer(ctx) || w.age(w.now()) < redialAfter {
 		return
 	}
-	log.Infof("etcd answers, but %s has heard nothing from it for %v; making a new client", w.root, w.age(time.Now()).Round(time.Second))
+	log.Infof("etcd answers, but %s has heard nothing from it for %v; making a new client", w.root, w.age(w.now()).Round(time.Second))
 	if err := c.redial(ctx); err != nil {
 		r.fail(ctx, err)
 	}
@@ -321,7 +326,7 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	go func() {
 		n := 0
 		for batch := range leaseq {
-			resolveLeases(ctx, c, batch)
+			resolveLeases(ctx, c, batch, w.now)
 			n += len(batch)
 		}
 		resolved <- n
@@ -345,7 +350,7 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
 		w.b.tree.Len(), leases, w.root, l.rev, time.Since(started).Round(time.Millisecond))
 	w.cause.Store(nil)
-	w.markFresh(time.Now())
+	w.markFresh(w.now())
 	w.publish(nil, true)
 	listsTotal.WithLabelValues(reason).Inc()
 	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
@@ -481,7 +486,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					return errProxyQuiet
 				}
 				heard = now
-				w.markFresh(now)
+				w.markFresh(w.now())
 				continue
 			}
 			if w.progressless.Load() {
@@ -510,7 +515,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 		if !resp.IsProgressNotify() {
 			delivered = heard
 		}
-		w.markFresh(heard)
+		w.markFresh(w.now())
 		w.noteTerm(resp.Header.RaftTerm)
 		switch {
 		case resp.Created:
@@ -574,7 +579,7 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 		return
 	}
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
-	resolveLeases(ctx, c, ch.fresh)
+	resolveLeases(ctx, c, ch.fresh, w.now)
 	w.publish(ch.keys, false)
 }
 
@@ -619,11 +624,12 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
-			resolveLeases(ctx, c, w.b.leases.due(time.Now(), w.renew.Swap(false)))
-		case now := <-t.C:
+			resolveLeases(ctx, c, w.b.leases.due(w.now(), w.renew.Swap(false)), w.now)
+		case <-t.C:
 			if w.snapshot() == nil {
 				continue
 			}
+			now := w.now()
 			if age := w.age(now); (age > w.staleAfter) != stale {
 				stale = !stale
 				if stale {
@@ -634,7 +640,7 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 					staleGauge.WithLabelValues(w.root).Set(0)
 				}
 			}
-			resolveLeases(ctx, c, w.b.leases.due(now, w.renew.Swap(false)))
+			resolveLeases(ctx, c, w.b.leases.due(now, w.renew.Swap(false)), w.now)
 			c.restore(ctx)
 		}
 	}

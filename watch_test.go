@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
+	"github.com/etcdsd/etcdsd/internal/wait"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/miekg/dns"
@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/goleak"
 	"go.uber.org/zap"
 )
 
@@ -268,20 +269,15 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	}
 }
 
-// watcherGoroutines counts the running watch loops of this package.
-func watcherGoroutines() int {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	return strings.Count(string(buf), "etcdsd.(*watcher).loop(")
-}
-
+// A reload stops the old instance's watches, and a shutdown the new one's: no goroutine
+// of either is left.
 func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
 	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
 	corefile := func(port int, path string) string {
 		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint)
 	}
-	base := watcherGoroutines()
+	before := goleak.IgnoreCurrent()
 	inst, ports := testserver.Start(t, 1, func(p []int) string { return corefile(p[0], "/r1") })
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	expectA(t, addr, "x.example.local.", "10.8.4.1")
@@ -291,9 +287,6 @@ func TestReloadLeavesNoWatchBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectA(t, addr, "x.example.local.", "10.8.4.2")
-	if n := watcherGoroutines() - base; n != 1 {
-		t.Errorf("want 1 watch loop after reload, got %d", n)
-	}
 
 	errs := inst.ShutdownCallbacks()
 	if err := inst.Stop(); err != nil {
@@ -302,9 +295,7 @@ func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if n := watcherGoroutines() - base; n != 0 {
-		t.Errorf("want no watch loop after shutdown, got %d", n)
-	}
+	goleak.VerifyNone(t, before)
 }
 
 func TestSeveralStanzasInOneServerBlock(t *testing.T) {
@@ -353,7 +344,7 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	strict := start("etcdsd example.local {\n endpoint " + srv.Endpoint + "\n max_stale 1s\n}")
 	// The second answers from the first's index until its own list is in (as after a
 	// reload), so OnStartup need not wait for it: wait here.
-	waitFor(t, "both first lists", func() bool { return totalLists() == lists+2 })
+	wait.For(t, wait.Long, "both first lists", func() bool { return totalLists() == lists+2 })
 
 	want := []test.Case{{
 		Qname: "svc.example.local.", Qtype: dns.TypeA,
@@ -367,7 +358,7 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	// Gone: the patient plugin answers from its index and stays ready; the strict one
 	// fails once max_stale has passed; both report staleness.
 	prefix := "/skydns/local/example"
-	waitFor(t, "stale gauge", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 1 })
+	wait.For(t, wait.Long, "stale gauge", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 1 })
 	serve(t, patient, want)
 	if !patient.Ready() {
 		t.Error("plugin without max_stale not ready while etcd is away")
@@ -407,7 +398,7 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 	}}
 	serve(t, patient, want)
 	serve(t, strict, want)
-	waitFor(t, "fresh again", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 0 })
+	wait.For(t, wait.Long, "fresh again", func() bool { return testutil.ToFloat64(staleGauge.WithLabelValues(prefix)) == 0 })
 	if got := totalLists(); got != lists {
 		t.Errorf("lists_total went from %v to %v: the watches listed again instead of resuming", lists, got)
 	}
@@ -422,21 +413,10 @@ func TestServesWhileEtcdIsDownAndResumes(t *testing.T) {
 // totalLists sums lists_total over its reasons.
 func totalLists() float64 {
 	sum := 0.0
-	for _, reason := range []string{"start", "compacted", "divergence", "permission"} {
+	for _, reason := range listReasons {
 		sum += testutil.ToFloat64(listsTotal.WithLabelValues(reason))
 	}
 	return sum
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestWatchBehindCompactionListsAgain(t *testing.T) {
@@ -457,7 +437,7 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 
 	w.run()
 	defer w.stop()
-	waitFor(t, "a list after compaction", func() bool {
+	wait.For(t, wait.Long, "a list after compaction", func() bool {
 		s := w.snapshot()
 		return s.get("/cp/local/example/a") == nil && s.get("/cp/local/example/b") != nil && s.get("/cp/local/example/c") != nil
 	})
@@ -474,7 +454,7 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	rev = put(t, "/cp/local/example/e", `{"host":"10.8.7.5"}`)
-	waitFor(t, "events after compaction and defrag", func() bool { return w.snapshot().rev >= rev })
+	wait.For(t, wait.Long, "events after compaction and defrag", func() bool { return w.snapshot().rev >= rev })
 	if got := testutil.ToFloat64(listsTotal.WithLabelValues("compacted")); got != relists+1 {
 		t.Errorf("a current watch listed again after compaction: %v lists, want %v", got, relists+1)
 	}
@@ -521,12 +501,12 @@ func TestReloadWhileEtcdIsAway(t *testing.T) {
 	if _, err := cli2.Put(context.Background(), "/reload/local/example/y", `{"host":"10.8.10.2"}`); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the write after etcd came back", func() bool {
+	wait.For(t, wait.Long, "the write after etcd came back", func() bool {
 		m, err := dns.Exchange(new(dns.Msg).SetQuestion("y.example.local.", dns.TypeA), addr)
 		return err == nil && len(m.Answer) == 1
 	})
 
-	waitFor(t, "the series of the zone the reload added", func() bool { return hasSeries(t, "coredns_etcdsd_keys", "/reload/local/other") })
+	wait.For(t, wait.Long, "the series of the zone the reload added", func() bool { return hasSeries(t, "coredns_etcdsd_keys", "/reload/local/other") })
 	if inst, err = inst.Restart(caddy.CaddyfileInput{ServerTypeName: "dns", Contents: []byte(corefile(ports[0], "example.local"))}); err != nil {
 		t.Fatal(err)
 	}
@@ -574,7 +554,7 @@ func TestQuietWatchIsKept(t *testing.T) {
 		t.Errorf("after %v of quiet, a direct etcd was taken for a gRPC proxy", 3*w.silentAfter)
 	}
 	put(t, "/elsewhere/qw", "x")
-	waitFor(t, "a progress answer", w.progressAnswered.Load)
+	wait.For(t, wait.Long, "a progress answer", w.progressAnswered.Load)
 	if after := totalLists(); after != before {
 		t.Errorf("%v lists in a quiet zone, want none", after-before)
 	}
@@ -626,7 +606,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	zone := w.b.spans[0]
 	w.run()
 	defer w.stop()
-	waitFor(t, "the watch through the proxy taken for one", w.progressless.Load)
+	wait.For(t, wait.Long, "the watch through the proxy taken for one", w.progressless.Load)
 
 	relay.Cut(true)
 	put(t, root+"/local/example/b", `{"host":"10.9.2.2"}`)
@@ -662,7 +642,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	relists := testutil.ToFloat64(listsTotal.WithLabelValues("compacted"))
 	relay.Cut(false)
 
-	waitFor(t, "the changes made while cut off", func() bool {
+	wait.For(t, wait.Long, "the changes made while cut off", func() bool {
 		s := w.snapshot()
 		return s.get(root+"/local/example/b") != nil && s.get(root+"/local/example/c") != nil
 	})
@@ -673,5 +653,5 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	// Once the dead watch has gone, a watch made again hears changes.
 	closeStream()
 	rev := put(t, root+"/local/example/d", `{"host":"10.9.2.4"}`)
-	waitFor(t, "a change after the dead watch has gone", func() bool { return w.snapshot().rev >= rev })
+	wait.For(t, wait.Long, "a change after the dead watch has gone", func() bool { return w.snapshot().rev >= rev })
 }

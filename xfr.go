@@ -51,7 +51,7 @@ func (e *Etcdsd) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	if snap == nil {
 		return nil, errNotSynced
 	}
-	x := &zoneTransfer{e: e, zone: zone, now: time.Now(), memo: map[memoKey][]dns.RR{}}
+	x := &zoneTransfer{e: e, zone: zone, now: e.now(), memo: map[memoKey][]dns.RR{}}
 	soa := x.soa(snap)
 	current := soa[0].(*dns.SOA).Serial
 	ch := make(chan []dns.RR)

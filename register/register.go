@@ -5,6 +5,7 @@
 package register
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/etcdsd/etcdsd/internal/retrypolicy"
 	"github.com/etcdsd/etcdsd/skydns"
 
+	"github.com/cenkalti/backoff/v5"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -38,6 +41,18 @@ type Options struct {
 	// OnError is told of every failure to keep the record (a lost lease, a failed
 	// re-registration); the registration keeps trying. Nil ignores them.
 	OnError func(error)
+
+	// Check, when set, is run every CheckInterval, each run bounded by CheckTimeout. The
+	// record is withdrawn from etcd (its lease kept alive) after CheckFailures failures in
+	// a row and put back after one pass; before the first pass it is not put. Its state is
+	// kept at HealthKey of the record's key, under the same lease, for etcdsdctl ls.
+	Check         Check
+	CheckInterval time.Duration // DefaultCheckInterval when 0
+	CheckTimeout  time.Duration // DefaultCheckTimeout when 0
+	CheckFailures int           // DefaultCheckFailures when 0
+	// OnHealth is told of every change of the check's state, with the failure that made it
+	// fail. Nil ignores them.
+	OnHealth func(passing bool, err error)
 }
 
 // Registration is one record kept alive in etcd.
@@ -48,11 +63,15 @@ type Registration struct {
 	ttl     int64
 	onError func(error)
 
+	opt    Options // with the check's defaults filled in
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when keep has revoked the lease
+	checks sync.WaitGroup
+	writes sync.Mutex // one write of the record and its check state at a time, in order
 
 	mu        sync.Mutex
 	lease     clientv3.LeaseID
+	health    *Health // nil without a check
 	revokeErr error
 }
 
@@ -87,10 +106,21 @@ func Register(ctx context.Context, cli *clientv3.Client, name string, svc skydns
 		return nil, err
 	}
 	r := &Registration{cli: cli, key: key, value: string(value), ttl: ttl, onError: opt.OnError, done: make(chan struct{})}
+	if opt.Check != nil {
+		opt.CheckInterval = cmp.Or(opt.CheckInterval, DefaultCheckInterval)
+		opt.CheckTimeout = cmp.Or(opt.CheckTimeout, DefaultCheckTimeout)
+		opt.CheckFailures = cmp.Or(opt.CheckFailures, DefaultCheckFailures)
+		err := runCheck(ctx, opt.Check, opt.CheckTimeout)
+		r.health = newHealth(err == nil, err)
+	}
+	r.opt = opt
 	if err := r.put(ctx); err != nil {
 		return nil, err
 	}
 	ctx, r.cancel = context.WithCancel(ctx)
+	if opt.Check != nil {
+		r.checks.Go(func() { r.check(ctx) })
+	}
 	go r.keep(ctx)
 	return r, nil
 }
@@ -105,16 +135,28 @@ func (r *Registration) Lease() clientv3.LeaseID {
 	return r.lease
 }
 
+// Health returns the state of the check, or nil without one.
+func (r *Registration) Health() *Health {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.health == nil {
+		return nil
+	}
+	h := *r.health
+	return &h
+}
+
 // Close stops keeping the record and revokes its lease, which deletes the record.
 func (r *Registration) Close() error {
 	r.cancel()
+	r.checks.Wait()
 	<-r.done
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.revokeErr
 }
 
-// put grants a new lease and puts the record under it.
+// put grants a new lease and puts the record under it, unless its check fails.
 func (r *Registration) put(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, opTimeout)
 	defer cancel()
@@ -122,7 +164,12 @@ func (r *Registration) put(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("granting a lease for %s: %w", r.key, err)
 	}
-	if _, err := r.cli.Put(ctx, r.key, r.value, clientv3.WithLease(g.ID)); err != nil {
+	r.writes.Lock()
+	defer r.writes.Unlock()
+	r.mu.Lock()
+	ops := r.ops(g.ID)
+	r.mu.Unlock()
+	if _, err := r.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
 		r.cli.Revoke(ctx, g.ID) // best effort: it would expire anyway
 		return fmt.Errorf("putting %s: %w", r.key, err)
 	}
@@ -130,6 +177,20 @@ func (r *Registration) put(ctx context.Context) error {
 	r.lease = g.ID
 	r.mu.Unlock()
 	return nil
+}
+
+// ops are the writes that make etcd hold the record as the check's state says, under
+// lease; r.mu is held.
+func (r *Registration) ops(lease clientv3.LeaseID) []clientv3.Op {
+	if r.health == nil {
+		return []clientv3.Op{clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease))}
+	}
+	state, _ := json.Marshal(r.health) // a Health always marshals
+	record := clientv3.OpDelete(r.key)
+	if r.health.Passing {
+		record = clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease))
+	}
+	return []clientv3.Op{record, clientv3.OpPut(HealthKey(r.key), string(state), clientv3.WithLease(lease))}
 }
 
 var errLeaseLost = errors.New("lease expired or revoked")
@@ -166,22 +227,17 @@ func (r *Registration) keep(ctx context.Context) {
 	r.mu.Unlock()
 }
 
-// putAgain retries put with a capped backoff until it succeeds (true) or ctx ends.
+// putAgain retries put, spaced out by retrypolicy up to a third of the TTL, until it
+// succeeds (true) or ctx ends.
 func (r *Registration) putAgain(ctx context.Context) bool {
-	wait := 100 * time.Millisecond
-	for {
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		err := r.put(ctx)
-		if err == nil {
-			return true
+		if err != nil {
+			r.fail(err)
 		}
-		r.fail(err)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, time.Duration(r.ttl)*time.Second/3)
-	}
+		return struct{}{}, err
+	}, backoff.WithBackOff(retrypolicy.New(time.Duration(r.ttl)*time.Second/3)), backoff.WithMaxElapsedTime(0))
+	return err == nil
 }
 
 func (r *Registration) fail(err error) {

@@ -3,6 +3,10 @@ package register
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/wait"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,16 +39,6 @@ func get(t *testing.T, key string) *clientv3.GetResponse {
 		t.Fatal(err)
 	}
 	return resp
-}
-
-// waitFor polls cond for up to d; the bound only ends a test that would otherwise hang.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
 }
 
 func TestRegisterAndClose(t *testing.T) {
@@ -121,7 +116,7 @@ func TestRegisterComesBackAfterLeaseLoss(t *testing.T) {
 	if _, err := testClient.Revoke(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "record back under a new lease", func() bool {
+	wait.For(t, 10*time.Second, "record back under a new lease", func() bool {
 		resp := get(t, r.Key())
 		return len(resp.Kvs) == 1 && resp.Kvs[0].Lease != int64(first) && clientv3.LeaseID(resp.Kvs[0].Lease) == r.Lease()
 	})
@@ -140,7 +135,7 @@ func TestRegisterContextEndRevokes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitFor(t, 10*time.Second, "record gone after the context ended", func() bool { return len(get(t, r.Key()).Kvs) == 0 })
+	wait.For(t, 10*time.Second, "record gone after the context ended", func() bool { return len(get(t, r.Key()).Kvs) == 0 })
 	if err := r.Close(); err != nil {
 		t.Errorf("Close after the context ended: %v", err)
 	}
@@ -157,5 +152,128 @@ func TestNoCoreDNSInTheBuild(t *testing.T) {
 		if strings.HasPrefix(pkg, "github.com/coredns/") {
 			t.Errorf("register depends on %s", pkg)
 		}
+	}
+}
+
+// A failing check withdraws the record and keeps its lease; a passing one puts it back.
+// A check that fails from the start keeps the record out until it passes.
+func TestCheckWithdrawsAndRestores(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer srv.Close()
+	var changes atomic.Int32
+	r, err := Register(context.Background(), testClient, "api.example.local.", skydns.Service{Host: "10.1.5.1"}, Options{
+		Prefix: "/regcheck", TTL: 10 * time.Second,
+		Check: HTTPCheck(srv.URL), CheckInterval: 50 * time.Millisecond, CheckFailures: 2,
+		OnHealth: func(bool, error) { changes.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	present := func() bool { return len(get(t, r.Key()).Kvs) == 1 }
+	state := func() Health {
+		t.Helper()
+		resp := get(t, HealthKey(r.Key()))
+		if len(resp.Kvs) != 1 {
+			t.Fatalf("no check state at %s", HealthKey(r.Key()))
+		}
+		if clientv3.LeaseID(resp.Kvs[0].Lease) != r.Lease() {
+			t.Errorf("check state under lease %x, registration holds %x", resp.Kvs[0].Lease, r.Lease())
+		}
+		var h Health
+		if err := json.Unmarshal(resp.Kvs[0].Value, &h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if present() || state().Passing || !strings.Contains(state().Output, "500") {
+		t.Fatalf("record put before its check passed, or state %+v", state())
+	}
+
+	failing.Store(false)
+	wait.For(t, 10*time.Second, "record put once the check passes", present)
+	lease := r.Lease()
+	if h := state(); !h.Passing || h.Output != "" {
+		t.Errorf("state %+v after the check passed", h)
+	}
+
+	failing.Store(true)
+	wait.For(t, 10*time.Second, "record withdrawn after two failures", func() bool { return !present() })
+	if r.Lease() != lease {
+		t.Errorf("lease changed from %x to %x on withdrawal", lease, r.Lease())
+	}
+	if ttl, err := testClient.TimeToLive(context.Background(), lease); err != nil || ttl.TTL <= 0 {
+		t.Errorf("lease %x not kept alive while withdrawn: %v, %v", lease, ttl, err)
+	}
+	if h := r.Health(); h.Passing {
+		t.Errorf("Health() %+v while failing", h)
+	}
+
+	failing.Store(false)
+	wait.For(t, 10*time.Second, "record back after the check passes again", present)
+	if n := changes.Load(); n != 3 {
+		t.Errorf("OnHealth told of %d changes, want 3 (pass, fail, pass)", n)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if present() || len(get(t, HealthKey(r.Key())).Kvs) != 0 {
+		t.Error("record or check state left after Close")
+	}
+}
+
+// TCP and exec checks tell a live service from a dead one; a check past its timeout fails.
+func TestChecks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ctx := context.Background()
+	if err := runCheck(ctx, TCPCheck(addr), time.Second); err != nil {
+		t.Errorf("TCP check of a listening port: %v", err)
+	}
+	ln.Close()
+	if err := runCheck(ctx, TCPCheck(addr), time.Second); err == nil {
+		t.Error("TCP check of a closed port passed")
+	}
+	if err := runCheck(ctx, ExecCheck("exit 0"), time.Second); err != nil {
+		t.Errorf("exec check of exit 0: %v", err)
+	}
+	if err := runCheck(ctx, ExecCheck("echo broken >&2; exit 3"), time.Second); err == nil || !strings.Contains(err.Error(), "broken") {
+		t.Errorf("exec check of exit 3: %v, want the failure with its output", err)
+	}
+	if err := runCheck(ctx, ExecCheck("sleep 5"), 100*time.Millisecond); !errors.Is(err, errCheckTimeout) {
+		t.Errorf("exec check past its timeout: %v, want a timeout", err)
+	}
+}
+
+// Fewer failures in a row than CheckFailures leave the record where it is.
+func TestFailuresBelowThresholdKeepRecord(t *testing.T) {
+	var runs atomic.Int32
+	flaky := func(context.Context) error {
+		if runs.Add(1)%3 == 0 { // every third run fails, never two in a row
+			return errors.New("flaky")
+		}
+		return nil
+	}
+	var withdrawn atomic.Bool
+	r, err := Register(context.Background(), testClient, "flaky.example.local.", skydns.Service{Host: "10.1.5.2"}, Options{
+		Prefix: "/regflaky", Check: flaky, CheckInterval: 20 * time.Millisecond, CheckFailures: 2,
+		OnHealth: func(passing bool, _ error) { withdrawn.Store(withdrawn.Load() || !passing) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	wait.For(t, 10*time.Second, "ten runs of the check", func() bool { return runs.Load() >= 10 })
+	if withdrawn.Load() || len(get(t, r.Key()).Kvs) != 1 {
+		t.Error("record withdrawn after single failures, below CheckFailures")
 	}
 }

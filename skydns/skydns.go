@@ -47,6 +47,9 @@ const (
 	ReasonInvalidKey  = "invalid_key"  // key that maps to no valid DNS name
 )
 
+// Reasons lists every Reason constant, in the order above.
+var Reasons = []string{ReasonInvalidJSON, ReasonNotObject, ReasonWrongType, ReasonInvalidHost, ReasonOutOfRange, ReasonTooLarge, ReasonInvalidKey}
+
 // InvalidError is why a value is refused.
 type InvalidError struct {
 	Reason string // one of the Reason constants

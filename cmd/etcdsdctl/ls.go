@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/etcdsd/etcdsd"
+	"github.com/etcdsd/etcdsd/register"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -70,11 +73,15 @@ the data rather than upstream. The default, the root, reads every key under --pa
 				if err != nil {
 					return nil // a wildcard name: no one key to look below
 				}
-				return scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
+				err = scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
 					if err != nil {
 						fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %v\n", kv.Key, err)
 					}
 				})
+				if err != nil {
+					return err
+				}
+				return showHealth(ctx, cli, key, out)
 			})
 			if err != nil {
 				return err
@@ -88,4 +95,27 @@ the data rather than upstream. The default, the root, reads every key under --pa
 	}
 	cmd.Flags().StringVar(&zone, "zone", ".", "the zone etcdsd serves NAME in")
 	return cmd
+}
+
+// showHealth prints the check states of the registrations at key and below it.
+func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Writer) error {
+	at := register.HealthKey(key)
+	from, end := below(at)
+	for _, get := range []func() (*clientv3.GetResponse, error){
+		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, at) },
+		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, from, clientv3.WithRange(end)) },
+	} {
+		resp, err := get()
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			var h register.Health
+			if err := json.Unmarshal(kv.Value, &h); err != nil {
+				return fmt.Errorf("check state at %s: %w", kv.Key, err)
+			}
+			fmt.Fprintf(out, ";; %s: %s\n", strings.TrimPrefix(string(kv.Key), register.HealthPrefix), &h)
+		}
+	}
+	return nil
 }

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
+	"github.com/etcdsd/etcdsd/internal/wait"
+	"github.com/etcdsd/etcdsd/register"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -207,20 +212,6 @@ func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// waitFor polls cond every 10 ms for up to d and returns how long it took; the bound only
-// ends a test that would otherwise hang.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > d {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // A registered process that is killed cannot clean up: its record leaves DNS when the
 // lease runs out, within the lease's TTL of the kill.
 func TestRegisterKilledLeavesDNSWithinTTL(t *testing.T) {
@@ -231,7 +222,7 @@ func TestRegisterKilledLeavesDNSWithinTTL(t *testing.T) {
 	)
 	addr := startDNS(t, p)
 	cmd := registerProcess(t, p, name, "--host", "1.1.1.4", "--port", "80", "--lease", lease.String())
-	waitFor(t, 10*time.Second, "registered record in DNS", func() bool {
+	wait.For(t, 10*time.Second, "registered record in DNS", func() bool {
 		as, _ := lookupA(t, addr, name)
 		return len(as) == 1 && as[0].A.String() == "1.1.1.4"
 	})
@@ -243,7 +234,7 @@ func TestRegisterKilledLeavesDNSWithinTTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	// etcd checks for expired leases every 500 ms; the rest is slack for a loaded machine.
-	took := waitFor(t, lease+2500*time.Millisecond, "record gone after the kill", func() bool {
+	took := wait.For(t, lease+2500*time.Millisecond, "record gone after the kill", func() bool {
 		_, rcode := lookupA(t, addr, name)
 		return rcode == dns.RcodeNameError
 	})
@@ -258,7 +249,7 @@ func TestRegisterStoppedLeavesDNSAtOnce(t *testing.T) {
 	)
 	addr := startDNS(t, p)
 	cmd := registerProcess(t, p, name, "--host", "10.9.0.1", "--lease", "60s")
-	waitFor(t, 10*time.Second, "registered record in DNS", func() bool {
+	wait.For(t, 10*time.Second, "registered record in DNS", func() bool {
 		as, _ := lookupA(t, addr, name)
 		return len(as) == 1
 	})
@@ -271,7 +262,7 @@ func TestRegisterStoppedLeavesDNSAtOnce(t *testing.T) {
 	if got := keys(t, p+"/"); len(got) != 0 {
 		t.Errorf("keys %v left after SIGTERM", got)
 	}
-	waitFor(t, 10*time.Second, "record gone from DNS after SIGTERM", func() bool {
+	wait.For(t, 10*time.Second, "record gone from DNS after SIGTERM", func() bool {
 		_, rcode := lookupA(t, addr, name)
 		return rcode == dns.RcodeNameError
 	})
@@ -325,6 +316,75 @@ func TestTLSAndAuthFlags(t *testing.T) {
 		t.Logf("%s: exit %d: %s", tc.name, code, strings.TrimSpace(e.String()))
 		if (code == 0) != tc.ok {
 			t.Errorf("%s: exit %d, want success %v\n%s%s", tc.name, code, tc.ok, o.String(), e.String())
+		}
+	}
+}
+
+// A registration with an HTTP check: the record leaves DNS while the service's health
+// endpoint fails and comes back when it recovers; ls shows the check's state meanwhile.
+func TestRegisterWithHealthCheck(t *testing.T) {
+	const (
+		p    = "/reghealth"
+		name = "api.example.local."
+	)
+	var failing atomic.Bool
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+		}
+	}))
+	defer health.Close()
+	addr := startDNS(t, p)
+	registerProcess(t, p, name, "--host", "10.9.1.1", "--lease", "30s",
+		"--check-http", health.URL, "--check-interval", "100ms", "--check-failures", "2")
+	inDNS := func() bool {
+		as, _ := lookupA(t, addr, name)
+		return len(as) == 1
+	}
+	wait.For(t, 10*time.Second, "registered record in DNS", inDNS)
+	leased := keys(t, p+"/")
+
+	failing.Store(true)
+	wait.For(t, 10*time.Second, "record gone from DNS while the check fails", func() bool { return !inDNS() })
+	code, out, _ := ctl(t, p, "ls", name, "--zone", "example.local")
+	if code != 1 || !strings.Contains(out, "check failing since") || !strings.Contains(out, "503") {
+		t.Errorf("ls while the check fails: exit %d, %q; want 1 and the failing check", code, out)
+	}
+	if got := keys(t, p+"/"); len(got) != 0 {
+		t.Errorf("keys %v while the check fails, want the record withdrawn", got)
+	}
+	// The lease is kept: the check state lives under it.
+	state, err := testClient.Get(context.Background(), register.HealthKey(leased[0]))
+	if err != nil || len(state.Kvs) != 1 {
+		t.Fatalf("check state of %s: %v, %v", leased[0], state, err)
+	}
+	if ttl, err := testClient.TimeToLive(context.Background(), clientv3.LeaseID(state.Kvs[0].Lease)); err != nil || ttl.TTL <= 0 {
+		t.Errorf("lease of the withdrawn record: %v, %v; want it alive", ttl, err)
+	}
+
+	failing.Store(false)
+	wait.For(t, 10*time.Second, "record back in DNS once the check passes", inDNS)
+	if got := keys(t, p+"/"); !slices.Equal(got, leased) {
+		t.Errorf("keys %v after recovery, want %v", got, leased)
+	}
+	if code, out, _ := ctl(t, p, "ls", name, "--zone", "example.local"); code != 0 || !strings.Contains(out, "check passing since") {
+		t.Errorf("ls after recovery: exit %d, %q; want 0 and the passing check", code, out)
+	}
+}
+
+func TestRegisterRefusesBadCheck(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--check-http", "http://127.0.0.1:1/", "--check-tcp", "127.0.0.1:1"}, "one of --check-http"},
+		{[]string{"--check-tcp", "127.0.0.1:1", "--check-interval", "0s"}, "must be positive"},
+		{[]string{"--check-exec", "true", "--check-failures", "0"}, "must be positive"},
+	} {
+		args := append([]string{"register", "x.example.local", "--host", "10.0.0.1"}, tc.args...)
+		code, _, errOut := ctl(t, "/regbadcheck", args...)
+		if code != 1 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("register %v: exit %d, %q; want 1 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
 }

@@ -14,8 +14,10 @@ import (
 
 func newRegisterCmd(g *global) *cobra.Command {
 	var (
-		svc skydns.Service
-		ttl time.Duration
+		svc                       skydns.Service
+		ttl                       time.Duration
+		checkHTTP, checkTCP, exec string
+		opt                       register.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "register NAME --host HOST [flags]",
@@ -23,12 +25,31 @@ func newRegisterCmd(g *global) *cobra.Command {
 		Long: `register puts the record of NAME under an etcd lease and keeps the lease alive until
 it is stopped. On SIGINT or SIGTERM it revokes the lease, so the record leaves DNS at once;
 if it is killed or its machine dies, etcd deletes the record when the lease's TTL runs out.
-If etcd is away for longer than the TTL, the record is put again when etcd is back.`,
-		Example: `  etcdsdctl register web-server04._web._tcp.example.local --host 1.1.1.4 --port 80`,
-		Args:    cobra.ExactArgs(1),
+If etcd is away for longer than the TTL, the record is put again when etcd is back.
+
+With a check (--check-http, --check-tcp or --check-exec), the record is put once the check
+passes, withdrawn after --check-failures failures in a row (the lease is kept) and put back
+when it passes again; etcdsdctl ls shows the check's state.`,
+		Example: `  etcdsdctl register web-server04._web._tcp.example.local --host 1.1.1.4 --port 80
+  etcdsdctl register web-server04._web._tcp.example.local --host 1.1.1.4 --port 80 \\
+      --check-http http://1.1.1.4/healthz --check-interval 5s`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if svc.Host == "" && svc.Text == "" {
 				return fmt.Errorf("register needs --host or --text")
+			}
+			switch {
+			case checkHTTP != "" && checkTCP == "" && exec == "":
+				opt.Check = register.HTTPCheck(checkHTTP)
+			case checkTCP != "" && checkHTTP == "" && exec == "":
+				opt.Check = register.TCPCheck(checkTCP)
+			case exec != "" && checkHTTP == "" && checkTCP == "":
+				opt.Check = register.ExecCheck(exec)
+			case checkHTTP != "" || checkTCP != "" || exec != "":
+				return fmt.Errorf("register takes one of --check-http, --check-tcp and --check-exec")
+			}
+			if opt.CheckInterval <= 0 || opt.CheckTimeout <= 0 || opt.CheckFailures <= 0 {
+				return fmt.Errorf("--check-interval, --check-timeout and --check-failures must be positive")
 			}
 			cli, err := g.client()
 			if err != nil {
@@ -38,16 +59,24 @@ If etcd is away for longer than the TTL, the record is put again when etcd is ba
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 
-			r, err := register.Register(ctx, cli, args[0], svc, register.Options{
-				Prefix:  g.prefix,
-				TTL:     ttl,
-				OnError: func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "etcdsdctl:", err) },
-			})
+			opt.Prefix, opt.TTL = g.prefix, ttl
+			opt.OnError = func(err error) { fmt.Fprintln(cmd.ErrOrStderr(), "etcdsdctl:", err) }
+			opt.OnHealth = func(passing bool, err error) {
+				if passing {
+					fmt.Fprintf(cmd.OutOrStdout(), "check passing: %s is back\n", args[0])
+				} else {
+					fmt.Fprintf(cmd.OutOrStdout(), "check failing, %s withdrawn: %v\n", args[0], err)
+				}
+			}
+			r, err := register.Register(ctx, cli, args[0], svc, opt)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "registered %s at %s under lease %x (ttl %v); stop with Ctrl-C\n",
 				args[0], r.Key(), int64(r.Lease()), ttl)
+			if h := r.Health(); h != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], h)
+			}
 			<-ctx.Done()
 			if err := r.Close(); err != nil {
 				return fmt.Errorf("revoking the lease of %s: %w (etcd deletes it when the lease runs out)", r.Key(), err)
@@ -66,5 +95,11 @@ If etcd is away for longer than the TTL, the record is put again when etcd is ba
 	f.StringVar(&svc.Group, "group", "", "SkyDNS group")
 	f.IntVar(&svc.TargetStrip, "targetstrip", 0, "labels to strip from the SRV target")
 	f.DurationVar(&ttl, "lease", register.DefaultTTL, "lease TTL: how long the record outlives a killed process")
+	f.StringVar(&checkHTTP, "check-http", "", "health check: GET this URL; 2xx and 3xx pass")
+	f.StringVar(&checkTCP, "check-tcp", "", "health check: open a TCP connection to this HOST:PORT")
+	f.StringVar(&exec, "check-exec", "", "health check: run this shell command; exit 0 passes")
+	f.DurationVar(&opt.CheckInterval, "check-interval", register.DefaultCheckInterval, "time between two runs of the check")
+	f.DurationVar(&opt.CheckTimeout, "check-timeout", register.DefaultCheckTimeout, "time one run of the check may take")
+	f.IntVar(&opt.CheckFailures, "check-failures", register.DefaultCheckFailures, "failures in a row that withdraw the record")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -318,15 +319,18 @@ func (h *harness) startReplicas(endpoints string) error {
 			default:
 			}
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/ready", r.ready))
+			last := fmt.Sprint(err)
 			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
 					break
 				}
+				last = resp.Status + " " + string(body)
 			}
 			if time.Now().After(deadline) {
 				out, _ := os.ReadFile(r.logFile())
-				return fmt.Errorf("replica on port %d not ready within 2 minutes:\n%s", r.dns, out)
+				return fmt.Errorf("replica on port %d not ready within 2 minutes (its /ready last answered %s); its log:\n%s", r.dns, last, out)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

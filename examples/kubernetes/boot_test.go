@@ -25,6 +25,7 @@ import (
 	_ "github.com/etcdsd/etcdsd"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
+	"github.com/etcdsd/etcdsd/internal/wait"
 
 	"github.com/miekg/dns"
 	corev1 "k8s.io/api/core/v1"
@@ -102,7 +103,7 @@ func TestEtcdsdServerBlockBoots(t *testing.T) {
 			healthURL := fmt.Sprintf("http://127.0.0.1:%d/health", ports[2])
 			metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3])
 
-			waitFor(t, "ready 200", func() bool { return httpStatus(readyURL) == http.StatusOK })
+			wait.For(t, 20*time.Second, "ready 200", func() bool { return httpStatus(readyURL) == http.StatusOK })
 			checkSeedAnswers(t, dnsAddr, zone)
 			if s := httpStatus(healthURL); s != http.StatusOK {
 				t.Errorf("health %d, want 200", s)
@@ -118,7 +119,7 @@ func TestEtcdsdServerBlockBoots(t *testing.T) {
 				time.Sleep(2 * time.Second)
 				checkSeedAnswers(t, dnsAddr, zone)
 			} else {
-				waitFor(t, "SERVFAIL past max_stale", func() bool {
+				wait.For(t, 20*time.Second, "SERVFAIL past max_stale", func() bool {
 					r, err := dns.Exchange(new(dns.Msg).SetQuestion("_web._tcp."+zone, dns.TypeSRV), dnsAddr)
 					return err == nil && r.Rcode == dns.RcodeServerFailure
 				})
@@ -321,15 +322,4 @@ func httpBody(t *testing.T, u string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -234,8 +235,12 @@ func FreePortFor(tb interface {
 	return p
 }
 
+// handedOut holds the ports FreePort returned: the kernel may pick a port again once it is
+// closed, and among the 150 ports of 50 CoreDNS replicas a repeat is likely.
+var handedOut sync.Map
+
 // FreePort returns a loopback port that is free for both TCP and UDP, as a DNS server
-// needs, for tests and tools that start servers.
+// needs, for tests and tools that start servers; never the same one twice in a process.
 func FreePort() (int, error) {
 	for range 100 {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -249,6 +254,9 @@ func FreePort() (int, error) {
 			continue
 		}
 		l.Close()
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
 		return port, nil
 	}
 	return 0, errors.New("no free port on 127.0.0.1")

@@ -6,12 +6,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -362,13 +365,27 @@ func TestMetricsScrape(t *testing.T) {
 	if _, err := cli.Put(ctx, "/skydns/local/example/new/bad", `{"host":`); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
+	body := s.scrape(t, []string{
 		"coredns_etcdsd_keys", "coredns_etcdsd_revision", "coredns_etcdsd_fresh_timestamp_seconds",
 		"coredns_etcdsd_stale", "coredns_etcdsd_watch_events_total", "coredns_etcdsd_lists_total",
 		"coredns_etcdsd_list_duration_seconds", "coredns_etcdsd_last_list_timestamp_seconds",
 		"coredns_etcdsd_skipped_values_total", "coredns_etcdsd_capped_lookups_total",
 		"coredns_etcdsd_divergences_total", "coredns_etcdsd_verify_duration_seconds",
+	})
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "coredns_etcdsd_") {
+			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+// scrape reads the metrics of the running binary until every metric in want is there.
+func (s *stack) scrape(t *testing.T, want []string) []byte {
+	t.Helper()
 	var body []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -383,20 +400,85 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		missing := slices.DeleteFunc(slices.Clone(want), func(m string) bool { return strings.Contains(string(body), "\n# TYPE "+m+" ") })
 		if len(missing) == 0 {
-			break
+			return body
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("metrics missing from the scrape: %v", missing)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+}
+
+// Every expression of the Grafana dashboard in examples/grafana names metrics that the
+// running binary exports, and the dashboard shows every coredns_etcdsd_* metric.
+func TestDashboardMetricsExist(t *testing.T) {
+	b, err := os.ReadFile("../../examples/grafana/etcdsd.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range problems {
-		if strings.HasPrefix(p.Metric, "coredns_etcdsd_") {
-			t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	var dashboard struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+		Templating struct {
+			List []struct{ Definition string }
+		}
+	}
+	if err := json.Unmarshal(b, &dashboard); err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, p := range dashboard.Panels {
+		for _, target := range p.Targets {
+			exprs = append(exprs, target.Expr)
+		}
+	}
+	for _, v := range dashboard.Templating.List {
+		exprs = append(exprs, v.Definition)
+	}
+	metric := regexp.MustCompile(`\bcoredns_[a-z0-9_]+`)
+	named := map[string]bool{}
+	for _, e := range exprs {
+		for _, m := range metric.FindAllString(e, -1) {
+			named[m] = true
+		}
+	}
+	if len(named) == 0 {
+		t.Fatal("the dashboard names no metric")
+	}
+
+	s := startStack(t)
+	if _, err := s.client(t).Put(context.Background(), "/skydns/local/example/new/bad", `{"host":`); err != nil {
+		t.Fatal(err)
+	}
+	s.ask(t, "_web._tcp.example.local.", dns.TypeSRV) // CoreDNS's request metrics start with a request
+	s.scrape(t, []string{"coredns_dns_requests_total", "coredns_etcdsd_skipped_values_total", "coredns_etcdsd_verify_duration_seconds"})
+	families, err := devetcd.Scrape("http://" + s.metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m := range named {
+		base := m
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := families[strings.TrimSuffix(m, suffix)]; ok && strings.HasSuffix(m, suffix) && f.GetType() == dto.MetricType_HISTOGRAM {
+				base = strings.TrimSuffix(m, suffix)
+			}
+		}
+		if _, ok := families[base]; !ok {
+			t.Errorf("the dashboard names %s, which the running binary does not export", m)
+		}
+	}
+	for name := range families {
+		if !strings.HasPrefix(name, "coredns_etcdsd_") {
+			continue
+		}
+		shown := false
+		for m := range named {
+			shown = shown || m == name || strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m, "_bucket"), "_sum"), "_count") == name
+		}
+		if !shown {
+			t.Errorf("the dashboard does not show %s", name)
 		}
 	}
 }

@@ -1,0 +1,93 @@
+package register
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// A Check tells whether the registered service is healthy: nil when it is. It must return
+// when ctx ends (Options.CheckTimeout).
+type Check func(ctx context.Context) error
+
+// Defaults of the check options, as Consul's and Kubernetes' probes have them.
+const (
+	DefaultCheckInterval = 10 * time.Second
+	DefaultCheckTimeout  = 2 * time.Second
+	DefaultCheckFailures = 3
+)
+
+// HTTPCheck passes when a GET of url answers with a 2xx or 3xx status, as Consul's HTTP
+// check does. Redirects are not followed.
+func HTTPCheck(url string) Check {
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 399 {
+			return fmt.Errorf("GET %s: %s", url, resp.Status)
+		}
+		return nil
+	}
+}
+
+// TCPCheck passes when a TCP connection to addr (host:port) opens.
+func TCPCheck(addr string) Check {
+	return func(ctx context.Context) error {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+}
+
+// ExecCheck passes when the shell command cmd (run with sh -c) exits 0. The start of its
+// output says why it failed. At the timeout the command is killed with every process it
+// started (on Unix, its process group).
+func ExecCheck(cmd string) Check {
+	return func(ctx context.Context) error {
+		c := exec.CommandContext(ctx, "sh", "-c", cmd)
+		killGroup(c)
+		c.WaitDelay = time.Second // for output pipes a surviving child still holds
+		out, err := c.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if msg := strings.TrimSpace(string(out)); msg != "" {
+			const most = 200
+			if len(msg) > most {
+				msg = msg[:most] + "..."
+			}
+			return fmt.Errorf("%s: %w: %s", cmd, err, msg)
+		}
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+}
+
+// errCheckTimeout is a check that did not finish within its timeout.
+var errCheckTimeout = errors.New("check timed out")
+
+// runCheck runs c once within timeout.
+func runCheck(ctx context.Context, c Check, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := c(ctx)
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return fmt.Errorf("%w after %v: %v", errCheckTimeout, timeout, err)
+	}
+	return err
+}
