@@ -9,15 +9,18 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 
-# Modules first: this layer is reused until go.mod or go.sum change.
+# Modules first: this layer is reused until a go.mod or go.sum changes. cmd/coredns and
+# test/tools are modules of their own.
 COPY go.mod go.sum ./
-RUN go mod download
+COPY cmd/coredns/go.mod cmd/coredns/go.sum ./cmd/coredns/
+COPY test/tools/go.mod test/tools/go.sum ./test/tools/
+RUN go mod download && (cd cmd/coredns && go mod download) && (cd test/tools && go mod download)
 
 COPY . .
 RUN make test
 
 # Static, for an image without libc. The file capability lets the non-root user bind port 53.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/coredns ./cmd/coredns \
+RUN CGO_ENABLED=0 go build -C ./cmd/coredns -trimpath -ldflags='-s -w' -o /out/coredns . \
  && apt-get update -qq && apt-get install -y -qq --no-install-recommends libcap2-bin \
  && setcap cap_net_bind_service=+ep /out/coredns
 

@@ -26,7 +26,6 @@ import (
 	"github.com/etcdsd/etcdsd/internal/proc"
 
 	"github.com/miekg/dns"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -57,7 +56,7 @@ func main() {
 		changes  = flag.Int("propagation", 1000, "puts and deletes to time from etcd to DNS (0: none)")
 		scale    = flag.String("scale", "10000,100000", "record counts to time etcdsd's first complete list at")
 		zipf     = flag.Int("zipf", 0, "records for the Zipf mix (0: none): etcdsd, file and whoami asked a million questions with Zipf's law")
-		external = flag.String("etcd", "", "the endpoint of an etcd to use, such as Debian's etcd-server (default: one embedded in this process); data already there is not loaded again")
+		external = flag.String("etcd", "", "the endpoint of an etcd to use, such as Debian's etcd-server (default: one the bench starts, of bin/etcd); data already there is not loaded again")
 	)
 	flag.Parse()
 	b := &bench{services: *services, duration: *duration, rounds: *rounds, coredns: *coredns,
@@ -109,10 +108,9 @@ func (b *bench) run() error {
 			return err
 		}
 		defer etcd.Close()
-		endpoint = etcd.Endpoint
-	} else {
-		b.metrics = strings.TrimSuffix(endpoint, "/") + "/metrics"
+		endpoint, etcdPid = etcd.Endpoint, etcd.Pid()
 	}
+	b.metrics = strings.TrimSuffix(endpoint, "/") + "/metrics"
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		return err
@@ -193,9 +191,17 @@ func (b *bench) run() error {
 	return nil
 }
 
-// pinSelf puts every thread of this process, and so the processes it starts, on cpus.
+// etcdPid is the process of the etcd the bench started, 0 for an external one.
+var etcdPid int
+
+// pinSelf puts every thread of this process, and so the processes it starts, and the etcd
+// it started, on cpus.
 func pinSelf(cpus string) ([]byte, error) {
-	return exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(os.Getpid())).CombinedOutput()
+	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(os.Getpid())).CombinedOutput()
+	if err != nil || etcdPid == 0 {
+		return out, err
+	}
+	return exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(etcdPid)).CombinedOutput()
 }
 
 // zipfMix compares etcdsd, file and whoami on b.zipf records (b.zipf/3 services) and a
@@ -470,20 +476,10 @@ func runDNSPerf(port int, queries string, d time.Duration, pin bool) (result, er
 	return r, nil
 }
 
-// rangeTotal reads etcd's count of range requests: the embedded etcd's, or the external
-// one's from its metrics endpoint.
+// rangeTotal reads etcd's count of range requests from its metrics endpoint.
 func (b *bench) rangeTotal() float64 {
-	if b.metrics != "" {
-		m, _ := devetcd.Scrape(b.metrics)
-		return devetcd.Sum(m, "etcd_mvcc_range_total", nil)
-	}
-	mfs, _ := prometheus.DefaultGatherer.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "etcd_mvcc_range_total" {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
+	m, _ := devetcd.Scrape(b.metrics)
+	return devetcd.Sum(m, "etcd_mvcc_range_total", nil)
 }
 
 func median(rs []result, f func(result) float64) float64 {

@@ -1,5 +1,5 @@
-// Command devstack runs the main job of `make run`: a local single-member etcd (embedded,
-// its data in a folder of its own), loaded with the example records, and the CoreDNS build
+// Command devstack runs the main job of `make run`: a local single-member etcd (a process
+// of $ETCDSD_ETCD, bin/etcd under make, its data in a folder of its own), loaded with the example records, and the CoreDNS build
 // with etcdsd serving them, until interrupted.
 package main
 

@@ -46,19 +46,6 @@ type process struct {
 // the paths in $ETCDSD_ETCD_RELEASES, separated by spaces, such as Debian's /usr/bin/etcd.
 func Releases() []string { return strings.Fields(os.Getenv("ETCDSD_ETCD_RELEASES")) }
 
-// CurrentBinary returns $ETCDSD_ETCD, or builds the etcd server of the release this
-// module depends on (go.etcd.io/etcd/server/v3, the one embedded elsewhere) into dir.
-func CurrentBinary(dir string) (string, error) {
-	if bin := os.Getenv("ETCDSD_ETCD"); bin != "" {
-		return bin, nil
-	}
-	bin := filepath.Join(dir, "etcd")
-	if out, err := exec.Command("go", "build", "-o", bin, "go.etcd.io/etcd/server/v3").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building etcd: %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // BinaryVersion returns the version an etcd binary reports.
 func BinaryVersion(bin string) (string, error) {
 	out, err := exec.Command(bin, "--version").CombinedOutput()

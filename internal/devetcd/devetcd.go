@@ -1,105 +1,149 @@
-// Package devetcd runs a single-member etcd inside the calling process, on loopback, for
-// the tests and for `make run`. It also loads record files into it.
+// Package devetcd runs etcd on loopback for the tests, the benchmarks and `make run`: a
+// single member (Start) or a cluster (StartCluster) of separate processes, of the current
+// release (CurrentBinary) or of any etcd binary. It also loads record files into it.
 package devetcd
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
-// Server is a running embedded etcd.
+// Server is a running single-member etcd of the current release.
 type Server struct {
-	*embed.Etcd
 	Endpoint string // http://127.0.0.1:PORT, or https://
 	tls      *TLSFiles
+	proc     *process
 }
 
 // Start starts etcd with its data in dir, serving clients on 127.0.0.1:clientPort (0 picks
 // a free port). Reopening the same dir restarts the same member with its data.
-func Start(dir string, clientPort int) (*Server, error) {
-	return Member{Dir: dir, ClientPort: clientPort}.Start()
-}
+func Start(dir string, clientPort int) (*Server, error) { return start(dir, clientPort, nil) }
 
 // StartTLS is Start with clients served over TLS, and required to show a certificate
 // that the CA of tf signed.
 func StartTLS(dir string, clientPort int, tf TLSFiles) (*Server, error) {
-	return Member{Dir: dir, ClientPort: clientPort, TLS: &tf}.Start()
+	return start(dir, clientPort, &tf)
 }
 
-// Member is one etcd member on loopback.
-type Member struct {
-	Name       string // "dev" when empty
-	Dir        string
-	ClientPort int // 0 picks a free port
-	PeerPort   int // 0 picks a free port
-	// InitialCluster lists every member as NAME=http://127.0.0.1:PEERPORT, comma separated;
-	// empty for a cluster of this member alone.
-	InitialCluster string
-	TLS            *TLSFiles
-}
-
-// Start starts the member and waits until it is ready to serve.
-func (m Member) Start() (*Server, error) {
-	clientPort, peerPort, tf := m.ClientPort, m.PeerPort, m.TLS
-	for _, p := range []*int{&clientPort, &peerPort} {
-		if *p == 0 {
-			free, err := FreePort()
-			if err != nil {
-				return nil, err
-			}
-			*p = free
+func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
+	bin, err := current()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	if clientPort == 0 {
+		if clientPort, err = FreePort(); err != nil {
+			return nil, err
 		}
 	}
-	cfg := embed.NewConfig()
-	cfg.Name = cmp.Or(m.Name, "dev")
-	cfg.Dir = m.Dir
-	// Its own logs (including errors on a normal Close) would drown the tests' output.
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	cfg.UnsafeNoFsync = true // a development and test server: speed over durability
 	curl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", clientPort)}
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	args := []string{
+		"--name", "dev", "--data-dir", dir,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "dev=" + peer,
+		"--unsafe-no-fsync", // a development and test server: speed over durability
+		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "error",
+	}
 	if tf != nil {
 		curl.Scheme = "https"
-		cfg.ClientTLSInfo = transport.TLSInfo{
-			CertFile:       tf.ServerCert,
-			KeyFile:        tf.ServerKey,
-			TrustedCAFile:  tf.CA,
-			ClientCertAuth: true,
+		args = append(args, "--cert-file", tf.ServerCert, "--key-file", tf.ServerKey,
+			"--trusted-ca-file", tf.CA, "--client-cert-auth")
+	}
+	args = append(args, "--listen-client-urls", curl.String(), "--advertise-client-urls", curl.String())
+	s := &Server{Endpoint: curl.String(), tls: tf, proc: &process{cmd: exec.Command(bin, args...), exited: make(chan struct{})}}
+	p := s.proc
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	cli, err := s.Client()
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	defer cli.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("etcd in %s exited while starting (%v): %s", dir, p.err, &p.logs)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		st, err := cli.Status(ctx, s.Endpoint)
+		cancel()
+		if err == nil && st.Leader != 0 {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.Close()
+			return nil, fmt.Errorf("etcd in %s not ready after 30s: %s", dir, &p.logs)
 		}
 	}
-	purl := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
-	cfg.InitialCluster = cmp.Or(m.InitialCluster, cfg.InitialClusterFromName(cfg.Name))
+}
 
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("starting etcd in %s: %w", m.Dir, err)
-	}
+// Pid returns the member's process id.
+func (s *Server) Pid() int { return s.proc.cmd.Process.Pid }
+
+// Close stops the member and waits until it has exited.
+func (s *Server) Close() {
+	s.proc.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-e.Server.ReadyNotify():
-	case err := <-e.Err():
-		e.Close()
-		return nil, fmt.Errorf("etcd in %s stopped while starting: %w", m.Dir, err)
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("etcd in %s not ready after 30s", m.Dir)
+	case <-s.proc.exited:
+	case <-time.After(10 * time.Second):
+		s.proc.cmd.Process.Kill()
+		<-s.proc.exited
 	}
-	return &Server{Etcd: e, Endpoint: curl.String(), tls: tf}, nil
+}
+
+// current returns the current release's etcd binary (CurrentBinary), built once per
+// process when $ETCDSD_ETCD does not name one.
+var current = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "etcdsd-etcd-")
+	if err != nil {
+		return "", err
+	}
+	return CurrentBinary(dir)
+})
+
+// CurrentBinary returns $ETCDSD_ETCD, or builds the etcd server of the release etcdsd is
+// built against (the module test/tools pins it) into dir.
+func CurrentBinary(dir string) (string, error) {
+	if bin := os.Getenv("ETCDSD_ETCD"); bin != "" {
+		return bin, nil
+	}
+	_, self, _, _ := runtime.Caller(0)
+	module := filepath.Join(filepath.Dir(self), "..", "..", "test", "tools")
+	bin := filepath.Join(dir, "etcd")
+	cmd := exec.Command("go", "build", "-o", bin, "go.etcd.io/etcd/server/v3")
+	cmd.Dir = module
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building etcd in %s: %w\n%s", module, err, out)
+	}
+	return bin, nil
 }
 
 // RunTests runs m with an etcd in a temporary folder, for a package's TestMain. It sets
