@@ -8,7 +8,7 @@ BIN := $(CURDIR)/bin
 TEST_PKGS = $(shell $(GO) list ./...)
 MODULES = . ./cmd/coredns ./examples/kubernetes ./test/tools
 
-.PHONY: build run test lint compat soak fuzz bench bench-smoke dnsperf etcd34 nsd etcd-releases clean
+.PHONY: build run test lint image compat soak fuzz bench bench-smoke dnsperf etcd34 nsd etcd-releases clean
 
 build:
 	cd cmd/coredns && $(GO) build -o $(BIN)/coredns .
@@ -56,6 +56,12 @@ test: lint build etcd34 nsd
 	cd examples/kubernetes && $(TEST_ENV) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(MAKE) --no-print-directory bench-smoke
+
+# The Dockerfile built with buildah (Debian's package) from base images made locally, and
+# the image run against a local etcd: a seed name resolved through it (test/image/run.sh).
+# CI runs it after make test; it needs root, as buildah's vfs storage and chroot do.
+image: build
+	bash test/image/run.sh
 
 # dnsperf comes from Debian's package of that name.
 dnsperf:

@@ -23,15 +23,16 @@ func TestDockerfile(t *testing.T) {
 		return string(b)
 	}
 
-	// The make target of .ci/run.
+	// The first make target of .ci/run, the tests; then it builds and runs the image itself
+	// (make image), which the image's own build cannot.
 	var targets []string
 	for _, line := range strings.Split(read(".ci/run"), "\n") {
 		if f := strings.Fields(line); len(f) > 1 && f[0] == "make" {
 			targets = append(targets, makeTarget(f))
 		}
 	}
-	if len(targets) != 1 {
-		t.Fatalf(".ci/run: make targets %q, want one", targets)
+	if len(targets) == 0 {
+		t.Fatal(".ci/run runs no make target")
 	}
 	ci := targets[0]
 	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(ci) + `:`).MatchString(read("Makefile")) {
@@ -128,17 +129,25 @@ type dockerStage struct {
 type dockerInstr struct{ cmd, args string }
 
 // parseDockerfile splits a Dockerfile into stages of instructions, with continuation lines
-// joined and comments dropped.
+// joined and comments dropped; a FROM names its image with the defaults of the ARGs
+// before the first FROM.
 func parseDockerfile(text string) []dockerStage {
 	var (
 		stages []dockerStage
 		line   strings.Builder
+		args   = map[string]string{}
 	)
 	add := func(s string) {
-		cmd, args, _ := strings.Cut(strings.TrimSpace(s), " ")
-		cmd, args = strings.ToUpper(cmd), strings.TrimSpace(args)
+		cmd, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
+		cmd, rest = strings.ToUpper(cmd), strings.TrimSpace(rest)
+		if cmd == "ARG" && len(stages) == 0 {
+			name, value, _ := strings.Cut(rest, "=")
+			args[name] = value
+			return
+		}
 		if cmd == "FROM" {
-			f := slices.DeleteFunc(strings.Fields(args), func(w string) bool { return strings.HasPrefix(w, "--") })
+			rest = os.Expand(rest, func(name string) string { return args[name] })
+			f := slices.DeleteFunc(strings.Fields(rest), func(w string) bool { return strings.HasPrefix(w, "--") })
 			st := dockerStage{from: f[0]}
 			if len(f) == 3 && strings.EqualFold(f[1], "AS") {
 				st.name = f[2]
@@ -147,7 +156,7 @@ func parseDockerfile(text string) []dockerStage {
 			return
 		}
 		if len(stages) > 0 {
-			stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, dockerInstr{cmd, args})
+			stages[len(stages)-1].instrs = append(stages[len(stages)-1].instrs, dockerInstr{cmd, rest})
 		}
 	}
 	for _, l := range strings.Split(text, "\n") {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# make image: builds the Dockerfile with buildah (Debian's package, daemonless: vfs storage,
+# chroot isolation) from base images made here, as the public registries cannot be reached,
+# then runs the image against a local etcd loaded with testdata/seed.records and resolves a
+# seed name through it with dig.
+#
+#   the build base:  busybox, this machine's Go toolchain, CA certificates and setcap
+#   the image base:  /etc/passwd and /etc/group with distroless's nonroot user (65532)
+#
+# The module and build caches of this machine are mounted into the build, so that it
+# downloads and compiles no more than a local build would.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+
+for pkg in buildah busybox-static libcap2-bin ca-certificates bind9-dnsutils; do
+	dpkg -s "$pkg" >/dev/null 2>&1 && continue
+	apt-get install -y -qq "$pkg" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$pkg"; }
+done
+
+ba() { buildah --storage-driver vfs "$@"; }
+work=$(mktemp -d)
+etcd_pid=""
+run_pid=""
+containers=()
+cleanup() {
+	[ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null || true
+	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null || true
+	for c in "${containers[@]}"; do ba rm "$c" >/dev/null 2>&1 || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "image: making the build base"
+c=$(ba from scratch); containers+=("$c")
+m=$(ba mount "$c")
+mkdir -p "$m/bin" "$m/usr/local" "$m/usr/sbin" "$m/etc/ssl/certs" "$m/tmp" "$m/root" "$m/go"
+cp /bin/busybox "$m/bin/busybox"
+chroot "$m" /bin/busybox --install -s /bin
+cp -a "$(go env GOROOT)" "$m/usr/local/go"
+cp /etc/ssl/certs/ca-certificates.crt "$m/etc/ssl/certs/"
+cp /usr/sbin/setcap "$m/usr/sbin/"
+for lib in $(ldd /usr/sbin/setcap | grep -o '/[^ ]*'); do cp --parents -L "$lib" "$m"; done
+ba config --env PATH=/usr/local/go/bin:/bin:/usr/sbin --env GOPATH=/go --env HOME=/root \
+	--env GOTOOLCHAIN=local --env GOPROXY="$(go env GOPROXY)" "$c"
+ba unmount "$c" >/dev/null
+ba commit -q "$c" localhost/etcdsd-build-base >/dev/null
+
+echo "image: making the image base"
+c=$(ba from scratch); containers+=("$c")
+m=$(ba mount "$c")
+mkdir -p "$m/etc" "$m/home/nonroot" "$m/tmp"
+printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$m/etc/passwd"
+printf 'root:x:0:\nnonroot:x:65532:\n' >"$m/etc/group"
+chown 65532:65532 "$m/home/nonroot"
+chmod 1777 "$m/tmp"
+ba unmount "$c" >/dev/null
+ba commit -q "$c" localhost/etcdsd-image-base >/dev/null
+
+echo "image: building the Dockerfile"
+ba bud --isolation chroot --layers=false \
+	--build-arg GO_IMAGE=localhost/etcdsd-build-base \
+	--build-arg BASE_IMAGE=localhost/etcdsd-image-base \
+	--build-arg SKIP_TESTS=1 \
+	--volume "$(go env GOMODCACHE):/go/pkg/mod" \
+	--volume "$(go env GOCACHE):/root/.cache/go-build" \
+	-t localhost/etcdsd-coredns:test .
+
+echo "image: running it against a local etcd"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+etcd_port=$(port)
+peer_port=$(port)
+dns_port=$(port)
+"$repo/bin/etcd" --name image --data-dir "$work/etcd" \
+	--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+	--listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+	--initial-cluster "image=http://127.0.0.1:$peer_port" --log-level error >"$work/etcd.log" 2>&1 &
+etcd_pid=$!
+for _ in $(seq 100); do
+	"$repo/bin/etcdctl" --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1 && break
+	sleep 0.1
+done
+grep -v '^\s*\(#\|$\)' testdata/seed.records | while read -r key value; do
+	"$repo/bin/etcdctl" --endpoints "127.0.0.1:$etcd_port" put "$key" "$value" >/dev/null
+done
+cat >"$work/Corefile" <<CORE
+example.local:$dns_port {
+    bind 127.0.0.1
+    etcdsd {
+        endpoint http://127.0.0.1:$etcd_port
+    }
+}
+CORE
+chmod 0644 "$work/Corefile"
+chmod 0755 "$work"
+c=$(ba from localhost/etcdsd-coredns:test); containers+=("$c")
+ba run --isolation chroot --network host --volume "$work/Corefile:/Corefile:ro" "$c" \
+	-- /coredns -conf /Corefile >"$work/coredns.log" 2>&1 &
+run_pid=$!
+answer=""
+for _ in $(seq 150); do
+	answer=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$dns_port" A web-server01._web._tcp.example.local || true)
+	[ "$answer" = "1.1.1.1" ] && break
+	sleep 0.2
+done
+echo "image: dig A web-server01._web._tcp.example.local through the image: ${answer:-no answer}"
+if [ "$answer" != "1.1.1.1" ]; then
+	echo "image: want 1.1.1.1; the image's output:" >&2
+	cat "$work/coredns.log" >&2
+	exit 1
+fi
+m=$(ba mount "$c")
+caps=$(getcap "$m/coredns" || true)
+ba unmount "$c" >/dev/null
+echo "image: file capabilities of /coredns in the image: ${caps:-none}"
+echo "image: ok"
