@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"sync"
 	"time"
 
@@ -329,8 +330,14 @@ func (h *harness) startReplicas(endpoints string) error {
 				last = resp.Status + " " + string(body)
 			}
 			if time.Now().After(deadline) {
+				// SIGQUIT makes the Go runtime write every goroutine's stack to the log.
+				r.cmd.Process.Signal(syscall.SIGQUIT)
+				select {
+				case <-r.exited:
+				case <-time.After(5 * time.Second):
+				}
 				out, _ := os.ReadFile(r.logFile())
-				return fmt.Errorf("replica on port %d not ready within 2 minutes (its /ready last answered %s); its log:\n%s", r.dns, last, out)
+				return fmt.Errorf("replica on port %d not ready within 2 minutes (its /ready last answered %s); its log, with its goroutines:\n%s", r.dns, last, out)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

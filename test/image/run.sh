@@ -24,7 +24,8 @@ etcd_pid=""
 run_pid=""
 containers=()
 cleanup() {
-	[ -n "$run_pid" ] && kill "$run_pid" 2>/dev/null || true
+	# The image's process runs in the group of buildah run, which setsid made its own.
+	[ -n "$run_pid" ] && kill -- "-$run_pid" 2>/dev/null || true
 	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null || true
 	for c in "${containers[@]}"; do ba rm "$c" >/dev/null 2>&1 || true; done
 	rm -rf "$work"
@@ -94,8 +95,8 @@ CORE
 chmod 0644 "$work/Corefile"
 chmod 0755 "$work"
 c=$(ba from localhost/etcdsd-coredns:test); containers+=("$c")
-ba run --isolation chroot --network host --volume "$work/Corefile:/Corefile:ro" "$c" \
-	-- /coredns -conf /Corefile >"$work/coredns.log" 2>&1 &
+setsid buildah --storage-driver vfs run --isolation chroot --network host \
+	--volume "$work/Corefile:/Corefile:ro" "$c" -- /coredns -conf /Corefile >"$work/coredns.log" 2>&1 &
 run_pid=$!
 answer=""
 for _ in $(seq 150); do
@@ -113,4 +114,11 @@ m=$(ba mount "$c")
 caps=$(getcap "$m/coredns" || true)
 ba unmount "$c" >/dev/null
 echo "image: file capabilities of /coredns in the image: ${caps:-none}"
+case "$caps" in
+*cap_net_bind_service=ep*) ;;
+*)
+	echo "image: want cap_net_bind_service on /coredns, for the non-root user to bind port 53" >&2
+	exit 1
+	;;
+esac
 echo "image: ok"
