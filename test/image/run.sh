@@ -28,6 +28,8 @@ cleanup() {
 	[ -n "$run_pid" ] && kill -- "-$run_pid" 2>/dev/null || true
 	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null || true
 	for c in "${containers[@]}"; do ba rm "$c" >/dev/null 2>&1 || true; done
+	# vfs keeps a whole copy of every layer: leave no image behind.
+	ba rmi -f localhost/etcdsd-coredns:test localhost/etcdsd-build-base localhost/etcdsd-image-base >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
