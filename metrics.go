@@ -17,9 +17,10 @@ const (
 	listDivergence = "divergence" // the self-check found the index different from etcd
 	listPermission = "permission" // etcd refused the watch: the role changed
 	listRead       = "read"       // a read once, for etcdsdctl ls (Read)
+	listMissed     = "missed"     // a quiet watch through a gRPC proxy missed changes
 )
 
-var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listRead}
+var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listRead, listMissed}
 
 // Per-query counts come from the prometheus plugin; these describe the index.
 var (
@@ -41,7 +42,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "fresh_timestamp_seconds",
-		Help:      "Gauge of the Unix time of the last word from etcd (a list, an event or a progress notification), by watched key prefix.",
+		Help:      "Gauge of the Unix time of the last word from etcd (a list, an event, a progress notification or, through a gRPC proxy, a status answer), by watched key prefix.",
 	}, []string{"prefix"})
 
 	staleGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{

@@ -480,8 +480,12 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
-					if compacted(ctx, c, spans[0].start, slices.Min(applied)) {
+					if compacted(ctx, c, spans[0].start, slices.Min(w.b.applied)) {
 						return rpctypes.ErrCompacted
+					}
+					if w.missed(ctx, c) {
+						log.Warningf("The watch of %s through a gRPC proxy missed changes (etcd-io/etcd#21813); listing again", w.root)
+						return relist{listMissed}
 					}
 					return errProxyQuiet
 				}
@@ -534,6 +538,44 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 			w.apply(ctx, c, i, resp.Events)
 		}
 	}
+}
+
+// missed reports whether etcd holds changes to the zone that the index lacks: a key at or
+// below the root written after the revision its span has reached, or another number of
+// keys there (a delete). A watch through a gRPC proxy can hear nothing more while every
+// status request is answered (etcd-io/etcd#21813); this read, made only after such a
+// quiet, finds it. Its cost is a keys-only walk of the zone's index in etcd.
+func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
+	rctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	below, apex := belowSpans(w.root)
+	var keys int64
+	for _, s := range []span{below, apex} {
+		resp, err := c.Get(rctx, s.start, clientv3.WithRange(s.end), clientv3.WithCountOnly())
+		if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
+			continue // a role that grants only the keys below the root: so does the index
+		}
+		if err != nil {
+			return false // etcd away: nothing to tell
+		}
+		keys += resp.Count
+	}
+	if keys != int64(w.b.tree.Len()) {
+		return true
+	}
+	for i, s := range w.b.spans {
+		resp, err := c.Get(rctx, s.start, clientv3.WithRange(s.end), clientv3.WithKeysOnly(),
+			clientv3.WithMinModRev(w.b.applied[i]+1))
+		if err != nil {
+			return false
+		}
+		for _, kv := range resp.Kvs {
+			if w.b.holds(kv.Key) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // compacted reports whether etcd has compacted past rev, asking with a count-only read

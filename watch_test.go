@@ -650,8 +650,23 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 		t.Errorf("lists_total{reason=compacted} went from %v to %v, want +1", relists, got)
 	}
 
+	// The watch made after the list joins the dead one too and hears nothing; after a quiet
+	// it finds what it missed (a put, then a delete) and lists again.
+	missed := testutil.ToFloat64(listsTotal.WithLabelValues(listMissed))
+	put(t, root+"/local/example/d", `{"host":"10.9.2.4"}`)
+	wait.For(t, wait.Long, "a put the dead watch did not deliver", func() bool {
+		return w.snapshot().get(root+"/local/example/d") != nil
+	})
+	del(t, root+"/local/example/a")
+	wait.For(t, wait.Long, "a delete the dead watch did not deliver", func() bool {
+		return w.snapshot().get(root+"/local/example/a") == nil
+	})
+	if got := testutil.ToFloat64(listsTotal.WithLabelValues(listMissed)); got < missed+2 {
+		t.Errorf("lists_total{reason=missed} went from %v to %v, want at least +2", missed, got)
+	}
+
 	// Once the dead watch has gone, a watch made again hears changes.
 	closeStream()
-	rev := put(t, root+"/local/example/d", `{"host":"10.9.2.4"}`)
+	rev := put(t, root+"/local/example/e", `{"host":"10.9.2.5"}`)
 	wait.For(t, wait.Long, "a change after the dead watch has gone", func() bool { return w.snapshot().rev >= rev })
 }
