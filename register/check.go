@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"time"
@@ -56,22 +57,32 @@ func TCPCheck(addr string) Check {
 }
 
 // ExecCheck passes when the shell command cmd (run with sh -c) exits 0. The start of its
-// output says why it failed. At the timeout the command is killed with every process it
-// started (on Unix, its process group).
+// output says why it failed. The command runs in a process group of its own (on Unix),
+// killed whole when the command ends or times out, so that a check leaves no process
+// behind, even one it started in the background.
 func ExecCheck(cmd string) Check {
 	return func(ctx context.Context) error {
+		// The output goes to a file, not a pipe, which a process left in the background
+		// would hold open.
+		out, err := os.CreateTemp("", "etcdsd-check-")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(out.Name())
+		defer out.Close()
 		c := exec.CommandContext(ctx, "sh", "-c", cmd)
+		c.Stdout, c.Stderr = out, out
 		killGroup(c)
-		c.WaitDelay = time.Second // for output pipes a surviving child still holds
-		out, err := c.CombinedOutput()
+		err = c.Run()
+		if c.Process != nil {
+			c.Cancel() // the rest of the group
+		}
 		if err == nil {
 			return nil
 		}
-		if msg := strings.TrimSpace(string(out)); msg != "" {
-			const most = 200
-			if len(msg) > most {
-				msg = msg[:most] + "..."
-			}
+		head := make([]byte, 200)
+		n, _ := out.ReadAt(head, 0)
+		if msg := strings.TrimSpace(string(head[:n])); msg != "" {
 			return fmt.Errorf("%s: %w: %s", cmd, err, msg)
 		}
 		return fmt.Errorf("%s: %w", cmd, err)

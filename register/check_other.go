@@ -4,5 +4,7 @@ package register
 
 import "os/exec"
 
-// killGroup leaves c as it is: without process groups, only the command itself is killed.
-func killGroup(*exec.Cmd) {}
+// killGroup kills only the command itself: there are no process groups to kill.
+func killGroup(c *exec.Cmd) {
+	c.Cancel = func() error { return c.Process.Kill() }
+}

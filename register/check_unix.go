@@ -7,8 +7,8 @@ import (
 	"syscall"
 )
 
-// killGroup makes c run in a process group of its own, killed whole when c's context ends,
-// so that a timed-out check leaves no children behind.
+// killGroup makes c run in a process group of its own, which c.Cancel kills whole: when
+// c's context ends, and when ExecCheck is done with it.
 func killGroup(c *exec.Cmd) {
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // HealthPrefix is where the check states of registrations live: a record at key K has its
@@ -80,9 +82,18 @@ func (r *Registration) write(ctx context.Context) error {
 	r.writes.Lock()
 	defer r.writes.Unlock()
 	r.mu.Lock()
-	ops := r.ops(r.lease)
+	lease, passing, state := r.lease, r.health.Passing, r.healthOp(r.lease)
 	r.mu.Unlock()
-	_, err := r.cli.Txn(ctx).Then(ops...).Commit()
+	txn := r.cli.Txn(ctx)
+	if passing {
+		txn = txn.Then(clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease)), state)
+	} else {
+		// Withdraw only the record this registration put: another's, or one written by
+		// hand, stays.
+		txn = txn.If(clientv3.Compare(clientv3.LeaseValue(r.key), "=", lease)).
+			Then(clientv3.OpDelete(r.key), state).Else(state)
+	}
+	_, err := txn.Commit()
 	if err != nil {
 		r.fail(fmt.Errorf("writing the check state of %s: %w", r.key, err))
 	}

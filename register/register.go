@@ -179,18 +179,23 @@ func (r *Registration) put(ctx context.Context) error {
 	return nil
 }
 
-// ops are the writes that make etcd hold the record as the check's state says, under
-// lease; r.mu is held.
+// ops are the writes of put under a new lease: the record, unless its check fails, and
+// the check's state; r.mu is held.
 func (r *Registration) ops(lease clientv3.LeaseID) []clientv3.Op {
 	if r.health == nil {
 		return []clientv3.Op{clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease))}
 	}
-	state, _ := json.Marshal(r.health) // a Health always marshals
-	record := clientv3.OpDelete(r.key)
+	ops := []clientv3.Op{r.healthOp(lease)}
 	if r.health.Passing {
-		record = clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease))
+		ops = append(ops, clientv3.OpPut(r.key, r.value, clientv3.WithLease(lease)))
 	}
-	return []clientv3.Op{record, clientv3.OpPut(HealthKey(r.key), string(state), clientv3.WithLease(lease))}
+	return ops
+}
+
+// healthOp writes the check's state under lease; r.mu is held.
+func (r *Registration) healthOp(lease clientv3.LeaseID) clientv3.Op {
+	state, _ := json.Marshal(r.health) // a Health always marshals
+	return clientv3.OpPut(HealthKey(r.key), string(state), clientv3.WithLease(lease))
 }
 
 var errLeaseLost = errors.New("lease expired or revoked")

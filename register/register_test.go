@@ -277,3 +277,63 @@ func TestFailuresBelowThresholdKeepRecord(t *testing.T) {
 		t.Error("record withdrawn after single failures, below CheckFailures")
 	}
 }
+
+// An exec check passes when its command exits 0, even one that leaves a process in the
+// background, and no process of it is left after.
+func TestExecCheckLeavesNoProcess(t *testing.T) {
+	check := ExecCheck("sleep 31.25 & echo started; exit 0")
+	if err := runCheck(context.Background(), check, 5*time.Second); err != nil {
+		t.Fatalf("a command that exits 0 failed its check: %v", err)
+	}
+	wait.For(t, 5*time.Second, "the background process killed", func() bool {
+		return exec.Command("pgrep", "-f", "sleep 31.25").Run() != nil
+	})
+}
+
+// A failing check withdraws only the record its registration put: a record another
+// registration (or a person) wrote since, or before, stays.
+func TestWithdrawKeepsOthersRecord(t *testing.T) {
+	ctx := context.Background()
+	const key = "/regothers/local/example/shared"
+	if _, err := testClient.Put(ctx, key, `{"host":"10.1.6.9"}`); err != nil {
+		t.Fatal(err)
+	}
+	var failing atomic.Bool
+	failing.Store(true)
+	check := func(context.Context) error {
+		if failing.Load() {
+			return errors.New("down")
+		}
+		return nil
+	}
+	r, err := Register(ctx, testClient, "shared.example.local.", skydns.Service{Host: "10.1.6.1"}, Options{
+		Prefix: "/regothers", Check: check, CheckInterval: 20 * time.Millisecond, CheckFailures: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got := string(get(t, key).Kvs[0].Value); got != `{"host":"10.1.6.9"}` {
+		t.Fatalf("a registration whose check failed from the start changed the record there to %s", got)
+	}
+
+	failing.Store(false)
+	wait.For(t, 10*time.Second, "the record put once the check passes", func() bool {
+		kvs := get(t, key).Kvs
+		return len(kvs) == 1 && clientv3.LeaseID(kvs[0].Lease) == r.Lease()
+	})
+	// Another registration takes the name over; then this one's check fails.
+	other, err := testClient.Grant(ctx, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := testClient.Put(ctx, key, `{"host":"10.1.6.2"}`, clientv3.WithLease(other.ID)); err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	wait.For(t, 10*time.Second, "the check state failing", func() bool { return !r.Health().Passing })
+	time.Sleep(100 * time.Millisecond) // a few more runs of the check
+	if kvs := get(t, key).Kvs; len(kvs) != 1 || string(kvs[0].Value) != `{"host":"10.1.6.2"}` {
+		t.Errorf("a failing check withdrew another registration's record: %v", kvs)
+	}
+}

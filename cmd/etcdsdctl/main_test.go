@@ -380,6 +380,12 @@ func TestRegisterRefusesBadCheck(t *testing.T) {
 		{[]string{"--check-http", "http://127.0.0.1:1/", "--check-tcp", "127.0.0.1:1"}, "one of --check-http"},
 		{[]string{"--check-tcp", "127.0.0.1:1", "--check-interval", "0s"}, "must be positive"},
 		{[]string{"--check-exec", "true", "--check-failures", "0"}, "must be positive"},
+		{[]string{"--check-exec", ""}, "needs a command"},
+		{[]string{"--check-tcp", "nohostport"}, "want HOST:PORT"},
+		{[]string{"--check-http", "127.0.0.1:8080/healthz"}, "want an http:// or https:// URL"},
+		{[]string{"--check-http", "ftp://127.0.0.1/"}, "want an http:// or https:// URL"},
+		{[]string{"--check-interval", "5s"}, "needs a check"},
+		{[]string{"--lease", "0s"}, "--lease must be positive"},
 	} {
 		args := append([]string{"register", "x.example.local", "--host", "10.0.0.1"}, tc.args...)
 		code, _, errOut := ctl(t, "/regbadcheck", args...)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +40,9 @@ when it passes again; etcdsdctl ls shows the check's state.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if svc.Host == "" && svc.Text == "" {
 				return fmt.Errorf("register needs --host or --text")
+			}
+			if err := checkFlags(cmd, ttl, checkHTTP, checkTCP, exec); err != nil {
+				return err
 			}
 			switch {
 			case checkHTTP != "" && checkTCP == "" && exec == "":
@@ -102,4 +108,34 @@ when it passes again; etcdsdctl ls shows the check's state.`,
 	f.DurationVar(&opt.CheckTimeout, "check-timeout", register.DefaultCheckTimeout, "time one run of the check may take")
 	f.IntVar(&opt.CheckFailures, "check-failures", register.DefaultCheckFailures, "failures in a row that withdraw the record")
 	return cmd
+}
+
+// checkFlags refuses what would register a record that never shows or a check that cannot
+// work, before anything is written.
+func checkFlags(cmd *cobra.Command, lease time.Duration, checkHTTP, checkTCP, exec string) error {
+	f := cmd.Flags()
+	if lease <= 0 {
+		return fmt.Errorf("--lease must be positive, not %v", lease)
+	}
+	if f.Changed("check-exec") && strings.TrimSpace(exec) == "" {
+		return fmt.Errorf("--check-exec needs a command")
+	}
+	if checkTCP != "" {
+		if host, port, err := net.SplitHostPort(checkTCP); err != nil || host == "" || port == "" {
+			return fmt.Errorf("--check-tcp %q: want HOST:PORT", checkTCP)
+		}
+	}
+	if checkHTTP != "" {
+		if u, err := url.Parse(checkHTTP); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--check-http %q: want an http:// or https:// URL", checkHTTP)
+		}
+	}
+	if checkHTTP == "" && checkTCP == "" && exec == "" {
+		for _, name := range []string{"check-interval", "check-timeout", "check-failures"} {
+			if f.Changed(name) {
+				return fmt.Errorf("--%s needs a check: --check-http, --check-tcp or --check-exec", name)
+			}
+		}
+	}
+	return nil
 }
