@@ -480,10 +480,12 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
-					if compacted(ctx, c, spans[0].start, slices.Min(w.b.applied)) {
+					gone, current := compacted(ctx, c, spans[0].start, slices.Min(w.b.applied))
+					if gone {
 						return rpctypes.ErrCompacted
 					}
-					if w.missed(ctx, c) {
+					// Nothing written anywhere in etcd since: nothing can be missed.
+					if current > slices.Max(w.b.applied) && w.missed(ctx, c) {
 						log.Warningf("The watch of %s through a gRPC proxy missed changes (etcd-io/etcd#21813); listing again", w.root)
 						return relist{listMissed}
 					}
@@ -580,12 +582,15 @@ func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 
 // compacted reports whether etcd has compacted past rev, asking with a count-only read
 // of key at rev: etcd answers ErrCompacted for any key, and key, one the watch reads, is
-// one the role may read.
-func compacted(ctx context.Context, c etcdConn, key string, rev int64) bool {
+// one the role may read. It also returns etcd's current revision, 0 when unknown.
+func compacted(ctx context.Context, c etcdConn, key string, rev int64) (gone bool, current int64) {
 	rctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	_, err := c.Get(rctx, key, clientv3.WithRev(max(rev, 1)), clientv3.WithCountOnly())
-	return errors.Is(err, rpctypes.ErrCompacted)
+	resp, err := c.Get(rctx, key, clientv3.WithRev(max(rev, 1)), clientv3.WithCountOnly())
+	if err != nil {
+		return errors.Is(err, rpctypes.ErrCompacted), 0
+	}
+	return false, resp.Header.Revision
 }
 
 // alive tells a quiet watch of a live etcd from a stuck one, once the watch has been silent
