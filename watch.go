@@ -45,9 +45,9 @@ const (
 	// half: the proxy joins a new watch to any earlier one on the same range, even one
 	// whose watch on etcd has ended, by compaction say, and which delivers nothing more
 	// (etcd-io/etcd#21813, #10650); a status answer cannot tell. A read at the watch's
-	// revision tells whether it was compacted (then the zone is listed again); if not,
-	// the watch is made again from one revision earlier, which leaving lets the proxy
-	// drop the dead one once its last watcher has left.
+	// revision tells whether it was compacted, and one of the keys written since whether
+	// it missed changes (watcher.missed): either way the zone is listed again. Otherwise
+	// the watch is made again from one revision earlier.
 	proxyRewatch = 30 * time.Second
 )
 

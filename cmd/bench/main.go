@@ -72,7 +72,8 @@ type bench struct {
 	duration                  time.Duration
 	coredns, only, pprof      string
 	scale, external           string
-	metrics                   string // etcd's metrics URL, when external
+	metrics                   string // etcd's metrics URL
+	etcdPid                   int    // the etcd the bench started; 0 for an external one
 }
 
 func (b *bench) run() error {
@@ -95,7 +96,7 @@ func (b *bench) run() error {
 	// The server side (etcd here, CoreDNS below) on the first core, dnsperf on the second.
 	pin := runtime.NumCPU() >= 2
 	if pin {
-		if out, err := pinSelf("0"); err != nil {
+		if out, err := b.pinSelf("0"); err != nil {
 			log.Printf("not pinning (%v: %s)", err, out)
 			pin = false
 		}
@@ -108,7 +109,7 @@ func (b *bench) run() error {
 			return err
 		}
 		defer etcd.Close()
-		endpoint, etcdPid = etcd.Endpoint, etcd.Pid()
+		endpoint, b.etcdPid = etcd.Endpoint, etcd.Pid()
 	}
 	b.metrics = strings.TrimSuffix(endpoint, "/") + "/metrics"
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
@@ -169,7 +170,7 @@ func (b *bench) run() error {
 	// The first lists share every core between etcd (in this process) and CoreDNS, which
 	// inherits this process's cores.
 	if pin {
-		if out, err := pinSelf(fmt.Sprintf("0-%d", runtime.NumCPU()-1)); err != nil {
+		if out, err := b.pinSelf(fmt.Sprintf("0-%d", runtime.NumCPU()-1)); err != nil {
 			return fmt.Errorf("unpinning: %v: %s", err, out)
 		}
 	}
@@ -182,7 +183,7 @@ func (b *bench) run() error {
 	}
 	if b.zipf > 0 {
 		if pin {
-			if out, err := pinSelf("0"); err != nil {
+			if out, err := b.pinSelf("0"); err != nil {
 				return fmt.Errorf("pinning: %v: %s", err, out)
 			}
 		}
@@ -191,17 +192,14 @@ func (b *bench) run() error {
 	return nil
 }
 
-// etcdPid is the process of the etcd the bench started, 0 for an external one.
-var etcdPid int
-
 // pinSelf puts every thread of this process, and so the processes it starts, and the etcd
 // it started, on cpus.
-func pinSelf(cpus string) ([]byte, error) {
+func (b *bench) pinSelf(cpus string) ([]byte, error) {
 	out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(os.Getpid())).CombinedOutput()
-	if err != nil || etcdPid == 0 {
+	if err != nil || b.etcdPid == 0 {
 		return out, err
 	}
-	return exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(etcdPid)).CombinedOutput()
+	return exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(b.etcdPid)).CombinedOutput()
 }
 
 // zipfMix compares etcdsd, file and whoami on b.zipf records (b.zipf/3 services) and a
