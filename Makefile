@@ -95,12 +95,13 @@ bench-smoke: dnsperf etcd34
 	$(TEST_ENV) $(GO) test -run='^$$' -bench='QueryMix|HighNames|SelfCheck' -benchtime=100x . -bench.check=1000
 
 # Native Go fuzzing of the query path, value decoding and Corefile parsing.
-FUZZ_TARGETS = FuzzServeDNS FuzzDecodeService FuzzParse
+FUZZ_TARGETS = .:FuzzServeDNS ./internal/index:FuzzDecodeService .:FuzzParse
 FUZZTIME ?= 2m
 fuzz:
-	@for f in $(FUZZ_TARGETS); do \
-		echo "fuzzing $$f for $(FUZZTIME)"; \
-		$(TEST_ENV) $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) . || exit 1; \
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*} f=$${t#*:}; \
+		echo "fuzzing $$f in $$pkg for $(FUZZTIME)"; \
+		$(TEST_ENV) $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
 # The long differential run: etcdsd against the built-in etcd plugin on generated data.

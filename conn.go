@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/etcdsd/etcdsd/internal/index"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -23,7 +24,7 @@ const probeTimeout = 500 * time.Millisecond
 // etcdConn is what a watcher needs of etcd. conn implements it over a real client; tests
 // wrap one to break it on purpose.
 type etcdConn interface {
-	leaseReader
+	index.LeaseReader
 	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
 	Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan
 	RequestProgress(ctx context.Context) error

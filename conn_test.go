@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -41,7 +40,7 @@ func TestConnNeverWithoutClient(t *testing.T) {
 					return
 				default:
 				}
-				resolveLeases(ctx, c, []*lease{{id: l.ID}}, time.Now)
+				c.TimeToLive(ctx, l.ID)
 				c.Get(ctx, "/never-nil")
 				c.restore(ctx)
 			}

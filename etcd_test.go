@@ -39,7 +39,7 @@ func startPlugin(t *testing.T, stanza string) *Etcdsd {
 func startPluginAt(t *testing.T, stanza string, now func() time.Time) *Etcdsd {
 	t.Helper()
 	e := parsePlugin(t, stanza)
-	e.now = now
+	e.Now = now
 	for _, w := range e.watchers {
 		w.now = now
 	}
@@ -132,7 +132,7 @@ func waitApplied(t *testing.T, w *watcher, rev int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if s := w.snapshot(); s != nil && s.rev >= rev {
+		if s := w.snapshot(); s != nil && s.Rev() >= rev {
 			return
 		}
 		time.Sleep(2 * time.Millisecond)

@@ -6,16 +6,14 @@ package etcdsd
 import (
 	"context"
 	"crypto/tls"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
-	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
-	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/plugin/transfer"
+	"github.com/etcdsd/etcdsd/internal/index"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -30,11 +28,6 @@ var log = clog.NewWithPlugin(pluginName)
 // list completes.
 const defaultStartupTimeout = 5 * time.Second
 
-// defaultMaxAnswers bounds the keys one lookup reads: as many of the smallest answer
-// record (an A record with a compressed owner, 16 octets) as a 64 KiB message over TCP
-// holds. A lookup cut there sets TC (RFC 2181 section 9).
-const defaultMaxAnswers = 65536 / 16
-
 const dialTimeout = 5 * time.Second
 
 // Etcdsd is the plugin: one Corefile stanza, one watched key range.
@@ -42,16 +35,8 @@ type Etcdsd struct {
 	Next           plugin.Handler
 	Fall           fall.F
 	Zones          []string
-	PathPrefix     string
-	Upstream       *upstream.Upstream
-	MinLeaseTTL    uint32 // lower bound for lease-derived TTLs
-	MaxLeaseTTL    uint32 // upper bound for lease-derived TTLs
-	NoApexFallback bool
-	// Wildcards serves a "*" key as an RFC 4592 wildcard: it answers the names below its
-	// parent that do not exist, and a "*" in a query is a label like any other.
-	Wildcards      bool
+	index.Options                // what answers depend on besides the records
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
-	MaxAnswers     int           // keys one lookup reads at most
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all
 	Verify         time.Duration // how often the index is checked against etcd; 0: never
 	NotifyInterval time.Duration // the shortest time between two NOTIFY messages for a zone
@@ -63,7 +48,6 @@ type Etcdsd struct {
 	username  string
 	password  string
 
-	now        func() time.Time    // the clock of staleness, readiness and leased TTLs
 	watchers   []*watcher          // one per zone prefix that no other zone's prefix holds
 	byZone     map[string]*watcher // the watcher holding each zone's keys
 	group      *group              // the stanzas of e's CoreDNS instance; nil: e alone
@@ -122,42 +106,6 @@ func (e *Etcdsd) OnShutdown() error {
 		w.stop()
 	}
 	return nil
-}
-
-// watchZones makes one watcher per zone's key prefix, leaving out prefixes that lie within
-// another zone's, so that only the zones' keys are read (and an etcd role needs to grant
-// no more), and maps every zone to the watcher that holds its keys.
-func (e *Etcdsd) watchZones() {
-	paths := make([]string, len(e.Zones))
-	for i, z := range e.Zones {
-		paths[i] = rootKey(msg.Path(z, e.PathPrefix))
-	}
-	byPath := map[string]*watcher{}
-	e.byZone = make(map[string]*watcher, len(e.Zones))
-	for i, z := range e.Zones {
-		outer := paths[i]
-		for _, p := range paths {
-			if within(outer, p) {
-				outer = p
-			}
-		}
-		w, ok := byPath[outer]
-		if !ok {
-			w = newWatcher(outer, connector(e.newClient), e.Verify)
-			w.now = e.now
-			w.journal.size = e.IXFRJournal
-			w.answerBudget = e.AnswerCache
-			w.source = strings.Join(e.endpoints, " ") + " as " + e.username
-			byPath[outer] = w
-			e.watchers = append(e.watchers, w)
-		}
-		e.byZone[z] = w
-	}
-}
-
-// within reports whether key path p lies at or below q.
-func within(p, q string) bool {
-	return q == "/" || p == q || strings.HasPrefix(p, q+"/")
 }
 
 // newClient makes the client of one watcher. With credentials, clientv3.New

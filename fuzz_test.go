@@ -1,17 +1,20 @@
 package etcdsd
 
 import (
+	"bytes"
 	"context"
-	"strings"
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // fixturePlugin returns a plugin whose index holds kvs, loaded without etcd.
@@ -22,12 +25,15 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 		tb.Fatal(err)
 	}
 	e := stanzas[0]
+	f := make(fixture, len(kvs))
+	for i, kv := range kvs {
+		f[i] = &mvccpb.KeyValue{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}
+	}
+	slices.SortFunc(f, func(a, b *mvccpb.KeyValue) int { return bytes.Compare(a.Key, b.Key) })
 	for _, w := range e.watchers {
-		l := w.b.list(int64(len(kvs)))
-		for i, kv := range kvs {
-			l.page([]*mvccpb.KeyValue{{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}})
+		if _, _, err := w.b.List(context.Background(), f, w.paging, w.now, nil); err != nil {
+			tb.Fatal(err)
 		}
-		l.done([]span{zoneSpan(w.root)})
 		w.publish(nil, true)
 	}
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)
@@ -64,38 +70,23 @@ func FuzzServeDNS(f *testing.F) {
 	})
 }
 
-// A value decodeService accepts gives records that pack.
-func FuzzDecodeService(f *testing.F) {
-	for _, kv := range handlerData {
-		f.Add(kv[0], []byte(kv[1]))
+// fixture answers a list as etcd holding its keys, in key order, at the revision of
+// their number would: every key of the range asked for in one page, and no lease.
+type fixture []*mvccpb.KeyValue
+
+func (f fixture) Get(_ context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	end := string(clientv3.OpGet(key, opts...).RangeBytes())
+	var kvs []*mvccpb.KeyValue
+	for _, kv := range f {
+		if k := string(kv.Key); k == key || end != "" && k > key && k < end {
+			kvs = append(kvs, kv)
+		}
 	}
-	f.Add("/h/local/example/x", []byte(`{"host":"999.1.1.1","port":70000,"text":"`+strings.Repeat("t", 300)+`"}`))
-	f.Add("/h/local/example//x", []byte(`{"host":"10.0.0.1"}`))
-	f.Fuzz(func(t *testing.T, key string, value []byte) {
-		s, err := decodeService(key, value)
-		if err != nil {
-			return
-		}
-		if s.Port < -1 || s.Port > 65535 || s.Priority < 1 || s.Priority > 65535 || s.Weight < 0 || s.Weight > 65535 {
-			t.Fatalf("accepted out-of-range numbers: %+v", s)
-		}
-		owner := "x.example.local."
-		rrs := []dns.RR{s.NewTXT(owner), s.NewSRV(owner, 1), s.NewMX(owner)}
-		if s.Host != "" {
-			rrs = append(rrs, s.NewCNAME(owner, s.Host))
-		}
-		// With an IP host, the SRV target is the key's name.
-		synthesized := s
-		synthesized.Host = msg.Domain(s.Key)
-		rrs = append(rrs, synthesized.NewSRV(owner, 1))
-		for _, rr := range rrs {
-			m := new(dns.Msg).SetQuestion(owner, dns.TypeANY)
-			m.Answer = []dns.RR{rr}
-			if _, err := m.Pack(); err != nil {
-				t.Fatalf("record from accepted value %q at %q does not pack: %v", value, key, err)
-			}
-		}
-	})
+	return &clientv3.GetResponse{Header: &etcdserverpb.ResponseHeader{Revision: int64(len(f))}, Kvs: kvs, Count: int64(len(kvs))}, nil
+}
+
+func (fixture) TimeToLive(context.Context, clientv3.LeaseID, ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
+	return nil, errors.New("fixture: no leases")
 }
 
 // No Corefile stanza makes the parser panic; a rejected one says why.

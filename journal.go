@@ -1,6 +1,10 @@
 package etcdsd
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/etcdsd/etcdsd/internal/index"
+)
 
 // defaultJournal is how many changes of a zone the IXFR journal keeps (ixfr_journal).
 const defaultJournal = 100
@@ -17,12 +21,12 @@ type journal struct {
 }
 
 type journalEntry struct {
-	snap *snapshot
+	snap *index.Snapshot
 	keys []string // the keys changed since the entry before; none for the first
 }
 
 // reset starts the journal at s.
-func (j *journal) reset(s *snapshot) {
+func (j *journal) reset(s *index.Snapshot) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.entries = j.entries[:0]
@@ -32,7 +36,7 @@ func (j *journal) reset(s *snapshot) {
 }
 
 // add records that s follows the last entry, changing keys.
-func (j *journal) add(s *snapshot, keys []string) {
+func (j *journal) add(s *index.Snapshot, keys []string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if len(j.entries) == 0 {
@@ -50,7 +54,7 @@ func (j *journal) since(serial uint32) []journalEntry {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	for i, e := range j.entries {
-		if uint32(e.snap.rev) == serial { // #nosec G115 -- the serial is the revision's low 32 bits
+		if e.snap.Serial() == serial {
 			return append([]journalEntry(nil), j.entries[i:]...)
 		}
 	}
@@ -58,6 +62,4 @@ func (j *journal) since(serial uint32) []journalEntry {
 }
 
 // bare is s without its prepared answers, which a journal would otherwise keep alive.
-func bare(s *snapshot) *snapshot {
-	return &snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied}
-}
+func bare(s *index.Snapshot) *index.Snapshot { return s.WithAnswers(0, nil) }

@@ -16,11 +16,10 @@ const (
 	listCompacted  = "compacted"  // the watch fell behind compaction
 	listDivergence = "divergence" // the self-check found the index different from etcd
 	listPermission = "permission" // etcd refused the watch: the role changed
-	listRead       = "read"       // a read once, for etcdsdctl ls (Read)
 	listMissed     = "missed"     // a quiet watch through a gRPC proxy missed changes
 )
 
-var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listRead, listMissed}
+var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listMissed}
 
 // Per-query counts come from the prometheus plugin; these describe the index.
 var (

@@ -153,12 +153,8 @@ func indexState(inst *caddy.Instance) string {
 				out = append(out, w.root+": no index")
 				continue
 			}
-			var keys []string
-			s.tree.Ascend(func(en *entry) bool {
-				keys = append(keys, fmt.Sprintf("%s@%d", en.key, en.modRev))
-				return true
-			})
-			out = append(out, fmt.Sprintf("%s at revision %d, applied %v: %v", w.root, s.rev, s.applied, keys))
+			spans, applied := s.Spans()
+			out = append(out, fmt.Sprintf("%s at revision %d, %v applied to %v: %d keys", w.root, s.Rev(), spans, applied, s.Len()))
 		}
 	}
 	return strings.Join(out, "; ")

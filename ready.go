@@ -15,7 +15,7 @@ import (
 // those CoreDNS runs; each therefore answers for all of them (its group).
 func (e *Etcdsd) Ready() bool {
 	if e.group == nil {
-		return e.ownReady(e.now())
+		return e.ownReady(e.Now())
 	}
 	return e.group.ready()
 }
@@ -79,7 +79,7 @@ func (g *group) ready() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, e := range g.members {
-		if !e.ownReady(e.now()) {
+		if !e.ownReady(e.Now()) {
 			return false
 		}
 	}

@@ -1,6 +1,10 @@
 package etcdsd
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/etcdsd/etcdsd/internal/index"
+)
 
 // On a reload CoreDNS starts the new instance before it stops the old one. A watcher of
 // the new instance adopts the index that its predecessor for the same zone and etcd
@@ -22,8 +26,8 @@ func (w *watcher) succeed() {
 	if prev.source != w.source || s == nil || w.snapshot() != nil {
 		return
 	}
-	w.answers = newAnswerCache(w.answerBudget)
-	w.current.Store(&snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied, answers: w.answers})
+	w.answers = index.NewAnswerCache(w.answerBudget)
+	w.current.Store(s.WithAnswers(0, w.answers))
 	w.fresh.Store(prev.fresh.Load())
 	w.settle.Do(func() { close(w.settled) })
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/dustin/go-humanize"
+	"github.com/etcdsd/etcdsd/internal/index"
 )
 
 const defaultEndpoint = "http://localhost:2379"
@@ -59,17 +60,19 @@ func parse(c *caddy.Controller) ([]*Etcdsd, error) {
 
 func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	e := &Etcdsd{
-		now:            time.Now,
-		PathPrefix:     "skydns",
-		MinLeaseTTL:    defaultMinLeaseTTL,
-		MaxLeaseTTL:    defaultMaxLeaseTTL,
-		MaxAnswers:     defaultMaxAnswers,
+		Options: index.Options{
+			Now:         time.Now,
+			PathPrefix:  "skydns",
+			MinLeaseTTL: index.DefaultMinLeaseTTL,
+			MaxLeaseTTL: index.DefaultMaxLeaseTTL,
+			MaxAnswers:  index.DefaultMaxAnswers,
+			Upstream:    upstream.New(),
+		},
 		StartupTimeout: defaultStartupTimeout,
 		Verify:         defaultVerify,
 		NotifyInterval: defaultNotifyInterval,
 		IXFRJournal:    defaultJournal,
-		AnswerCache:    defaultAnswerCache,
-		Upstream:       upstream.New(),
+		AnswerCache:    index.DefaultAnswerCache,
 		endpoints:      []string{defaultEndpoint},
 	}
 	e.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/etcdsd/etcdsd/internal/index"
 )
 
 func TestParse(t *testing.T) {
@@ -125,7 +126,7 @@ func TestParse(t *testing.T) {
 		if e.MinLeaseTTL != tc.minTTL || e.MaxLeaseTTL != tc.maxTTL {
 			t.Errorf("test %d: lease TTLs %d..%d, want %d..%d", i, e.MinLeaseTTL, e.MaxLeaseTTL, tc.minTTL, tc.maxTTL)
 		}
-		if want := cmp.Or(tc.maxAnswers, defaultMaxAnswers); e.MaxAnswers != want {
+		if want := cmp.Or(tc.maxAnswers, index.DefaultMaxAnswers); e.MaxAnswers != want {
 			t.Errorf("test %d: max_answers %d, want %d", i, e.MaxAnswers, want)
 		}
 		if e.MaxStale != tc.maxStale {
@@ -140,7 +141,7 @@ func TestParse(t *testing.T) {
 		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.IXFRJournal != want {
 			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.IXFRJournal, want)
 		}
-		if want := *cmp.Or(tc.cache, ptr(uint64(defaultAnswerCache))); e.AnswerCache != want {
+		if want := *cmp.Or(tc.cache, ptr(uint64(index.DefaultAnswerCache))); e.AnswerCache != want {
 			t.Errorf("test %d: answer_cache %d, want %d", i, e.AnswerCache, want)
 		}
 		if e.Wildcards != tc.wildcards {

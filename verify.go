@@ -3,12 +3,11 @@ package etcdsd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"github.com/etcdsd/etcdsd/internal/index"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -24,8 +23,8 @@ const (
 	reportKeys = 5
 	// checkPageSize is the keys a check reads at a time. Without values a key costs some
 	// 80 bytes: pages five times a list's cut the cost etcd pays to count the rest of the
-	// range for every page (see listPageSize) fivefold.
-	checkPageSize = 5 * listPageSize
+	// range for every page (see index.ListPageSize) fivefold.
+	checkPageSize = 5 * index.ListPageSize
 )
 
 // divergence is what one check found between the index and etcd.
@@ -115,16 +114,17 @@ func (w *watcher) check(ctx context.Context, c etcdConn) error {
 
 // compare reads the keys and mod revisions of every span of s from etcd, without values,
 // at the revision s holds for the span, and compares them with s's entries.
-func (w *watcher) compare(ctx context.Context, c etcdConn, s *snapshot) (divergence, error) {
+func (w *watcher) compare(ctx context.Context, c etcdConn, s *index.Snapshot) (divergence, error) {
 	d := divergence{exact: true}
-	for i, sp := range s.spans {
-		rev, err := w.compareSpan(ctx, c, s, sp, s.applied[i], &d)
+	spans, applied := s.Spans()
+	for i, sp := range spans {
+		rev, err := w.compareSpan(ctx, c, s, sp, applied[i], &d)
 		if errors.Is(err, rpctypes.ErrCompacted) {
 			d.exact = false
 			rev, err = w.compareSpan(ctx, c, s, sp, 0, &d)
 		}
 		if err != nil {
-			return d, fmt.Errorf("reading %v: %w", sp, err)
+			return d, err
 		}
 		d.rev = rev
 	}
@@ -133,64 +133,21 @@ func (w *watcher) compare(ctx context.Context, c etcdConn, s *snapshot) (diverge
 
 // compareSpan reads sp at rev (0: the current revision) page by page and compares each
 // page with the index entries of the same keys. It returns the revision read.
-func (w *watcher) compareSpan(ctx context.Context, c etcdConn, s *snapshot, sp span, rev int64, d *divergence) (int64, error) {
-	from := sp.start
+func (w *watcher) compareSpan(ctx context.Context, c etcdConn, s *index.Snapshot, sp index.Span, rev int64, d *divergence) (int64, error) {
+	from := sp.Start
 	var diff divergence // this read's; added to d once it is whole
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(sp.end), clientv3.WithLimit(w.checkPage), clientv3.WithKeysOnly()}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		rctx, cancel := context.WithTimeout(ctx, listTimeout)
-		resp, err := c.Get(rctx, from, opts...)
-		cancel()
+	for resp, err := range index.Pages(ctx, c, sp, rev, w.checkPaging, clientv3.WithKeysOnly()) {
 		if err != nil {
 			return 0, err
 		}
 		rev = resp.Header.Revision
-		until := sp.last()
+		until := sp.Last()
 		if resp.More && len(resp.Kvs) > 0 {
 			until = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		}
-		w.comparePage(s, resp.Kvs, from, until, &diff)
-		if until == sp.last() {
-			break
-		}
+		s.Compare(resp.Kvs, from, until, diff.add)
 		from = until
 	}
 	d.merge(diff)
 	return rev, nil
-}
-
-// comparePage compares the held keys of one page, read from etcd, with the index entries
-// in [from, until), both in key order.
-func (w *watcher) comparePage(s *snapshot, kvs []*mvccpb.KeyValue, from, until string, d *divergence) {
-	var idx []*entry
-	s.tree.AscendRange(&entry{key: relBound(s.root, from)}, &entry{key: relBound(s.root, until)}, func(e *entry) bool {
-		idx = append(idx, e)
-		return true
-	})
-	j := 0
-	for _, kv := range kvs {
-		if !w.b.holds(kv.Key) {
-			continue
-		}
-		key := relKey(s.root, string(kv.Key))
-		for j < len(idx) && idx[j].key < key {
-			d.add('-', fullKey(s.root, idx[j].key))
-			j++
-		}
-		switch {
-		case j == len(idx) || idx[j].key > key:
-			d.add('+', fullKey(s.root, key))
-		case idx[j].modRev != kv.ModRevision:
-			d.add('~', fullKey(s.root, key))
-			j++
-		default:
-			j++
-		}
-	}
-	for ; j < len(idx); j++ {
-		d.add('-', fullKey(s.root, idx[j].key))
-	}
 }

@@ -3,26 +3,21 @@ package etcdsd
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/skydns"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const (
-	// Each page of a list makes etcd count the keys from the page's start to the range's
-	// end (etcd-io/etcd#11057, #16510), so a list costs about keys²/(2·page) key visits:
-	// a list starts with pages of listPageSize and, when the first page's count says the
-	// range holds many more, reads a sixteenth of what is left per page, up to
-	// maxListPage keys (about 5 MB of SkyDNS values): at 1M keys about 10M visits, not 50M.
-	listPageSize = 10000
-	maxListPage  = 50000
+	// listTimeout bounds one read of the watch loop, as index.ListPaging bounds a page.
 	listTimeout  = 5 * time.Second
 	housekeeping = time.Second // how often leases and staleness are looked at
 
@@ -69,9 +64,9 @@ type watcher struct {
 	root    string // the zone root's key, as in builder.root
 	source  string // which etcd, as whom: a reload's watcher adopts only the same source's index
 	connect func(context.Context) (etcdConn, error)
-	b       *builder // written by the loop goroutine only
+	b       *index.Builder // written by the loop goroutine only
 
-	current atomic.Pointer[snapshot]
+	current atomic.Pointer[index.Snapshot]
 	fresh   atomic.Int64          // unix nanoseconds of the last word from etcd: a list, event or progress
 	settled chan struct{}         // closed after the first complete list or the first definitive error
 	cause   atomic.Pointer[error] // the last definitive error, until a list succeeds
@@ -81,7 +76,7 @@ type watcher struct {
 	wake    chan struct{}         // housekeeping runs at once
 	changed chan struct{}         // a snapshot with a new revision is out, for NOTIFY
 	journal journal               // the last changes, for IXFR
-	answers *answerCache          // the prepared answers of the current snapshots; the loop's
+	answers *index.AnswerCache    // the prepared answers of the current snapshots; the loop's
 	seq     uint64                // the sequence number of the last snapshot; the loop's
 	term    uint64                // the highest raft term heard; the loop's
 	// progressAnswered is set once etcd has answered a progress request; progressless,
@@ -99,8 +94,8 @@ type watcher struct {
 	progressEvery, silentAfter, staleAfter time.Duration
 	relistSpread, proxyRewatch             time.Duration
 	verifyEvery                            time.Duration // 0: no self-check
-	pageSize, checkPage                    int64
-	answerBudget                           uint64 // bytes of prepared answers (answer_cache)
+	paging, checkPaging                    index.Paging  // of lists, of self-checks
+	answerBudget                           uint64        // bytes of prepared answers (answer_cache)
 
 	skipLog rateLimit // the loop's
 }
@@ -110,7 +105,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		root:    root,
 		connect: connect,
 		now:     time.Now,
-		b:       newBuilder(root),
+		b:       index.NewBuilder(root),
 		settled: make(chan struct{}),
 		relists: make(chan string, 1),
 		wake:    make(chan struct{}, 1),
@@ -122,11 +117,11 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		relistSpread:  relistSpread,
 		proxyRewatch:  proxyRewatch,
 		verifyEvery:   verifyEvery,
-		pageSize:      listPageSize,
-		checkPage:     checkPageSize,
-		answerBudget:  defaultAnswerCache,
+		paging:        index.ListPaging,
+		checkPaging:   index.Paging{Size: checkPageSize, Timeout: listTimeout},
+		answerBudget:  index.DefaultAnswerCache,
 	}
-	w.b.skipped = w.skipped
+	w.b.Skipped = w.skipped
 	return w
 }
 
@@ -149,7 +144,7 @@ func (w *watcher) markFresh(now time.Time) {
 }
 
 // snapshot returns the current view of the index, or nil before the first complete list.
-func (w *watcher) snapshot() *snapshot { return w.current.Load() }
+func (w *watcher) snapshot() *index.Snapshot { return w.current.Load() }
 
 // noteTerm notes the raft term of a response from etcd. A new term means a new leader,
 // and a new leader extends every lease to its whole TTL (the lessor's Promote, also at
@@ -223,7 +218,7 @@ func (w *watcher) loop(ctx context.Context) {
 
 	listing, watching := newRetry("listing "+w.root), newRetry("watching "+w.root)
 	reason, earlier := "", int64(0)
-	if w.b.spans == nil {
+	if w.b.Spans() == nil {
 		reason = listStart
 	}
 	for ctx.Err() == nil {
@@ -255,7 +250,7 @@ func (w *watcher) loop(ctx context.Context) {
 			// Events we have not seen are gone: read everything again, serving the old
 			// snapshot meanwhile.
 			wait := time.Duration(rand.Int64N(int64(w.relistSpread) + 1))
-			log.Infof("Watch on %s fell behind compaction past revision %v, listing again in %v", w.root, w.b.applied, wait.Round(time.Millisecond))
+			log.Infof("Watch on %s fell behind compaction past revision %v, listing again in %v", w.root, w.b.Applied(), wait.Round(time.Millisecond))
 			reason = listCompacted
 			sleep(ctx, wait)
 		case errors.As(err, &again):
@@ -318,37 +313,20 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	default:
 	}
 	started := time.Now()
-	// New leases are resolved while the next pages arrive.
-	var (
-		leaseq   = make(chan []*lease, 4)
-		resolved = make(chan int)
-	)
-	go func() {
-		n := 0
-		for batch := range leaseq {
-			resolveLeases(ctx, c, batch, w.now)
-			n += len(batch)
-		}
-		resolved <- n
-	}()
-	l := w.b.list(0)
-	spans, err := w.read(ctx, c, l, leaseq)
-	close(leaseq)
-	leases := <-resolved
+	before := w.b.Spans()
+	rev, leases, err := w.b.List(ctx, c, w.paging, w.now, func(h *etcdserverpb.ResponseHeader) { w.noteTerm(h.RaftTerm) })
 	if err != nil {
-		l.abort()
 		return err
 	}
-	switch wide := spans[0] == zoneSpan(w.root); {
-	case slices.Equal(spans, w.b.spans):
-	case !wide:
-		log.Infof("The etcd role may not read %v: reading %s as %v", zoneSpan(w.root), w.root, spans)
-	case w.b.spans != nil:
+	switch spans := w.b.Spans(); {
+	case slices.Equal(spans, before):
+	case spans[0] != index.ZoneSpan(w.root):
+		log.Infof("The etcd role may not read %v: reading %s as %v", index.ZoneSpan(w.root), w.root, spans)
+	case before != nil:
 		log.Infof("Reading %s as %v again", w.root, spans)
 	}
-	l.done(spans)
 	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
-		w.b.tree.Len(), leases, w.root, l.rev, time.Since(started).Round(time.Millisecond))
+		w.b.Len(), leases, w.root, rev, time.Since(started).Round(time.Millisecond))
 	w.cause.Store(nil)
 	w.markFresh(w.now())
 	w.publish(nil, true)
@@ -357,78 +335,6 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
 	staleGauge.WithLabelValues(w.root).Set(0) // a complete list is fresh
 	return nil
-}
-
-// read reads the zone's keys into l, all at the revision of the first page, and returns
-// the spans it read: the one zoneSpan, or, for a role that may not read that (it also
-// holds siblings such as "example-old"), belowSpans, the apex key only where allowed.
-func (w *watcher) read(ctx context.Context, c etcdConn, l *listing, leaseq chan<- []*lease) ([]span, error) {
-	wide := zoneSpan(w.root)
-	err := w.readSpan(ctx, c, l, wide, leaseq)
-	if err == nil || w.root == "/" || !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		return []span{wide}, err
-	}
-	below, apex := belowSpans(w.root)
-	if err := w.readSpan(ctx, c, l, below, leaseq); err != nil {
-		return nil, err
-	}
-	if err := w.readSpan(ctx, c, l, apex, leaseq); err != nil {
-		if errors.Is(err, rpctypes.ErrPermissionDenied) {
-			return []span{below}, nil
-		}
-		return nil, err
-	}
-	return []span{below, apex}, nil
-}
-
-// readSpan reads one span into l page by page, at l's revision or, for the first page of
-// a list, at the current one, which becomes l's. The next page is read while this one is
-// decoded.
-func (w *watcher) readSpan(ctx context.Context, c etcdConn, l *listing, s span, leaseq chan<- []*lease) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan *clientv3.GetResponse)
-	var failed error
-	go func() {
-		defer close(pages)
-		from, size, rev := s.start, w.pageSize, l.rev
-		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(s.end), clientv3.WithLimit(size)}
-			if rev != 0 {
-				opts = append(opts, clientv3.WithRev(rev))
-			}
-			lctx, lcancel := context.WithTimeout(ctx, listTimeout)
-			resp, err := c.Get(lctx, from, opts...)
-			lcancel()
-			if err != nil {
-				failed = fmt.Errorf("reading %v: %w", s, err)
-				return
-			}
-			select {
-			case pages <- resp:
-			case <-ctx.Done():
-				failed = ctx.Err()
-				return
-			}
-			if !resp.More || len(resp.Kvs) == 0 {
-				return
-			}
-			rev = resp.Header.Revision
-			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-			left := resp.Count - int64(len(resp.Kvs))
-			size = min(max(w.pageSize, left/16), max(w.pageSize, maxListPage))
-		}
-	}()
-	for resp := range pages {
-		if l.rev == 0 {
-			l.rev = resp.Header.Revision
-		}
-		w.noteTerm(resp.Header.RaftTerm)
-		if fresh := l.page(resp.Kvs); len(fresh) > 0 {
-			leaseq <- fresh
-		}
-	}
-	return failed // written before pages closed
 }
 
 // watch follows the spans of the last list from the revision after the one each has
@@ -442,11 +348,11 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 	// Watch blocks until the client has a stream, which a client that cannot
 	// authenticate never has: it is opened aside, and silence counts from now.
 	opened := make(chan [2]clientv3.WatchChan, 1)
-	spans, applied := w.b.spans, slices.Clone(w.b.applied)
+	spans, applied := w.b.Spans(), slices.Clone(w.b.Applied())
 	go func() {
-		var wch [2]clientv3.WatchChan // zoneSpan, or belowSpans
+		var wch [2]clientv3.WatchChan // index.ZoneSpan, or index.BelowSpans
 		for i, s := range spans {
-			wch[i] = c.Watch(wctx, s.start, clientv3.WithRange(s.end), clientv3.WithRev(max(applied[i]+1-earlier, 1)),
+			wch[i] = c.Watch(wctx, s.Start, clientv3.WithRange(s.End), clientv3.WithRev(max(applied[i]+1-earlier, 1)),
 				clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
 		}
 		opened <- wch
@@ -480,12 +386,12 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
-					gone, current := compacted(ctx, c, spans[0].start, slices.Min(w.b.applied))
+					gone, current := compacted(ctx, c, spans[0].Start, slices.Min(w.b.Applied()))
 					if gone {
 						return rpctypes.ErrCompacted
 					}
 					// Nothing written anywhere in etcd since: nothing can be missed.
-					if current > slices.Max(w.b.applied) && w.missed(ctx, c) {
+					if current > slices.Max(w.b.Applied()) && w.missed(ctx, c) {
 						log.Warningf("The watch of %s through a gRPC proxy missed changes (etcd-io/etcd#21813); listing again", w.root)
 						return relist{listMissed}
 					}
@@ -550,10 +456,10 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 	rctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	below, apex := belowSpans(w.root)
+	below, apex := index.BelowSpans(w.root)
 	var keys int64
-	for _, s := range []span{below, apex} {
-		resp, err := c.Get(rctx, s.start, clientv3.WithRange(s.end), clientv3.WithCountOnly())
+	for _, s := range []index.Span{below, apex} {
+		resp, err := c.Get(rctx, s.Start, clientv3.WithRange(s.End), clientv3.WithCountOnly())
 		if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
 			continue // a role that grants only the keys below the root: so does the index
 		}
@@ -562,17 +468,17 @@ func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 		}
 		keys += resp.Count
 	}
-	if keys != int64(w.b.tree.Len()) {
+	if keys != int64(w.b.Len()) {
 		return true
 	}
-	for i, s := range w.b.spans {
-		resp, err := c.Get(rctx, s.start, clientv3.WithRange(s.end), clientv3.WithKeysOnly(),
-			clientv3.WithMinModRev(w.b.applied[i]+1))
+	for i, s := range w.b.Spans() {
+		resp, err := c.Get(rctx, s.Start, clientv3.WithRange(s.End), clientv3.WithKeysOnly(),
+			clientv3.WithMinModRev(w.b.Applied()[i]+1))
 		if err != nil {
 			return false
 		}
 		for _, kv := range resp.Kvs {
-			if w.b.holds(kv.Key) {
+			if w.b.Holds(kv.Key) {
 				return true
 			}
 		}
@@ -619,15 +525,15 @@ func (w *watcher) alive(ctx context.Context, c etcdConn, created, ahead bool) bo
 
 // apply hands one watch response of span i to the builder and publishes the result.
 func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*clientv3.Event) {
-	ch := w.b.apply(i, events)
-	eventsTotal.WithLabelValues("put").Add(float64(ch.puts))
-	eventsTotal.WithLabelValues("delete").Add(float64(ch.deletes))
-	if !ch.changed() {
+	ch := w.b.Apply(i, events)
+	eventsTotal.WithLabelValues("put").Add(float64(ch.Puts))
+	eventsTotal.WithLabelValues("delete").Add(float64(ch.Deletes))
+	if !ch.Changed() {
 		return
 	}
 	// A key's TTL is bounded by its lease: learn the lease before the key is served.
-	resolveLeases(ctx, c, ch.fresh, w.now)
-	w.publish(ch.keys, false)
+	index.ResolveLeases(ctx, c, ch.Fresh, w.now)
+	w.publish(ch.Keys, false)
 }
 
 // publish makes the builder's index the one queries and transfers read: after a complete
@@ -635,28 +541,26 @@ func (w *watcher) apply(ctx context.Context, c etcdConn, i int, events []*client
 // hears NOTIFY and asks for an IXFR at once finds the new serial in it.
 func (w *watcher) publish(keys []string, listed bool) {
 	w.skipLog.flush()
-	s := w.b.snapshot()
 	w.seq++
-	s.seq = w.seq
 	// Answers stay prepared across changes that did not touch what they read; after a
 	// complete list anything may have changed.
-	if listed || w.answers == nil || !w.answers.touch(w.seq, w.root, keys) {
-		w.answers = newAnswerCache(w.answerBudget)
+	if listed || w.answers == nil || !w.answers.Touch(w.seq, w.root, keys) {
+		w.answers = index.NewAnswerCache(w.answerBudget)
 	}
-	s.answers = w.answers
+	s := w.b.Snapshot(w.seq, w.answers)
 	if listed {
 		w.journal.reset(s)
 	} else {
 		w.journal.add(s, keys)
 	}
-	if old := w.current.Swap(s); old == nil || old.rev != s.rev {
+	if old := w.current.Swap(s); old == nil || old.Rev() != s.Rev() {
 		select {
 		case w.changed <- struct{}{}:
 		default:
 		}
 	}
-	revisionGauge.WithLabelValues(w.root).Set(float64(s.rev))
-	keysGauge.WithLabelValues(w.root).Set(float64(s.tree.Len()))
+	revisionGauge.WithLabelValues(w.root).Set(float64(s.Rev()))
+	keysGauge.WithLabelValues(w.root).Set(float64(s.Len()))
 	w.settle.Do(func() { close(w.settled) })
 }
 
@@ -671,7 +575,7 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
-			resolveLeases(ctx, c, w.b.leases.due(w.now(), w.renew.Swap(false)), w.now)
+			index.ResolveLeases(ctx, c, w.b.DueLeases(w.now(), w.renew.Swap(false)), w.now)
 		case <-t.C:
 			if w.snapshot() == nil {
 				continue
@@ -687,7 +591,7 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 					staleGauge.WithLabelValues(w.root).Set(0)
 				}
 			}
-			resolveLeases(ctx, c, w.b.leases.due(now, w.renew.Swap(false)), w.now)
+			index.ResolveLeases(ctx, c, w.b.DueLeases(now, w.renew.Swap(false)), w.now)
 			c.restore(ctx)
 		}
 	}

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"path"
 
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/spf13/cobra"
@@ -21,7 +21,7 @@ and prints each value etcdsd would skip, with the reason its skipped_values_tota
 gives. It exits 1 when it finds any.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key := path.Join("/", g.prefix)
+			key := index.RootKey(g.prefix)
 			if len(args) == 1 {
 				var err error
 				if key, err = skydns.Key(g.prefix, args[0]); err != nil {
@@ -50,48 +50,25 @@ gives. It exits 1 when it finds any.`,
 	}
 }
 
-// scanPage is how many keys one range request of scan reads.
-const scanPage = 1000
+// scanPaging is how scan reads: 1,000 keys a page.
+var scanPaging = index.Paging{Size: 1000}
 
 // scan calls fn for key and for every key below it, read in pages at one revision, with
 // the value's decoding error: nil for a value etcdsd serves.
 func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb.KeyValue, error)) error {
-	visit := func(kvs []*mvccpb.KeyValue) {
-		for _, kv := range kvs {
-			_, err := skydns.Decode(string(kv.Key), kv.Value)
-			fn(kv, err)
+	below, apex := index.BelowSpans(key)
+	var rev int64 // the first page's, for every other
+	for _, s := range []index.Span{apex, below} {
+		for resp, err := range index.Pages(ctx, cli, s, rev, scanPaging) {
+			if err != nil {
+				return err
+			}
+			rev = resp.Header.Revision
+			for _, kv := range resp.Kvs {
+				_, err := skydns.Decode(string(kv.Key), kv.Value)
+				fn(kv, err)
+			}
 		}
 	}
-	from, end := below(key)
-	var rev int64
-	if key != "/" {
-		resp, err := cli.Get(ctx, key)
-		if err != nil {
-			return err
-		}
-		rev = resp.Header.Revision
-		visit(resp.Kvs)
-	}
-	for {
-		resp, err := cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(scanPage), clientv3.WithRev(rev))
-		if err != nil {
-			return err
-		}
-		rev = resp.Header.Revision
-		visit(resp.Kvs)
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
-	}
-}
-
-// below returns the etcd range of the keys below key: "key/" up to "key0", as '0' follows
-// '/'; a plain prefix would also take siblings such as "key-2". Below the root "/" lies
-// every key that starts with '/'.
-func below(key string) (start, end string) {
-	if key == "/" {
-		return "/", "0"
-	}
-	return key + "/", key + "0"
+	return nil
 }

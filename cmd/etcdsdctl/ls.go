@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
-	"github.com/etcdsd/etcdsd"
+	"github.com/coredns/coredns/request"
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/register"
 	"github.com/etcdsd/etcdsd/skydns"
 
-	"github.com/coredns/coredns/plugin/pkg/dnstest"
-	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -43,28 +43,29 @@ the data rather than upstream. The default, the root, reads every key under --pa
 			out := cmd.OutOrStdout()
 			answered := false
 			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
-				h, err := etcdsd.Read(ctx, cli, g.prefix, []string{zone})
+				// As the plugin answers with its default options.
+				o := &index.Options{PathPrefix: g.prefix, MaxAnswers: index.DefaultMaxAnswers, Now: time.Now}
+				snap, err := index.Read(ctx, cli, o, zone)
 				if err != nil {
 					return err
 				}
 				for _, qt := range lsTypes {
-					m := new(dns.Msg)
-					m.SetQuestion(name, qt)
-					rec := dnstest.NewRecorder(&test.ResponseWriter{})
-					rcode, err := h.ServeDNS(ctx, rec, m)
-					if rec.Msg == nil {
-						fmt.Fprintf(out, ";; %s %s: %s (%v)\n", dns.TypeToString[qt], name, dns.RcodeToString[rcode], err)
+					m := new(dns.Msg).SetQuestion(name, qt)
+					a, err := snap.Build(ctx, o, zone, request.Request{Req: m})
+					if err != nil {
+						fmt.Fprintf(out, ";; %s %s: SERVFAIL (%v)\n", dns.TypeToString[qt], name, err)
 						continue
 					}
-					if len(rec.Msg.Answer) == 0 {
+					resp := a.Msg(m, snap)
+					if len(resp.Answer) == 0 {
 						continue
 					}
 					answered = true
 					fmt.Fprintf(out, ";; %s %s\n", dns.TypeToString[qt], name)
-					for _, rr := range rec.Msg.Answer {
+					for _, rr := range resp.Answer {
 						fmt.Fprintln(out, rr)
 					}
-					for _, rr := range rec.Msg.Extra {
+					for _, rr := range resp.Extra {
 						fmt.Fprintln(out, rr, " ; additional")
 					}
 				}
@@ -100,10 +101,10 @@ the data rather than upstream. The default, the root, reads every key under --pa
 // showHealth prints the check states of the registrations at key and below it.
 func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Writer) error {
 	at := register.HealthKey(key)
-	from, end := below(at)
+	below := index.Below(at)
 	for _, get := range []func() (*clientv3.GetResponse, error){
 		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, at) },
-		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, from, clientv3.WithRange(end)) },
+		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, below.Start, clientv3.WithRange(below.End)) },
 	} {
 		resp, err := get()
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	_ "github.com/coredns/coredns/plugin/bind"
+	_ "github.com/etcdsd/etcdsd" // the tests resolve through a CoreDNS with the plugin
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 	"github.com/etcdsd/etcdsd/internal/wait"

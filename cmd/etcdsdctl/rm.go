@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/spf13/cobra"
@@ -28,8 +29,8 @@ It fails when there was nothing to delete.`,
 			}
 			ops := []clientv3.Op{clientv3.OpDelete(key)}
 			if recursive {
-				start, end := below(key)
-				ops = append(ops, clientv3.OpDelete(start, clientv3.WithRange(end)))
+				below := index.Below(key)
+				ops = append(ops, clientv3.OpDelete(below.Start, clientv3.WithRange(below.End)))
 			}
 			var deleted int64
 			err = g.withClient(func(ctx context.Context, cli *clientv3.Client) error {

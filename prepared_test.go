@@ -8,6 +8,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/internal/index"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -79,13 +80,13 @@ func TestPreparedAnswersFollowChanges(t *testing.T) {
 			}
 			// A change elsewhere keeps the answers that did not read it.
 			w := kept.watchers[0]
-			key := answerKey{name: "_web._tcp.example.local.", qtype: dns.TypeSRV}
-			before := w.snapshot().answers.get(key, time.Now)
+			key := index.Question{Name: "_web._tcp.example.local.", Type: dns.TypeSRV}
+			before := w.snapshot().Prepared(key, time.Now)
 			if before == nil {
 				t.Fatal("no prepared answer for _web._tcp.example.local. SRV")
 			}
 			waitRevision(t, kept, put(t, at("zzz/v"), `{"host":"10.82.0.11"}`))
-			if after := w.snapshot().answers.get(key, time.Now); after != before {
+			if after := w.snapshot().Prepared(key, time.Now); after != before {
 				t.Error("a change elsewhere dropped the prepared answer of _web._tcp.example.local. SRV")
 			}
 		})

@@ -1,4 +1,4 @@
-package etcdsd
+package index
 
 import (
 	"strings"
@@ -35,7 +35,7 @@ func TestNamePath(t *testing.T) {
 // Entries found under a name path other than their key follow every write: a put, a put
 // that replaces it, a delete, and a list that drops it.
 func TestBuilderKeepsNamePaths(t *testing.T) {
-	names := func(b *builder) string {
+	names := func(b *Builder) string {
 		var out []string
 		b.names.Ascend(func(e *entry) bool {
 			out = append(out, strings.TrimPrefix(e.name(), bRoot)+"="+e.key)
@@ -43,14 +43,14 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 		})
 		return strings.Join(out, " ")
 	}
-	found := func(b *builder, path string) int {
-		f, _ := b.snapshot().lookup(bRoot+path, true, 10)
+	found := func(b *Builder, path string) int {
+		f, _ := b.Snapshot(0, nil).lookup(bRoot+path, true, 10)
 		return len(f)
 	}
-	b := newBuilder(bRoot)
+	b := NewBuilder(bRoot)
 	l := b.list(1)
 	l.page(nil)
-	l.done([]span{zoneSpan(bRoot)})
+	l.done([]Span{ZoneSpan(bRoot)})
 	steps := []struct {
 		events []*clientv3.Event
 		want   string
@@ -66,20 +66,20 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 		{[]*clientv3.Event{delEv("/Web", 5)}, "/b/2/1=/b/1.2", "/web", 0},
 	}
 	for i, s := range steps {
-		b.apply(0, s.events)
+		b.Apply(0, s.events)
 		if got := names(b); got != s.want {
 			t.Errorf("step %d: names %q, want %q", i, got, s.want)
 		}
 		if got := found(b, s.path); got != s.n {
 			t.Errorf("step %d: lookup %s found %d, want %d", i, s.path, got, s.n)
 		}
-		if exists := b.snapshot().exists(bRoot + s.path); exists != (s.n > 0 || strings.HasPrefix("/b/2/1", s.path)) {
+		if exists := b.Snapshot(0, nil).exists(bRoot + s.path); exists != (s.n > 0 || strings.HasPrefix("/b/2/1", s.path)) {
 			t.Errorf("step %d: %s exists: %v", i, s.path, exists)
 		}
 	}
 	l = b.list(6)
 	l.page(nil)
-	l.done([]span{zoneSpan(bRoot)})
+	l.done([]Span{ZoneSpan(bRoot)})
 	if got := names(b); got != "" {
 		t.Errorf("after an empty list: names %q", got)
 	}

@@ -1,4 +1,12 @@
-package etcdsd
+// Package index holds a zone's SkyDNS records as etcd held them at one revision, and
+// answers DNS questions from them the way CoreDNS's etcd plugin answers from etcd: with
+// the same record builders (plugin.A, plugin.SRV, ...) over a ServiceBackend that reads a
+// snapshot instead of etcd. A Builder turns a paged list (Pages, Builder.List) and watch
+// responses (Builder.Apply) into immutable Snapshots; Snapshot.Build answers a question,
+// Transfer gives a zone's records for AXFR and IXFR. It registers no CoreDNS plugin and no
+// metric, so that the plugin, which watches etcd and serves DNS, and etcdsdctl, which
+// previews answers from one read (Read), share it.
+package index
 
 import (
 	"strings"
@@ -14,7 +22,7 @@ import (
 type entry struct {
 	key    string // relative to the index's root
 	modRev int64
-	lease  *lease // nil when the key has no lease
+	lease  *Lease // nil when the key has no lease
 	host   string
 	// The value's port, priority (the default when it set none) and weight, checked to
 	// lie in -1..65535 (skydns.Service.Check), and TTL.
@@ -79,9 +87,9 @@ func (e *entry) text() string {
 
 func entryLess(a, b *entry) bool { return a.key < b.key }
 
-// snapshot is an immutable view of the index at one etcd revision. Queries load the
+// Snapshot is an immutable view of the index at one etcd revision. Queries load the
 // current snapshot once and read it without locks while the watcher builds the next one.
-type snapshot struct {
+type Snapshot struct {
 	tree *btree.BTreeG[*entry]
 	// names holds the entries whose name path is not their key, by that path.
 	names *btree.BTreeG[*entry]
@@ -89,15 +97,32 @@ type snapshot struct {
 	rev   int64  // the revision of the last change to the zone's keys: the SOA serial
 	// The spans of the zone's keys and the revision each is applied up to: the index
 	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
-	spans   []span
+	spans   []Span
 	applied []int64
 	// seq numbers the snapshots of one index, for the prepared answers they share.
 	seq     uint64
-	answers *answerCache
+	answers *AnswerCache
 }
 
-// serial is the zone's SOA serial: the revision's low 32 bits.
-func (s *snapshot) serial() uint32 { return uint32(s.rev) } // #nosec G115 -- serial arithmetic wraps by design
+// Serial is the zone's SOA serial: the revision's low 32 bits.
+func (s *Snapshot) Serial() uint32 { return uint32(s.rev) } // #nosec G115 -- serial arithmetic wraps by design
+
+// Rev returns the revision of the last change to the zone's keys.
+func (s *Snapshot) Rev() int64 { return s.rev }
+
+// Len returns the number of keys the snapshot holds.
+func (s *Snapshot) Len() int { return s.tree.Len() }
+
+// Spans returns the spans of the zone's keys, and the revision each is applied up to: the
+// snapshot holds what etcd held in spans[i] at applied[i].
+func (s *Snapshot) Spans() (spans []Span, applied []int64) { return s.spans, s.applied }
+
+// WithAnswers returns s with other prepared answers, numbered seq among their snapshots:
+// a new index's copy of an old one's, or, with none, a copy for a journal that would
+// otherwise keep s's answers alive.
+func (s *Snapshot) WithAnswers(seq uint64, answers *AnswerCache) *Snapshot {
+	return &Snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied, seq: seq, answers: answers}
+}
 
 func newTree() *btree.BTreeG[*entry] { return btree.NewG(32, entryLess) }
 
@@ -131,9 +156,12 @@ func relBound(root, key string) string {
 	return "\xff"
 }
 
+// Has reports whether the snapshot holds exactly key.
+func (s *Snapshot) Has(key string) bool { return s.get(key) != nil }
+
 // get returns the entry stored at exactly key.
-func (s *snapshot) get(key string) *entry {
-	if !within(key, s.root) {
+func (s *Snapshot) get(key string) *entry {
+	if !Within(key, s.root) {
 		return nil
 	}
 	e, _ := s.tree.Get(&entry{key: relKey(s.root, key)})
@@ -142,7 +170,7 @@ func (s *snapshot) get(key string) *entry {
 
 // below calls fn for every entry whose key starts with prefix, in key order, until fn
 // returns false.
-func (s *snapshot) below(prefix string, fn func(*entry) bool) {
+func (s *Snapshot) below(prefix string, fn func(*entry) bool) {
 	if !strings.HasPrefix(prefix, s.root) {
 		return
 	}
@@ -160,7 +188,7 @@ func (s *snapshot) below(prefix string, fn func(*entry) bool) {
 // (namePath). A name's own record comes with its children's, where the etcd plugin reads
 // only the children. It reads at most limit keys, in key order, and says whether it
 // stopped there.
-func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entry, capped bool) {
+func (s *Snapshot) lookup(path string, recursive bool, limit int) (found []*entry, capped bool) {
 	path = strings.TrimSuffix(path, "/")
 	dir := path + "/"
 	add := func(e *entry) bool {
@@ -196,7 +224,7 @@ func (s *snapshot) lookup(path string, recursive bool, limit int) (found []*entr
 
 // byName calls add for the entries from name path "from" on while in holds for their
 // name path, skipping those seen, until add returns false.
-func (s *snapshot) byName(from string, in, seen func(*entry) bool, add func(*entry) bool) {
+func (s *Snapshot) byName(from string, in, seen func(*entry) bool, add func(*entry) bool) {
 	s.names.AscendGreaterOrEqual(named(from), func(e *entry) bool {
 		if !in(e) {
 			return false
@@ -209,7 +237,7 @@ func (s *snapshot) byName(from string, in, seen func(*entry) bool, add func(*ent
 // the key's value decoded, under its own path or its name path: such a name is never
 // NXDOMAIN (RFC 1034 section 4.3.2, and RFC 8020 lets a resolver drop everything below
 // an NXDOMAIN name).
-func (s *snapshot) exists(path string) bool {
+func (s *Snapshot) exists(path string) bool {
 	path = strings.TrimSuffix(path, "/")
 	if found, _ := s.lookup(path, true, 1); len(found) > 0 {
 		return true

@@ -1,49 +1,54 @@
-package etcdsd
+package index
 
 import (
 	"bytes"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// builder turns what etcd sends, list pages and watch responses, into index snapshots. It
+// Builder turns what etcd sends, list pages and watch responses, into index snapshots. It
 // holds the writer's tree, the revision each followed span has reached and the leases of
 // the keys it holds. It makes no etcd request and reads no clock: the watcher moves
 // batches from etcd to it, and tests feed it batches directly.
-type builder struct {
+type Builder struct {
 	root   string // the zone root's key; held are root itself and the keys below root + "/"
 	tree   *btree.BTreeG[*entry]
 	names  *btree.BTreeG[*entry] // the entries whose name path is not their key
 	leases *leaseTable
 
-	spans   []span  // the ranges of the last complete list, which the watches follow
+	spans   []Span  // the ranges of the last complete list, which the watches follow
 	applied []int64 // per span, the revision up to which its events are applied
 	// rev is the revision of the last change to the held keys: the snapshot's revision,
 	// and so the zone's SOA serial. Writes elsewhere in etcd leave it alone.
 	rev int64
 
-	// skipped is told of every value that does not decode; it may be nil.
-	skipped func(key string, rev int64, err error)
+	// Skipped is told of every value that does not decode; it may be nil.
+	Skipped func(key string, rev int64, err error)
 }
 
-func newBuilder(root string) *builder {
-	return &builder{root: root, tree: newTree(), names: newNameTree(), leases: newLeaseTable()}
+// NewBuilder returns the builder of the index of the keys at and below root, a key path
+// (RootKey).
+func NewBuilder(root string) *Builder {
+	return &Builder{root: root, tree: newTree(), names: newNameTree(), leases: newLeaseTable()}
 }
 
-// holds reports whether key is the root key or lies below it. A span also takes siblings
+// Holds reports whether key is the root key or lies below it. A span also takes siblings
 // that sort between "root" and "root/", such as "/skydns/local/example-old/x": those
 // belong to another zone.
-func (b *builder) holds(key []byte) bool {
-	n := len(b.root)
-	return b.root == "/" || bytes.HasPrefix(key, []byte(b.root)) && (len(key) == n || key[n] == '/')
+func (b *Builder) Holds(key []byte) bool { return holds(b.root, key) }
+
+func holds(root string, key []byte) bool {
+	n := len(root)
+	return root == "/" || bytes.HasPrefix(key, []byte(root)) && (len(key) == n || key[n] == '/')
 }
 
 // rel returns a held key relative to the root (relKey), in a string of its own.
-func (b *builder) rel(key []byte) string {
+func (b *Builder) rel(key []byte) string {
 	if b.root == "/" {
 		return string(key)
 	}
@@ -53,7 +58,7 @@ func (b *builder) rel(key []byte) string {
 // decode turns kv into an index entry. A value that does not decode becomes a bad entry,
 // which still makes its name exist. The lease returned is one seen for the first time,
 // whose expiry the caller learns before the entry is served.
-func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
+func (b *Builder) decode(kv *mvccpb.KeyValue) (*entry, *Lease) {
 	key := string(kv.Key)
 	e := &entry{key: b.rel(kv.Key), modRev: kv.ModRevision}
 	if n := namePath(b.root, key); n != "" {
@@ -62,8 +67,8 @@ func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 	svc, err := decodeService(key, kv.Value)
 	if err != nil {
 		e.bad = true
-		if b.skipped != nil {
-			b.skipped(key, kv.ModRevision, err)
+		if b.Skipped != nil {
+			b.Skipped(key, kv.ModRevision, err)
 		}
 		return e, nil
 	}
@@ -84,23 +89,23 @@ func (b *builder) decode(kv *mvccpb.KeyValue) (*entry, *lease) {
 // replaces the builder's whole when the read is done, so that no snapshot is ever made
 // from part of a list.
 type listing struct {
-	b           *builder
+	b           *Builder
 	rev         int64 // the revision every page is read at
 	tree, names *btree.BTreeG[*entry]
 	kept        int // entries taken over from the builder's tree as they were
 }
 
 // list starts a complete read at revision rev.
-func (b *builder) list(rev int64) *listing {
+func (b *Builder) list(rev int64) *listing {
 	return &listing{b: b, rev: rev, tree: newTree(), names: newNameTree()}
 }
 
 // page adds one page of the read and returns the leases it holds that were not known
 // before. An entry indexed at the same revision of its key is taken over as it is: a
 // re-list neither decodes nor counts a bad value again.
-func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*lease) {
+func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*Lease) {
 	for _, kv := range kvs {
-		if !l.b.holds(kv.Key) {
+		if !l.b.Holds(kv.Key) {
 			continue
 		}
 		if old, ok := l.b.tree.Get(&entry{key: relKey(l.b.root, string(kv.Key))}); ok && old.modRev == kv.ModRevision {
@@ -127,7 +132,7 @@ func (l *listing) abort() {
 
 // done swaps the listed tree in. The spans read are followed by watches from the revision
 // after the listing's. The revision of the data moves only when the list found a change.
-func (l *listing) done(spans []span) {
+func (l *listing) done(spans []Span) {
 	b := l.b
 	first := b.spans == nil
 	changed := l.kept != b.tree.Len() || l.tree.Len() != b.tree.Len()
@@ -168,21 +173,21 @@ func releaseAll(t *leaseTable, tree *btree.BTreeG[*entry]) {
 	})
 }
 
-// change is what one watch response did to the index.
-type change struct {
-	puts, deletes int      // events applied to held keys
-	keys          []string // the held keys they touched, for the IXFR journal
-	fresh         []*lease // leases seen for the first time
+// Change is what one watch response did to the index.
+type Change struct {
+	Puts, Deletes int      // events applied to held keys
+	Keys          []string // the held keys they touched, for the IXFR journal
+	Fresh         []*Lease // leases seen for the first time, to resolve (ResolveLeases)
 }
 
-// apply applies one watch response of span i: every event after the revision the span
+// Apply applies one watch response of span i: every event after the revision the span
 // had reached before the response, in order. All events of one revision (a transaction,
 // a prefix delete, a lease expiry removing every key attached to it) arrive in one
 // response, as the watch is not fragmented; so the revision reached before the response
 // tells events already applied (a watch resumed on a member that lags,
 // etcd-io/etcd#20221) from new ones, never a revision advanced within it.
-func (b *builder) apply(i int, events []*clientv3.Event) change {
-	var c change
+func (b *Builder) Apply(i int, events []*clientv3.Event) Change {
+	var c Change
 	before := b.applied[i]
 	for _, ev := range events {
 		kv := ev.Kv
@@ -190,23 +195,23 @@ func (b *builder) apply(i int, events []*clientv3.Event) change {
 			continue
 		}
 		b.applied[i] = max(b.applied[i], kv.ModRevision)
-		if !b.holds(kv.Key) {
+		if !b.Holds(kv.Key) {
 			continue
 		}
-		c.keys = append(c.keys, string(kv.Key))
+		c.Keys = append(c.Keys, string(kv.Key))
 		var old *entry
 		switch ev.Type {
 		case clientv3.EventTypePut:
 			e, fl := b.decode(kv)
 			if fl != nil {
-				c.fresh = append(c.fresh, fl)
+				c.Fresh = append(c.Fresh, fl)
 			}
 			old = store(b.tree, b.names, e)
-			c.puts++
+			c.Puts++
 		case clientv3.EventTypeDelete:
 			old, _ = b.tree.Delete(&entry{key: relKey(b.root, string(kv.Key))})
 			unname(b.names, old)
-			c.deletes++
+			c.Deletes++
 		}
 		if old != nil {
 			b.leases.release(old.lease)
@@ -216,11 +221,26 @@ func (b *builder) apply(i int, events []*clientv3.Event) change {
 	return c
 }
 
-// changed reports whether c touched a held key.
-func (c change) changed() bool { return c.puts+c.deletes > 0 }
+// Changed reports whether c touched a held key.
+func (c Change) Changed() bool { return c.Puts+c.Deletes > 0 }
 
-// snapshot returns the index as it stands, for readers: the tree is cloned lazily, so
-// that later changes copy only the nodes they touch.
-func (b *builder) snapshot() *snapshot {
-	return &snapshot{tree: b.tree.Clone(), names: b.names.Clone(), root: b.root, rev: b.rev, spans: b.spans, applied: slices.Clone(b.applied)}
+// Snapshot returns the index as it stands, for readers: the tree is cloned lazily, so
+// that later changes copy only the nodes they touch. seq numbers it among the index's
+// snapshots, whose prepared answers it shares (AnswerCache.Touch); answers may be nil.
+func (b *Builder) Snapshot(seq uint64, answers *AnswerCache) *Snapshot {
+	return &Snapshot{tree: b.tree.Clone(), names: b.names.Clone(), root: b.root, rev: b.rev, spans: b.spans,
+		applied: slices.Clone(b.applied), seq: seq, answers: answers}
 }
+
+// Spans returns the ranges of the last complete list, which watches follow.
+func (b *Builder) Spans() []Span { return b.spans }
+
+// Applied returns, per span, the revision up to which its events are applied.
+func (b *Builder) Applied() []int64 { return b.applied }
+
+// Len returns the number of keys held.
+func (b *Builder) Len() int { return b.tree.Len() }
+
+// DueLeases returns the leases of held keys whose expiry is unknown or less than half
+// their granted TTL away at now, or, with all, every lease: those to resolve again.
+func (b *Builder) DueLeases(now time.Time, all bool) []*Lease { return b.leases.due(now, all) }

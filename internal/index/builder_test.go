@@ -1,4 +1,4 @@
-package etcdsd
+package index
 
 import (
 	"fmt"
@@ -42,7 +42,7 @@ func many(n int, rev int64, ev func(string, int64) *clientv3.Event, format strin
 }
 
 // state is the index as "key@modrev" below the root, in key order.
-func state(b *builder) string {
+func state(b *Builder) string {
 	var out []string
 	b.tree.Ascend(func(e *entry) bool {
 		s := fmt.Sprintf("%s@%d", e.key, e.modRev)
@@ -142,14 +142,14 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBuilder(bRoot)
+			b := NewBuilder(bRoot)
 			l := b.list(listRev)
 			if fresh := l.page(listed); len(fresh) != 1 {
 				t.Fatalf("list: %d new leases, want 1", len(fresh))
 			}
-			l.done([]span{zoneSpan(bRoot)})
+			l.done([]Span{ZoneSpan(bRoot)})
 			for _, r := range tc.responses {
-				b.apply(0, r)
+				b.Apply(0, r)
 			}
 			if got := state(b); got != tc.want {
 				t.Errorf("index\n got %s\nwant %s", got, tc.want)
@@ -161,7 +161,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 				t.Errorf("%d leases tracked, want %d", n, tc.leases)
 			}
 			// What readers see is what the builder holds.
-			if s := b.snapshot(); s.tree.Len() != b.tree.Len() || s.rev != b.rev {
+			if s := b.Snapshot(0, nil); s.tree.Len() != b.tree.Len() || s.rev != b.rev {
 				t.Errorf("snapshot holds %d keys at %d, builder %d at %d", s.tree.Len(), s.rev, b.tree.Len(), b.rev)
 			}
 		})
@@ -178,19 +178,19 @@ func seq(n int, rev int64, format string) string {
 
 // What apply reports: the events applied to held keys and the leases to resolve.
 func TestBuilderReportsChanges(t *testing.T) {
-	b := newBuilder(bRoot)
+	b := NewBuilder(bRoot)
 	var skipped []string
-	b.skipped = func(key string, rev int64, err error) { skipped = append(skipped, fmt.Sprintf("%s@%d", key, rev)) }
+	b.Skipped = func(key string, rev int64, err error) { skipped = append(skipped, fmt.Sprintf("%s@%d", key, rev)) }
 	l := b.list(4)
-	l.done([]span{zoneSpan(bRoot)})
-	c := b.apply(0, []*clientv3.Event{leasedPut("/a", 5, 1), leasedPut("/b", 5, 1), badPut("/c", 5), delEv("/d", 5)})
-	if c.puts != 3 || c.deletes != 1 || len(c.fresh) != 1 || !c.changed() {
+	l.done([]Span{ZoneSpan(bRoot)})
+	c := b.Apply(0, []*clientv3.Event{leasedPut("/a", 5, 1), leasedPut("/b", 5, 1), badPut("/c", 5), delEv("/d", 5)})
+	if c.Puts != 3 || c.Deletes != 1 || len(c.Fresh) != 1 || !c.Changed() {
 		t.Errorf("got %+v, want 3 puts, 1 delete, 1 new lease", c)
 	}
 	if !slices.Equal(skipped, []string{bRoot + "/c@5"}) {
 		t.Errorf("skipped %v, want the bad value once", skipped)
 	}
-	if c := b.apply(0, []*clientv3.Event{leasedPut("/a", 5, 1)}); c.changed() || c.puts != 0 {
+	if c := b.Apply(0, []*clientv3.Event{leasedPut("/a", 5, 1)}); c.Changed() || c.Puts != 0 {
 		t.Errorf("a revision applied before: %+v", c)
 	}
 }
@@ -198,15 +198,15 @@ func TestBuilderReportsChanges(t *testing.T) {
 // A re-list takes over unchanged entries as they are and moves the revision only when
 // the keys changed; a list that fails leaves the index as it was.
 func TestBuilderRelist(t *testing.T) {
-	b := newBuilder(bRoot)
+	b := NewBuilder(bRoot)
 	l := b.list(10)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 7), kv("/b", 4, `{"host":`, 0)})
-	l.done([]span{zoneSpan(bRoot)})
+	l.done([]Span{ZoneSpan(bRoot)})
 	a, _ := b.tree.Min()
 
 	l = b.list(20)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 7), kv("/b", 4, `{"host":`, 0)})
-	l.done([]span{zoneSpan(bRoot)})
+	l.done([]Span{ZoneSpan(bRoot)})
 	if a2, _ := b.tree.Min(); b.rev != 10 || a2 != a || len(b.leases.byID) != 1 || b.leases.byID[7].refs != 1 {
 		t.Errorf("unchanged re-list: revision %d (want 10), entry kept %v, %d leases", b.rev, a2 == a, len(b.leases.byID))
 	}
@@ -220,7 +220,7 @@ func TestBuilderRelist(t *testing.T) {
 
 	l = b.list(40)
 	l.page([]*mvccpb.KeyValue{kv("/b", 35, `{"host":"10.0.0.2"}`, 0)})
-	l.done([]span{zoneSpan(bRoot)})
+	l.done([]Span{ZoneSpan(bRoot)})
 	if b.rev != 40 || state(b) != "/b@35" || len(b.leases.byID) != 0 {
 		t.Errorf("changed re-list: revision %d (want 40), index %s, %d leases", b.rev, state(b), len(b.leases.byID))
 	}
@@ -232,15 +232,15 @@ func TestBuilderRelist(t *testing.T) {
 // With a role that may read only "ZONE/", the zone is followed in two spans, each from its
 // own revision.
 func TestBuilderTwoSpans(t *testing.T) {
-	b := newBuilder(bRoot)
-	below, apex := belowSpans(bRoot)
+	b := NewBuilder(bRoot)
+	below, apex := BelowSpans(bRoot)
 	l := b.list(10)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 0)})
 	l.page([]*mvccpb.KeyValue{kv("", 4, `{"host":"10.0.0.9"}`, 0)})
-	l.done([]span{below, apex})
-	b.apply(0, []*clientv3.Event{putEv("/b", 12)})
-	b.apply(1, []*clientv3.Event{delEv("", 11)})
-	if c := b.apply(1, []*clientv3.Event{delEv("", 11)}); c.changed() {
+	l.done([]Span{below, apex})
+	b.Apply(0, []*clientv3.Event{putEv("/b", 12)})
+	b.Apply(1, []*clientv3.Event{delEv("", 11)})
+	if c := b.Apply(1, []*clientv3.Event{delEv("", 11)}); c.Changed() {
 		t.Error("span 1 applied its revision 11 twice")
 	}
 	if got := state(b); got != "/a@3 /b@12" {

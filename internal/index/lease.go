@@ -1,4 +1,4 @@
-package etcdsd
+package index
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// lease is what the index knows about one etcd lease: when it expires. Its expiry is
+// Lease is what the index knows about one etcd lease: when it expires. Its expiry is
 // learned with one TimeToLive call when the lease is first seen, and again only when a
 // kept-alive lease has outlived half of what we knew, never on the query path.
-type lease struct {
+type Lease struct {
 	id      clientv3.LeaseID
 	granted atomic.Int64 // seconds; the lease's granted TTL
 	expiry  atomic.Int64 // unix nanoseconds; 0 while unknown
@@ -21,7 +21,7 @@ type lease struct {
 
 // remaining returns the whole seconds left on the lease at now, as etcd's TimeToLive
 // reports them, or 0 when the expiry is unknown or passed.
-func (l *lease) remaining(now time.Time) int64 {
+func (l *Lease) remaining(now time.Time) int64 {
 	exp := l.expiry.Load()
 	if exp == 0 {
 		return 0
@@ -32,7 +32,7 @@ func (l *lease) remaining(now time.Time) int64 {
 
 // tick returns when remaining(now) next changes, in unix nanoseconds: an answer that
 // holds the lease's TTL is current until then.
-func (l *lease) tick(now time.Time) int64 {
+func (l *Lease) tick(now time.Time) int64 {
 	exp, at := l.expiry.Load(), now.UnixNano()
 	left := (exp - at) / int64(time.Second)
 	if exp == 0 || left <= 0 {
@@ -45,28 +45,28 @@ func (l *lease) tick(now time.Time) int64 {
 // a lease is forgotten when its last key goes.
 type leaseTable struct {
 	mu   sync.Mutex
-	byID map[clientv3.LeaseID]*lease
+	byID map[clientv3.LeaseID]*Lease
 }
 
 func newLeaseTable() *leaseTable {
-	return &leaseTable{byID: make(map[clientv3.LeaseID]*lease)}
+	return &leaseTable{byID: make(map[clientv3.LeaseID]*Lease)}
 }
 
 // acquire returns the lease for id, adding one reference; fresh is true when the lease
 // was not known before and still needs resolving.
-func (t *leaseTable) acquire(id clientv3.LeaseID) (l *lease, fresh bool) {
+func (t *leaseTable) acquire(id clientv3.LeaseID) (l *Lease, fresh bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	l, ok := t.byID[id]
 	if !ok {
-		l = &lease{id: id}
+		l = &Lease{id: id}
 		t.byID[id] = l
 	}
 	l.refs++
 	return l, !ok
 }
 
-func (t *leaseTable) release(l *lease) {
+func (t *leaseTable) release(l *Lease) {
 	if l == nil {
 		return
 	}
@@ -80,10 +80,10 @@ func (t *leaseTable) release(l *lease) {
 
 // due returns the leases whose expiry is unknown or less than half their granted TTL away,
 // or, with all, every lease.
-func (t *leaseTable) due(now time.Time, all bool) []*lease {
+func (t *leaseTable) due(now time.Time, all bool) []*Lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var out []*lease
+	var out []*Lease
 	for _, l := range t.byID {
 		if all || l.expiry.Load() == 0 || 2*l.remaining(now) < l.granted.Load() {
 			out = append(out, l)
@@ -92,22 +92,22 @@ func (t *leaseTable) due(now time.Time, all bool) []*lease {
 	return out
 }
 
-// leaseReader is the part of an etcd client that resolveLeases uses.
-type leaseReader interface {
+// LeaseReader is the part of an etcd client that ResolveLeases uses.
+type LeaseReader interface {
 	TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error)
 }
 
-// resolveLeases asks etcd for the remaining TTL of each lease, a few at a time, and notes
+// ResolveLeases asks etcd for the remaining TTL of each lease, a few at a time, and notes
 // its expiry on the clock now. A lease that cannot be resolved keeps an unknown expiry
 // and is retried by the refresh loop.
-func resolveLeases(ctx context.Context, cli leaseReader, leases []*lease, now func() time.Time) {
+func ResolveLeases(ctx context.Context, cli LeaseReader, leases []*Lease, now func() time.Time) {
 	const parallel = 64
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for _, l := range leases {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(l *lease) {
+		go func(l *Lease) {
 			defer func() { <-sem; wg.Done() }()
 			rctx, cancel := context.WithTimeout(ctx, leaseTimeout)
 			defer cancel()

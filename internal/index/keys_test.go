@@ -1,4 +1,4 @@
-package etcdsd
+package index
 
 import (
 	"testing"
@@ -28,14 +28,18 @@ func TestZoneSpans(t *testing.T) {
 		{"/a/b", "/a/b", "/a/b0"},
 		{"/", "/", "0"},
 	} {
-		root := rootKey(tc.prefix)
-		if s := zoneSpan(root); root != tc.root || s != (span{tc.root, tc.end}) {
-			t.Errorf("prefix %q: root %q, zoneSpan %v; want %q, [%s, %s)", tc.prefix, root, s, tc.root, tc.root, tc.end)
+		root := RootKey(tc.prefix)
+		if s := ZoneSpan(root); root != tc.root || s != (Span{tc.root, tc.end}) {
+			t.Errorf("prefix %q: root %q, ZoneSpan %v; want %q, [%s, %s)", tc.prefix, root, s, tc.root, tc.root, tc.end)
 		}
 	}
 	// What a role granting "/skydns/local/example/" with --prefix may read, and the apex key.
-	below, apex := belowSpans("/skydns/local/example")
-	if below != (span{"/skydns/local/example/", "/skydns/local/example0"}) || apex != (span{"/skydns/local/example", ""}) {
-		t.Errorf("belowSpans: %v and %v", below, apex)
+	below, apex := BelowSpans("/skydns/local/example")
+	if below != (Span{"/skydns/local/example/", "/skydns/local/example0"}) || apex != (Span{"/skydns/local/example", ""}) {
+		t.Errorf("BelowSpans: %v and %v", below, apex)
+	}
+	// Below the root lies every key but the root's own.
+	if below, apex := BelowSpans("/"); below != (Span{"/\x00", "0"}) || apex != (Span{"/", ""}) {
+		t.Errorf("BelowSpans(/): %v and %v", below, apex)
 	}
 }
