@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/etcdsd/etcdsd/internal/index"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -60,10 +62,15 @@ func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb
 	var rev int64 // the first page's, for every other
 	for _, s := range []index.Span{apex, below} {
 		for resp, err := range index.Pages(ctx, cli, s, rev, scanPaging) {
+			if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
+				break // a role that grants the keys below key only, as the plugin copes with
+			}
 			if err != nil {
 				return err
 			}
-			rev = resp.Header.Revision
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
 			for _, kv := range resp.Kvs {
 				_, err := skydns.Decode(string(kv.Key), kv.Value)
 				fn(kv, err)

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/request"
 	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/register"
@@ -16,11 +18,12 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // lsTypes are the query types ls asks for: those a SkyDNS value can answer.
-var lsTypes = []uint16{dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX}
+var lsTypes = []uint16{dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypePTR}
 
 func newLsCmd(g *global) *cobra.Command {
 	var zone string
@@ -28,46 +31,26 @@ func newLsCmd(g *global) *cobra.Command {
 		Use:   "ls NAME",
 		Short: "Show what etcdsd answers for NAME, from the records in etcd",
 		Long: `ls reads the zone's keys once and prints what etcdsd answers a query for NAME of each
-type that has an answer (SRV, A, AAAA, CNAME, TXT, MX), with its additional section, as dig
-shows them; values under NAME that etcdsd skips are listed after. --zone should be the zone
-of the Corefile's etcdsd stanza: it decides apex answers and which names are looked up in
-the data rather than upstream. The default, the root, reads every key under --path.`,
+type that has an answer (SRV, A, AAAA, CNAME, TXT, MX, PTR), with its additional section,
+as dig shows them; values under NAME that etcdsd skips are listed after. --zone should be
+the zone of the Corefile's etcdsd stanza (a name, or a CIDR for a reverse zone): it decides
+apex answers and which names are looked up in the data. A name outside the zone, such as a
+CNAME's target, is not looked up: the CNAME shows without the target's records. The
+default zone, the root, reads every key under --path.`,
 		Example: `  etcdsdctl ls _web._tcp.example.local --zone example.local`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			name := dns.Fqdn(strings.ToLower(args[0]))
-			zone = dns.Fqdn(strings.ToLower(zone))
-			if !dns.IsSubDomain(zone, name) {
-				return fmt.Errorf("%s is not in zone %s", name, zone)
+			name := dns.Fqdn(args[0])
+			zone, err := zoneOf(zone, name)
+			if err != nil {
+				return err
 			}
 			out := cmd.OutOrStdout()
 			answered := false
-			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
-				// As the plugin answers with its default options.
-				o := &index.Options{PathPrefix: g.prefix, MaxAnswers: index.DefaultMaxAnswers, Now: time.Now}
-				snap, err := index.Read(ctx, cli, o, zone)
-				if err != nil {
+			err = g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
+				var err error
+				if answered, err = preview(ctx, cli, g.prefix, zone, name, out); err != nil {
 					return err
-				}
-				for _, qt := range lsTypes {
-					m := new(dns.Msg).SetQuestion(name, qt)
-					a, err := snap.Build(ctx, o, zone, request.Request{Req: m})
-					if err != nil {
-						fmt.Fprintf(out, ";; %s %s: SERVFAIL (%v)\n", dns.TypeToString[qt], name, err)
-						continue
-					}
-					resp := a.Msg(m, snap)
-					if len(resp.Answer) == 0 {
-						continue
-					}
-					answered = true
-					fmt.Fprintf(out, ";; %s %s\n", dns.TypeToString[qt], name)
-					for _, rr := range resp.Answer {
-						fmt.Fprintln(out, rr)
-					}
-					for _, rr := range resp.Extra {
-						fmt.Fprintln(out, rr, " ; additional")
-					}
 				}
 				// Values etcdsd skips answer nothing: say which, so an empty answer is explained.
 				key, err := skydns.Key(g.prefix, name)
@@ -98,6 +81,61 @@ the data rather than upstream. The default, the root, reads every key under --pa
 	return cmd
 }
 
+// zoneOf returns the zone, normalized as the Corefile's are (a CIDR becomes its reverse
+// zones), that holds name.
+func zoneOf(zone, name string) (string, error) {
+	for _, z := range plugin.Host(zone).NormalizeExact() {
+		if dns.IsSubDomain(z, strings.ToLower(name)) {
+			return z, nil
+		}
+	}
+	return "", fmt.Errorf("%s is not in zone %s", name, zone)
+}
+
+// preview prints what etcdsd answers for name in zone, type by type, from one read of
+// the zone's keys, with the plugin's default options, and reports whether any type had an
+// answer.
+func preview(ctx context.Context, cli *clientv3.Client, prefix, zone, name string, out io.Writer) (answered bool, err error) {
+	o := &index.Options{PathPrefix: prefix, Now: time.Now, Upstream: unresolved{}}
+	snap, err := index.Read(ctx, cli, o, zone)
+	if err != nil {
+		return false, err
+	}
+	for _, qt := range lsTypes {
+		m := new(dns.Msg).SetQuestion(name, qt)
+		a, err := snap.Build(ctx, o, zone, request.Request{Req: m})
+		if err != nil {
+			fmt.Fprintf(out, ";; %s %s: SERVFAIL (%v)\n", dns.TypeToString[qt], name, err)
+			continue
+		}
+		resp := a.Msg(m, snap)
+		if len(resp.Answer) == 0 {
+			continue
+		}
+		answered = true
+		fmt.Fprintf(out, ";; %s %s\n", dns.TypeToString[qt], name)
+		if resp.Truncated {
+			fmt.Fprintf(out, ";; truncated (TC): more than %d keys under the name; the answer holds the first\n", index.DefaultMaxAnswers)
+		}
+		for _, rr := range resp.Answer {
+			fmt.Fprintln(out, rr)
+		}
+		for _, rr := range resp.Extra {
+			fmt.Fprintln(out, rr, " ; additional")
+		}
+	}
+	return answered, nil
+}
+
+// unresolved stands in for CoreDNS's upstream, which ls has not: every name outside the
+// zone resolves to nothing, so that a CNAME to one shows, as etcdsd answers it, without
+// the target's records.
+type unresolved struct{}
+
+func (unresolved) Lookup(_ context.Context, _ request.Request, name string, typ uint16) (*dns.Msg, error) {
+	return new(dns.Msg).SetQuestion(name, typ), nil
+}
+
 // showHealth prints the check states of the registrations at key and below it.
 func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Writer) error {
 	at := register.HealthKey(key)
@@ -107,6 +145,11 @@ func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Wr
 		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, below.Start, clientv3.WithRange(below.End)) },
 	} {
 		resp, err := get()
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			// A role that reads records only: there are no check states to show.
+			fmt.Fprintf(out, ";; check states not shown: %s is not readable (%v)\n", register.HealthPrefix, err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}

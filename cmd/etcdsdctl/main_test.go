@@ -19,6 +19,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/bind"
 	_ "github.com/etcdsd/etcdsd" // the tests resolve through a CoreDNS with the plugin
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 	"github.com/etcdsd/etcdsd/internal/wait"
 	"github.com/etcdsd/etcdsd/register"
@@ -108,6 +109,94 @@ func TestLs(t *testing.T) {
 	}
 	if code, _, errOut := ctl(t, p, "ls", "www.example.org", "--zone", "example.local"); code != 1 || !strings.Contains(errOut, "not in zone") {
 		t.Errorf("ls outside the zone: exit %d, %q", code, errOut)
+	}
+}
+
+// ls answers as etcdsd does where the answer leaves the zone's data: a CNAME to a name
+// outside the zone (shown without the target's records, which ls does not look up), a
+// reverse zone given as a CIDR, the question's case, and a name whose keys pass
+// max_answers (TC, and a note).
+func TestLsBeyondTheData(t *testing.T) {
+	const p = "/lsb"
+	put(t, p+"/local/example/multi/a", `{"host":"www.example.org"}`)
+	put(t, p+"/local/example/multi/b", `{"host":"10.1.2.3"}`)
+	put(t, p+"/arpa/in-addr/10/0/0/1", `{"host":"reverse.example.local"}`)
+	var ops []clientv3.Op
+	for i := range index.DefaultMaxAnswers + 1 {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/local/example/big/k%05d", p, i), fmt.Sprintf(`{"host":"10.7.%d.%d"}`, i/256, i%256)))
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), 128)
+		if _, err := testClient.Txn(context.Background()).Then(ops[:n]...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		ops = ops[n:]
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"ls", "multi.example.local", "--zone", "example.local"}, []string{
+			";; A multi.example.local.", "multi.example.local.\t300\tIN\tCNAME\twww.example.org.", "multi.example.local.\t300\tIN\tA\t10.1.2.3",
+			";; AAAA multi.example.local."}},
+		{[]string{"ls", "1.0.0.10.in-addr.arpa", "--zone", "10.0.0.0/8"}, []string{
+			";; PTR 1.0.0.10.in-addr.arpa.", "1.0.0.10.in-addr.arpa.\t300\tIN\tPTR\treverse.example.local."}},
+		{[]string{"ls", "Multi.Example.Local", "--zone", "example.local"}, []string{"Multi.Example.Local.\t300\tIN\tA\t10.1.2.3"}},
+		{[]string{"ls", "big.example.local", "--zone", "example.local"}, []string{
+			";; A big.example.local.", fmt.Sprintf(";; truncated (TC): more than %d keys under the name", index.DefaultMaxAnswers), "big.example.local.\t300\tIN\tA\t10.7.15.255"}},
+	} {
+		code, out, errOut := ctl(t, p, tc.args...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", tc.args, code, errOut)
+			continue
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, want, out)
+			}
+		}
+	}
+}
+
+// A role that may read only the records below a zone, as the README's: check and ls
+// work, reading neither the zone's own key nor the check states.
+func TestReadBelowZoneRole(t *testing.T) {
+	_, srv, admin := devetcd.StartFor(t)
+	defer srv.Close()
+	ctx := context.Background()
+	const p = "/rr"
+	for _, step := range []func() error{
+		func() error {
+			_, err := admin.Put(ctx, p+"/local/example/web/a", `{"host":"10.3.0.1","port":80}`)
+			return err
+		},
+		func() error { _, err := admin.Put(ctx, p+"/local/example/web/b", `{"host":`); return err },
+		func() error { _, err := admin.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := admin.RoleAdd(ctx, "reader"); return err },
+		func() error {
+			_, err := admin.RoleGrantPermission(ctx, "reader", p+"/local/example/", clientv3.GetPrefixRangeEnd(p+"/local/example/"), clientv3.PermissionType(clientv3.PermRead))
+			return err
+		},
+		func() error { _, err := admin.UserAdd(ctx, "reader", "readerpw"); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "reader", "reader"); return err },
+		func() error { _, err := admin.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	as := func(args ...string) (int, string, string) {
+		var o, e bytes.Buffer
+		code := run(append([]string{"--endpoints", srv.Endpoint, "--path", p, "--user", "reader:readerpw"}, args...), &o, &e)
+		return code, o.String(), e.String()
+	}
+	if code, out, errOut := as("check", "example.local"); code != 1 || !strings.Contains(out, "checked 2 keys under "+p+"/local/example: 1 would be skipped") {
+		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut := as("ls", "web.example.local", "--zone", "example.local")
+	if code != 0 || !strings.Contains(out, "web.example.local.\t300\tIN\tA\t10.3.0.1") || !strings.Contains(out, ";; check states not shown") {
+		t.Errorf("ls: exit %d\n%s%s", code, out, errOut)
 	}
 }
 

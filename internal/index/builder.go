@@ -13,8 +13,9 @@ import (
 
 // Builder turns what etcd sends, list pages and watch responses, into index snapshots. It
 // holds the writer's tree, the revision each followed span has reached and the leases of
-// the keys it holds. It makes no etcd request and reads no clock: the watcher moves
-// batches from etcd to it, and tests feed it batches directly.
+// the keys it holds. Only List reads etcd, and reads no clock but the one it is given:
+// the watcher moves watch responses to Apply, and tests feed it batches directly. One
+// goroutine writes it; readers take Snapshots.
 type Builder struct {
 	root   string // the zone root's key; held are root itself and the keys below root + "/"
 	tree   *btree.BTreeG[*entry]

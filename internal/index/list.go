@@ -46,9 +46,10 @@ type Reader interface {
 
 // Pages reads s page by page, every page at revision rev or, when rev is 0, at the
 // revision of the first page, etcd's current one: the pages together are s as it was at
-// one revision. opts are added to every page's request (clientv3.WithKeysOnly, say). It
-// yields each page, or the error that ended the read and then stops; a revision etcd has
-// compacted fails with rpctypes.ErrCompacted.
+// one revision. A response's header carries etcd's current revision, not the one read
+// at, so only the first page's is taken. opts are added to every page's request
+// (clientv3.WithKeysOnly, say). It yields each page, or the error that ended the read and
+// then stops; a revision etcd has compacted fails with rpctypes.ErrCompacted.
 func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...clientv3.OpOption) iter.Seq2[*clientv3.GetResponse, error] {
 	return func(yield func(*clientv3.GetResponse, error) bool) {
 		from, size := s.Start, p.Size
@@ -70,7 +71,9 @@ func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...c
 			if !yield(resp, nil) || !resp.More || len(resp.Kvs) == 0 {
 				return
 			}
-			rev = resp.Header.Revision
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
 			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 			if p.Max > p.Size {
 				left := resp.Count - int64(len(resp.Kvs))

@@ -29,12 +29,12 @@ type Options struct {
 	// Wildcards serves a "*" key as an RFC 4592 wildcard: it answers the names below its
 	// parent that do not exist, and a "*" in a query is a label like any other.
 	Wildcards  bool
-	MaxAnswers int // keys one lookup reads at most
+	MaxAnswers int // keys one lookup reads at most; 0: DefaultMaxAnswers
 	// Upstream looks up names outside the zone, such as a CNAME's target; nil: none,
 	// and such lookups fail.
 	Upstream Upstream
 	// Now is the clock of leased TTLs and of the expiry of prepared answers; tests move a
-	// fake one.
+	// fake one. It must be set.
 	Now func() time.Time
 }
 
@@ -184,7 +184,11 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		return nil, errKeyNotFound
 	}
 	v.read(path)
-	found, capped := v.snap.lookup(path, !exact, v.o.MaxAnswers)
+	limit := v.o.MaxAnswers
+	if limit <= 0 {
+		limit = DefaultMaxAnswers
+	}
+	found, capped := v.snap.lookup(path, !exact, limit)
 	if capped {
 		v.capped = true
 	}
