@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/benchdata"
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -172,24 +173,21 @@ func BenchmarkSelfCheck(b *testing.B) {
 			b.Fatal(err)
 		}
 		root := fmt.Sprintf("/check%d/local/example", n)
-		var ops []clientv3.Op
-		for i := range n {
-			ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/svc%d/i%d", root, i/3, i%3), fmt.Sprintf(`{"host":"10.%d.%d.%d","port":80}`, i>>16&255, i>>8&255, i&255)))
-			if len(ops) == 128 || i == n-1 { // etcd takes 128 operations per transaction
-				if _, err := testClient.Txn(ctx).Then(ops...).Commit(); err != nil {
-					b.Fatal(err)
-				}
-				ops = ops[:0]
-			}
+		ops := make([]clientv3.Op, n)
+		for i := range ops {
+			ops[i] = clientv3.OpPut(fmt.Sprintf("%s/svc%d/i%d", root, i/3, i%3), fmt.Sprintf(`{"host":"10.%d.%d.%d","port":80}`, i>>16&255, i>>8&255, i&255))
+		}
+		if err := devetcd.Commit(ctx, testClient, ops); err != nil {
+			b.Fatal(err)
 		}
 		w := newWatcher(root, nil, 0)
 		c := lend(testClient)
-		if err := w.list(ctx, c, "read"); err != nil {
+		if err := w.list(ctx, c, listStart); err != nil {
 			b.Fatal(err)
 		}
 		b.Run(fmt.Sprintf("keys=%d/list", n), func(b *testing.B) {
 			for b.Loop() {
-				if err := w.list(ctx, c, "read"); err != nil {
+				if err := w.list(ctx, c, listStart); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -15,7 +15,6 @@ import (
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 
 	"github.com/miekg/dns"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const secret = "s3cret-pw-in-no-log"
@@ -26,56 +25,29 @@ const secret = "s3cret-pw-in-no-log"
 func authEtcd(t *testing.T) (*devetcd.Server, devetcd.TLSFiles) {
 	srv, tf, admin := devetcd.StartTLSFor(t)
 	ctx := context.Background()
-	read := clientv3.PermissionType(clientv3.PermRead)
-	prefix := func(role, key string) func() error {
-		return func() error {
-			_, err := admin.RoleGrantPermission(ctx, role, key, clientv3.GetPrefixRangeEnd(key), read)
-			return err
-		}
-	}
-	user := func(name, role string) []func() error {
-		return []func() error{
-			func() error { _, err := admin.RoleAdd(ctx, role); return err },
-			func() error { _, err := admin.UserAdd(ctx, name, secret); return err },
-			func() error { _, err := admin.UserGrantRole(ctx, name, role); return err },
-		}
-	}
-	var ops []func() error
 	for k, v := range map[string]string{
 		"/skydns/local/example/x":     `{"host":"10.40.0.1"}`,
 		"/skydns/local/example-old/x": `{"host":"10.40.0.3"}`,
 		"/skydns/local/other/y":       `{"host":"10.40.0.2"}`,
 		"/skydns/local/lone":          `{"host":"10.40.0.9"}`,
 	} {
-		ops = append(ops, func() error { _, err := admin.Put(ctx, k, v); return err })
-	}
-	ops = append(ops, func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err })
-	// The natural grant: the zone's keys below it, as etcdctl grant-permission --prefix
-	// /skydns/local/example/ gives it.
-	ops = append(ops, user("natural", "natural")...)
-	ops = append(ops, prefix("natural", "/skydns/local/example/"), prefix("natural", "/skydns/local/lone/"))
-	// Everything under the path.
-	ops = append(ops, user("wide", "wide")...)
-	ops = append(ops, prefix("wide", "/skydns/"))
-	// The zone's key and every key below it, and nothing else: this README's earlier grant.
-	ops = append(ops, user("ranged", "ranged")...)
-	ops = append(ops, func() error {
-		_, err := admin.RoleGrantPermission(ctx, "ranged", "/skydns/local/example", "/skydns/local/example0", read)
-		return err
-	})
-	// The keys below a zone and, on its own, the zone's apex key.
-	ops = append(ops, user("apex", "apex")...)
-	ops = append(ops, prefix("apex", "/skydns/local/lone/"),
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "apex", "/skydns/local/lone", "", read)
-			return err
-		})
-	ops = append(ops, func() error { _, err := admin.AuthEnable(ctx); return err })
-	for _, op := range ops {
-		if err := op(); err != nil {
+		if _, err := admin.Put(ctx, k, v); err != nil {
 			t.Fatal(err)
 		}
+	}
+	err := devetcd.EnableAuth(ctx, admin, "root-pw",
+		// The natural grant: the zone's keys below it, as etcdctl grant-permission --prefix
+		// /skydns/local/example/ gives it.
+		devetcd.Reader{User: "natural", Password: secret, Ranges: [][2]string{devetcd.PrefixRange("/skydns/local/example/"), devetcd.PrefixRange("/skydns/local/lone/")}},
+		// Everything under the path.
+		devetcd.Reader{User: "wide", Password: secret, Ranges: [][2]string{devetcd.PrefixRange("/skydns/")}},
+		// The zone's key and every key below it, and nothing else: this README's earlier grant.
+		devetcd.Reader{User: "ranged", Password: secret, Ranges: [][2]string{{"/skydns/local/example", "/skydns/local/example0"}}},
+		// The keys below a zone and, on its own, the zone's apex key.
+		devetcd.Reader{User: "apex", Password: secret, Ranges: [][2]string{devetcd.PrefixRange("/skydns/local/lone/"), {"/skydns/local/lone", ""}}},
+	)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return srv, tf
 }

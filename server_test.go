@@ -34,12 +34,8 @@ func putMany(t *testing.T, dir string, n int) {
 	for i := range n {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/i%04d", dir, i), fmt.Sprintf(`{"host":"10.30.%d.%d"}`, i/256, i%256)))
 	}
-	for len(ops) > 0 {
-		k := min(len(ops), 100)
-		if _, err := testClient.Txn(context.Background()).Then(ops[:k]...).Commit(); err != nil {
-			t.Fatal(err)
-		}
-		ops = ops[k:]
+	if err := devetcd.Commit(context.Background(), testClient, ops); err != nil {
+		t.Fatal(err)
 	}
 }
 

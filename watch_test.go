@@ -213,12 +213,8 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 	for i := range keys {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/pg/local/example/many/i%05d", i), fmt.Sprintf(`{"host":"10.20.%d.%d"}`, i/256, i%256)))
 	}
-	for len(ops) > 0 {
-		n := min(len(ops), 100)
-		if _, err := testClient.Txn(context.Background()).Then(ops[:n]...).Commit(); err != nil {
-			t.Fatal(err)
-		}
-		ops = ops[n:]
+	if err := devetcd.Commit(context.Background(), testClient, ops); err != nil {
+		t.Fatal(err)
 	}
 	// A neighbour of the prefix stays out of the index.
 	put(t, "/pgx/local/example/many/intruder", `{"host":"10.99.0.1"}`)

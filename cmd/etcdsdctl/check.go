@@ -52,16 +52,13 @@ gives. It exits 1 when it finds any.`,
 	}
 }
 
-// scanPaging is how scan reads: 1,000 keys a page.
-var scanPaging = index.Paging{Size: 1000}
-
-// scan calls fn for key and for every key below it, read in pages at one revision, with
-// the value's decoding error: nil for a value etcdsd serves.
+// scan calls fn for key and for every key below it, read in pages at one revision as the
+// plugin lists them, with the value's decoding error: nil for a value etcdsd serves.
 func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb.KeyValue, error)) error {
 	below, apex := index.BelowSpans(key)
 	var rev int64 // the first page's, for every other
 	for _, s := range []index.Span{apex, below} {
-		for resp, err := range index.Pages(ctx, cli, s, rev, scanPaging) {
+		for resp, err := range index.Pages(ctx, cli, s, rev, index.ListPaging) {
 			if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
 				break // a role that grants the keys below key only, as the plugin copes with
 			}

@@ -109,13 +109,14 @@ func preview(ctx context.Context, cli *clientv3.Client, prefix, zone, name strin
 			continue
 		}
 		resp := a.Msg(m, snap)
-		if len(resp.Answer) == 0 {
+		// A cut answer is shown even when the keys read held no record of the type.
+		if len(resp.Answer) == 0 && !resp.Truncated {
 			continue
 		}
 		answered = true
 		fmt.Fprintf(out, ";; %s %s\n", dns.TypeToString[qt], name)
 		if resp.Truncated {
-			fmt.Fprintf(out, ";; truncated (TC): more than %d keys under the name; the answer holds the first\n", index.DefaultMaxAnswers)
+			fmt.Fprintf(out, ";; truncated (TC): more than %d keys under the name; the answer is from the first\n", index.DefaultMaxAnswers)
 		}
 		for _, rr := range resp.Answer {
 			fmt.Fprintln(out, rr)

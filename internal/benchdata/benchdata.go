@@ -9,6 +9,7 @@ import (
 	"math/rand"
 	"strings"
 
+	"github.com/etcdsd/etcdsd/internal/devetcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -149,7 +150,7 @@ func reverse(name string) string {
 	return strings.Join(labels, "/")
 }
 
-// Load puts the records below path into etcd, 128 to a transaction, those marked leased
+// Load puts the records below path into etcd, devetcd.MaxTxnOps to a transaction, those marked leased
 // under one lease of an hour per service, unless path holds as many keys already. It
 // returns the number of records.
 func Load(cli *clientv3.Client, path string, records []Record) (int, error) {
@@ -158,15 +159,7 @@ func Load(cli *clientv3.Client, path string, records []Record) (int, error) {
 		return len(records), nil
 	}
 	leases := map[string]clientv3.LeaseID{}
-	var ops []clientv3.Op
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		_, err := cli.Txn(ctx).Then(ops...).Commit()
-		ops = ops[:0]
-		return err
-	}
+	ops := make([]clientv3.Op, 0, len(records))
 	for _, r := range records {
 		var opts []clientv3.OpOption
 		if r.Leased {
@@ -182,11 +175,9 @@ func Load(cli *clientv3.Client, path string, records []Record) (int, error) {
 			opts = append(opts, clientv3.WithLease(id))
 		}
 		ops = append(ops, clientv3.OpPut(r.Key, r.Value, opts...))
-		if len(ops) == 128 {
-			if err := flush(); err != nil {
-				return 0, err
-			}
-		}
 	}
-	return len(records), flush()
+	if err := devetcd.Commit(ctx, cli, ops); err != nil {
+		return 0, err
+	}
+	return len(records), nil
 }

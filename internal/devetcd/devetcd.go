@@ -242,6 +242,65 @@ func LoadRecords(ctx context.Context, cli *clientv3.Client, path string) (int, e
 	return len(rs), nil
 }
 
+// Reader is an etcd user whose role, named as the user, may read Ranges: [key, end) each,
+// an empty end for the key alone.
+type Reader struct {
+	User, Password string
+	Ranges         [][2]string
+}
+
+// PrefixRange is the range of the keys that start with prefix, as etcdctl
+// role grant-permission --prefix grants it.
+func PrefixRange(prefix string) [2]string {
+	return [2]string{prefix, clientv3.GetPrefixRangeEnd(prefix)}
+}
+
+// EnableAuth adds the user root with rootPassword and the role root (etcd 3.4 wants both),
+// adds readers, and turns auth on: admin, a client without credentials, can do nothing
+// more.
+func EnableAuth(ctx context.Context, admin *clientv3.Client, rootPassword string, readers ...Reader) error {
+	steps := []func() error{
+		func() error { _, err := admin.UserAdd(ctx, "root", rootPassword); return err },
+		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err },
+	}
+	for _, r := range readers {
+		steps = append(steps,
+			func() error { _, err := admin.RoleAdd(ctx, r.User); return err },
+			func() error { _, err := admin.UserAdd(ctx, r.User, r.Password); return err },
+			func() error { _, err := admin.UserGrantRole(ctx, r.User, r.User); return err })
+		for _, kr := range r.Ranges {
+			steps = append(steps, func() error {
+				_, err := admin.RoleGrantPermission(ctx, r.User, kr[0], kr[1], clientv3.PermissionType(clientv3.PermRead))
+				return err
+			})
+		}
+	}
+	steps = append(steps, func() error { _, err := admin.AuthEnable(ctx); return err })
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MaxTxnOps is the most operations etcd takes in one transaction (its --max-txn-ops
+// default).
+const MaxTxnOps = 128
+
+// Commit applies ops in order, MaxTxnOps to a transaction: many writes at few revisions,
+// as a deploy script writes them.
+func Commit(ctx context.Context, cli *clientv3.Client, ops []clientv3.Op) error {
+	for len(ops) > 0 {
+		n := min(len(ops), MaxTxnOps)
+		if _, err := cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
 // StartFor starts an etcd of tb's own in a temporary folder, for a test that stops it and
 // starts it again from dir (Start(dir, srv.Port())); closing the server is the test's.
 // The client is closed when tb ends.

@@ -109,22 +109,12 @@ func authAcrossRestart(t *testing.T, bin string) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, op := range []func() error{
-		func() error { _, err := admin.Put(ctx, "/skydns/local/example/a", `{"host":"10.52.0.1"}`); return err },
-		func() error { _, err := admin.UserAdd(ctx, "root", "root-pw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "root", "root"); return err }, // 3.4 wants it
-		func() error { _, err := admin.RoleAdd(ctx, "dns"); return err },
-		func() error {
-			_, err := admin.RoleGrantPermission(ctx, "dns", "/skydns/local/example/", clientv3.GetPrefixRangeEnd("/skydns/local/example/"), clientv3.PermissionType(clientv3.PermRead))
-			return err
-		},
-		func() error { _, err := admin.UserAdd(ctx, "dns", "dns-pw"); return err },
-		func() error { _, err := admin.UserGrantRole(ctx, "dns", "dns"); return err },
-		func() error { _, err := admin.AuthEnable(ctx); return err },
-	} {
-		if err := op(); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := admin.Put(ctx, "/skydns/local/example/a", `{"host":"10.52.0.1"}`); err != nil {
+		t.Fatal(err)
+	}
+	if err := devetcd.EnableAuth(ctx, admin, "root-pw",
+		devetcd.Reader{User: "dns", Password: "dns-pw", Ranges: [][2]string{devetcd.PrefixRange("/skydns/local/example/")}}); err != nil {
+		t.Fatal(err)
 	}
 	admin.Close()
 
