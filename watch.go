@@ -17,8 +17,6 @@ import (
 )
 
 const (
-	// listTimeout bounds one read of the watch loop, as index.ListPaging bounds a page.
-	listTimeout  = 5 * time.Second
 	housekeeping = time.Second // how often leases and staleness are looked at
 
 	// A watch stream is asked for progress this often, and one that has said nothing for
@@ -118,7 +116,7 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 		proxyRewatch:  proxyRewatch,
 		verifyEvery:   verifyEvery,
 		paging:        index.ListPaging,
-		checkPaging:   index.Paging{Size: checkPageSize, Timeout: listTimeout},
+		checkPaging:   index.Paging{Size: checkPageSize, Timeout: index.PageTimeout},
 		answerBudget:  index.DefaultAnswerCache,
 	}
 	w.b.Skipped = w.skipped
@@ -454,7 +452,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 // status request is answered (etcd-io/etcd#21813); this read, made only after such a
 // quiet, finds it. Its cost is a keys-only walk of the zone's index in etcd.
 func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
-	rctx, cancel := context.WithTimeout(ctx, listTimeout)
+	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
 	below, apex := index.BelowSpans(w.root)
 	var keys int64
@@ -490,7 +488,7 @@ func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 // of key at rev: etcd answers ErrCompacted for any key, and key, one the watch reads, is
 // one the role may read. It also returns etcd's current revision, 0 when unknown.
 func compacted(ctx context.Context, c etcdConn, key string, rev int64) (gone bool, current int64) {
-	rctx, cancel := context.WithTimeout(ctx, listTimeout)
+	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
 	resp, err := c.Get(rctx, key, clientv3.WithRev(max(rev, 1)), clientv3.WithCountOnly())
 	if err != nil {

@@ -30,8 +30,11 @@ type Paging struct {
 // keys about 10M visits, not 50M.
 const ListPageSize = 10000
 
+// PageTimeout bounds one request of a read: a page of a list or a self-check.
+const PageTimeout = 5 * time.Second
+
 // ListPaging is how a list reads a zone.
-var ListPaging = Paging{Size: ListPageSize, Max: 5 * ListPageSize, Timeout: 5 * time.Second}
+var ListPaging = Paging{Size: ListPageSize, Max: 5 * ListPageSize, Timeout: PageTimeout}
 
 // Getter reads ranges of keys, as clientv3.KV does.
 type Getter interface {
