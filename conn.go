@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/index"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -26,13 +27,14 @@ const probeTimeout = 500 * time.Millisecond
 type etcdConn interface {
 	index.LeaseReader
 	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
-	Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan
-	RequestProgress(ctx context.Context) error
+	// WatchStream opens a gRPC watch stream of its own (watchStream).
+	WatchStream(ctx context.Context) (etcdserverpb.Watch_WatchClient, error)
 	// redial replaces the client by a new one, keeping the old one when that fails.
 	redial(ctx context.Context) error
 	// steer leaves out the members that do not answer and reports whether all of them
-	// answer; restore takes them back.
-	steer(ctx context.Context) (allAnswer bool)
+	// answer, with the response headers of those that answer and have a leader; restore
+	// takes them back.
+	steer(ctx context.Context) (allAnswer bool, heard []*etcdserverpb.ResponseHeader)
 	restore(ctx context.Context)
 	Close() error
 }
@@ -84,12 +86,6 @@ func (c *conn) Get(ctx context.Context, key string, opts ...clientv3.OpOption) (
 	return c.client().Get(ctx, key, opts...)
 }
 
-func (c *conn) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
-	return c.client().Watch(ctx, key, opts...)
-}
-
-func (c *conn) RequestProgress(ctx context.Context) error { return c.client().RequestProgress(ctx) }
-
 func (c *conn) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
 	return c.client().TimeToLive(ctx, id, opts...)
 }
@@ -118,19 +114,19 @@ func (c *conn) Close() error {
 
 // steer points the client at the members that answer a Status call, when some do not,
 // and reports whether all of them answer.
-func (c *conn) steer(ctx context.Context) bool {
+func (c *conn) steer(ctx context.Context) (bool, []*etcdserverpb.ResponseHeader) {
 	cli := c.client()
-	answering := probe(ctx, cli, c.all)
+	answering, heard := probe(ctx, cli, c.all)
 	if len(answering) == 0 || len(answering) == len(c.all) {
-		return len(answering) == len(c.all)
+		return len(answering) == len(c.all), heard
 	}
 	if c.avoided.Load() && slices.Equal(answering, slices.Sorted(slices.Values(cli.Endpoints()))) {
-		return false // steered so already
+		return false, heard // steered so already
 	}
 	log.Warningf("etcd members %v do not answer; using %v", missing(c.all, answering), answering)
 	cli.SetEndpoints(answering...)
 	c.avoided.Store(true)
-	return false
+	return false, heard
 }
 
 // restore gives the client all configured endpoints back once they all answer.
@@ -139,35 +135,42 @@ func (c *conn) restore(ctx context.Context) {
 		return
 	}
 	cli := c.client()
-	if len(probe(ctx, cli, c.all)) == len(c.all) {
+	if answering, _ := probe(ctx, cli, c.all); len(answering) == len(c.all) {
 		log.Infof("etcd members answer again; using all of %v (was %v)", c.all, cli.Endpoints())
 		cli.SetEndpoints(c.all...)
 		c.avoided.Store(false)
 	}
 }
 
-// probe returns the endpoints that answer a Status call in time. A member that refuses
-// the client's auth token answers too: the client is what is stuck then, not the member.
-func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) []string {
+// probe returns the endpoints that answer a Status call in time, and the headers of the
+// answers of members with a leader. A member that refuses the client's auth token answers
+// too: the client is what is stuck then, not the member.
+func probe(ctx context.Context, cli *clientv3.Client, endpoints []string) ([]string, []*etcdserverpb.ResponseHeader) {
 	var (
-		mu  sync.Mutex
-		wg  sync.WaitGroup
-		out []string
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		out   []string
+		heard []*etcdserverpb.ResponseHeader
 	)
 	for _, ep := range endpoints {
 		wg.Go(func() {
 			pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 			defer cancel()
-			if _, err := cli.Status(pctx, ep); err == nil || errors.Is(err, rpctypes.ErrInvalidAuthToken) {
-				mu.Lock()
-				out = append(out, ep)
-				mu.Unlock()
+			st, err := cli.Status(pctx, ep)
+			if err != nil && !errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, ep)
+			if err == nil && st.Leader != 0 {
+				heard = append(heard, st.Header)
 			}
 		})
 	}
 	wg.Wait()
 	slices.Sort(out)
-	return out
+	return out, heard
 }
 
 func missing(all, some []string) []string {

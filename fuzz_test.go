@@ -31,7 +31,7 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 	}
 	slices.SortFunc(f, func(a, b *mvccpb.KeyValue) int { return bytes.Compare(a.Key, b.Key) })
 	for _, w := range e.watchers {
-		if _, _, err := w.b.List(context.Background(), f, w.paging, w.now, nil); err != nil {
+		if _, err := w.b.List(context.Background(), f, w.paging, w.now); err != nil {
 			tb.Fatal(err)
 		}
 		w.publish(nil, true)

@@ -17,6 +17,7 @@ const (
 	listDivergence = "divergence" // the self-check found the index different from etcd
 	listPermission = "permission" // etcd refused the watch: the role changed
 	listMissed     = "missed"     // a quiet watch through a gRPC proxy missed changes
+	listRestored   = "restored"   // etcd went back to an earlier revision or another history
 )
 
 var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listMissed}

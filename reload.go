@@ -28,6 +28,7 @@ func (w *watcher) succeed() {
 	}
 	w.answers = index.NewAnswerCache(w.answerBudget)
 	w.current.Store(s.WithAnswers(0, w.answers))
+	w.b.Follow(s)
 	w.fresh.Store(prev.fresh.Load())
 	w.settle.Do(func() { close(w.settled) })
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -18,27 +20,26 @@ import (
 // had a builder (issue 10): what the self-check must find.
 type lossyConn struct{ etcdConn }
 
-func (c lossyConn) Watch(ctx context.Context, key string, opts ...clientv3.OpOption) clientv3.WatchChan {
-	in := c.etcdConn.Watch(ctx, key, opts...)
-	out := make(chan clientv3.WatchResponse)
-	go func() {
-		defer close(out)
-		for resp := range in {
-			var kept []*clientv3.Event
-			for i, ev := range resp.Events {
-				if i == 0 || ev.Kv.ModRevision != resp.Events[i-1].Kv.ModRevision {
-					kept = append(kept, ev)
-				}
-			}
-			resp.Events = kept
-			select {
-			case out <- resp:
-			case <-ctx.Done():
-				return
-			}
+func (c lossyConn) WatchStream(ctx context.Context) (etcdserverpb.Watch_WatchClient, error) {
+	s, err := c.etcdConn.WatchStream(ctx)
+	return lossyStream{s}, err
+}
+
+type lossyStream struct{ etcdserverpb.Watch_WatchClient }
+
+func (s lossyStream) Recv() (*etcdserverpb.WatchResponse, error) {
+	resp, err := s.Watch_WatchClient.Recv()
+	if err != nil {
+		return nil, err
+	}
+	var kept []*mvccpb.Event
+	for i, ev := range resp.Events {
+		if i == 0 || ev.Kv.ModRevision != resp.Events[i-1].Kv.ModRevision {
+			kept = append(kept, ev)
 		}
-	}()
-	return out
+	}
+	resp.Events = kept
+	return resp, nil
 }
 
 func lossyConnect(ctx context.Context) (etcdConn, error) {

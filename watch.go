@@ -70,13 +70,12 @@ type watcher struct {
 	cause   atomic.Pointer[error] // the last definitive error, until a list succeeds
 	settle  sync.Once             // closes settled
 	relists chan string           // from the verifier to the loop
-	renew   atomic.Bool           // a new leader extended every lease: ask for all of them again
+	promote atomic.Bool           // a new leader extended every lease (Builder.PromoteLeases)
 	wake    chan struct{}         // housekeeping runs at once
 	changed chan struct{}         // a snapshot with a new revision is out, for NOTIFY
 	journal journal               // the last changes, for IXFR
 	answers *index.AnswerCache    // the prepared answers of the current snapshots; the loop's
 	seq     uint64                // the sequence number of the last snapshot; the loop's
-	term    uint64                // the highest raft term heard; the loop's
 	// progressAnswered is set once etcd has answered a progress request; progressless,
 	// once every endpoint answers but none has answered one: an etcd gRPC proxy, which
 	// does not forward them (etcd's grpcproxy/watch.go). Written by the loop.
@@ -144,21 +143,36 @@ func (w *watcher) markFresh(now time.Time) {
 // snapshot returns the current view of the index, or nil before the first complete list.
 func (w *watcher) snapshot() *index.Snapshot { return w.current.Load() }
 
-// noteTerm notes the raft term of a response from etcd. A new term means a new leader,
-// and a new leader extends every lease to its whole TTL (the lessor's Promote, also at
-// every restart): housekeeping asks for every lease again.
-func (w *watcher) noteTerm(term uint64) {
-	if term <= w.term {
-		return
+// heard hands the header of an answer from etcd's current term (a linearizable read, a
+// watch response, the status of a member with a leader) to the builder, and reports
+// whether it is behind the index's history (index.Builder.Heard). A new term means a new
+// leader, which extends every lease (the lessor's Promote, also at every restart):
+// housekeeping sets their expiries anew.
+func (w *watcher) heard(h *etcdserverpb.ResponseHeader) (behind bool) {
+	newTerm, behind := w.b.Heard(h)
+	if newTerm {
+		w.promoteLeases()
 	}
-	if w.term != 0 {
-		w.renew.Store(true)
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	return behind
+}
+
+func (w *watcher) promoteLeases() {
+	w.promote.Store(true)
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
-	w.term = term
+}
+
+// mark prepares the next list for why it is made: a divergence or a replaced history
+// means that an entry at the same revision of its key may hold another value.
+func (w *watcher) mark(reason string) {
+	switch reason {
+	case listRestored:
+		w.b.Restored()
+	case listDivergence:
+		w.b.Forget()
+	}
 }
 
 // failure returns the definitive error that keeps the watcher from etcd, or nil.
@@ -253,6 +267,7 @@ func (w *watcher) loop(ctx context.Context) {
 			sleep(ctx, wait)
 		case errors.As(err, &again):
 			reason = again.reason
+			w.mark(reason)
 		case errors.Is(err, rpctypes.ErrPermissionDenied):
 			// The role changed under the watch: a list finds what it may read now.
 			watching.fail(ctx, err)
@@ -277,7 +292,7 @@ func (w *watcher) loop(ctx context.Context) {
 // keeps sending a restarted etcd 3.4 with auth on the token it forgot, and never gets a
 // new one. A new client authenticates afresh.
 func (w *watcher) unstick(ctx context.Context, c etcdConn, r *retry) {
-	if !c.steer(ctx) || w.age(w.now()) < redialAfter {
+	if all, _ := c.steer(ctx); !all || w.age(w.now()) < redialAfter {
 		return
 	}
 	log.Infof("etcd answers, but %s has heard nothing from it for %v; making a new client", w.root, w.age(w.now()).Round(time.Second))
@@ -307,14 +322,21 @@ func (w *watcher) dial(ctx context.Context) etcdConn {
 // never sees a partial list; the old snapshot serves meanwhile.
 func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	select {
-	case <-w.relists: // this list is what the verifier asked for
+	case r := <-w.relists: // this list is what the verifier asked for
+		w.mark(r)
 	default:
 	}
 	started := time.Now()
-	before := w.b.Spans()
-	rev, leases, err := w.b.List(ctx, c, w.paging, w.now, func(h *etcdserverpb.ResponseHeader) { w.noteTerm(h.RaftTerm) })
+	before, reached := w.b.Spans(), w.b.Reached()
+	listed, err := w.b.List(ctx, c, w.paging, w.now)
 	if err != nil {
 		return err
+	}
+	if listed.Promoted {
+		w.promoteLeases()
+	}
+	if listed.Restored {
+		reason = listRestored
 	}
 	switch spans := w.b.Spans(); {
 	case slices.Equal(spans, before):
@@ -324,10 +346,15 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 		log.Infof("Reading %s as %v again", w.root, spans)
 	}
 	log.Infof("Listed %d keys and %d new leases under %s at revision %d in %v",
-		w.b.Len(), leases, w.root, rev, time.Since(started).Round(time.Millisecond))
+		w.b.Len(), listed.Leases, w.root, listed.Rev, time.Since(started).Round(time.Millisecond))
 	w.cause.Store(nil)
 	w.markFresh(w.now())
 	w.publish(nil, true)
+	if listed.Restored {
+		log.Warningf("etcd's history is not the one the index of %s was built from (the index had reached revision %d, etcd is at %d): "+
+			"restored from a snapshot, or started on empty data? Read anew; the SOA serial goes on at %d",
+			w.root, reached, listed.Rev, w.snapshot().Serial())
+	}
 	listsTotal.WithLabelValues(reason).Inc()
 	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
 	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
@@ -343,19 +370,26 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 	// client moves to a member that has one.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	// Watch blocks until the client has a stream, which a client that cannot
-	// authenticate never has: it is opened aside, and silence counts from now.
-	opened := make(chan [2]clientv3.WatchChan, 1)
+	// The stream waits for a connection, which a client that cannot authenticate never
+	// has: it is opened aside, and silence counts from now.
+	type open struct {
+		ws  *watchStream
+		err error
+	}
+	opened := make(chan open, 1)
 	spans, applied := w.b.Spans(), slices.Clone(w.b.Applied())
 	go func() {
-		var wch [2]clientv3.WatchChan // index.ZoneSpan, or index.BelowSpans
-		for i, s := range spans {
-			wch[i] = c.Watch(wctx, s.Start, clientv3.WithRange(s.End), clientv3.WithRev(max(applied[i]+1-earlier, 1)),
-				clientv3.WithProgressNotify(), clientv3.WithCreatedNotify())
+		from := make([]int64, len(spans))
+		for i := range spans {
+			from[i] = max(applied[i]+1-earlier, 1)
 		}
-		opened <- wch
+		ws, err := openWatch(wctx, c, spans, from)
+		opened <- open{ws, err}
 	}()
-	var wch [2]clientv3.WatchChan // nil channels, which never deliver, until opened
+	var (
+		ws        *watchStream
+		responses chan spanResponse // nil, which never delivers, until opened
+	)
 	tick := time.NewTicker(w.progressEvery)
 	defer tick.Stop()
 	// ahead is set while a watch starts past etcd's current revision, as one from the
@@ -363,33 +397,40 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 	// progress requests only from then on.
 	heard, created, ahead := time.Now(), false, false
 	delivered, quiet := heard, time.Duration(float64(w.proxyRewatch)*(0.5+rand.Float64()))
+	var confirmed time.Time // when a header behind the index's history was last looked into
 	for {
 		var (
-			i    int
-			resp clientv3.WatchResponse
-			ok   bool
+			sr spanResponse
+			ok bool
 		)
 		select {
-		case wch = <-opened:
-			opened = nil
+		case o := <-opened:
+			if o.err != nil {
+				return o.err
+			}
+			ws, responses, opened = o.ws, o.ws.responses, nil
 			continue
-		case resp, ok = <-wch[0]:
-		case resp, ok = <-wch[1]:
-			i = 1
+		case sr, ok = <-responses:
 		case reason := <-w.relists:
 			return relist{reason}
 		case now := <-tick.C:
 			if now.Sub(heard) > w.silentAfter {
-				if !w.alive(ctx, c, created, ahead) {
+				alive, behind := w.alive(ctx, c, created, ahead)
+				if behind {
+					if err := w.confirm(ctx, c, &confirmed); err != nil {
+						return err
+					}
+				}
+				if !alive {
 					return errWatchSilent
 				}
 				if now.Sub(delivered) > quiet {
-					gone, current := compacted(ctx, c, spans[0].Start, slices.Min(w.b.Applied()))
-					if gone {
-						return rpctypes.ErrCompacted
+					v, current := w.history(ctx, c)
+					if err := v.err(); err != nil {
+						return err
 					}
 					// Nothing written anywhere in etcd since: nothing can be missed.
-					if current > slices.Max(w.b.Applied()) && w.missed(ctx, c) {
+					if current > w.b.Reached() && w.missed(ctx, c) {
 						log.Warningf("The watch of %s through a gRPC proxy missed changes (etcd-io/etcd#21813); listing again", w.root)
 						return relist{listMissed}
 					}
@@ -399,22 +440,19 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 				w.markFresh(w.now())
 				continue
 			}
-			if w.progressless.Load() {
+			if w.progressless.Load() || ws == nil {
 				continue
 			}
-			// The request must carry wctx's metadata to reach this watch's stream; an
-			// answer (or none) comes through wch.
-			pctx, pcancel := context.WithTimeout(wctx, w.progressEvery)
-			c.RequestProgress(pctx)
-			pcancel()
+			ws.requestProgress() // an answer, or none, comes through responses
 			continue
 		}
 		if !ok {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			return errWatchClosed
+			return ws.err
 		}
+		i, resp := sr.span, sr.WatchResponse
 		if resp.CompactRevision != 0 {
 			return rpctypes.ErrCompacted
 		}
@@ -426,9 +464,20 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 			delivered = heard
 		}
 		w.markFresh(w.now())
-		w.noteTerm(resp.Header.RaftTerm)
+		if w.heard(resp.Header) {
+			if err := w.confirm(ctx, c, &confirmed); err != nil {
+				return err
+			}
+		}
 		switch {
 		case resp.Created:
+			// etcd before 3.4.34 and 3.5.15 takes a watch from its compacted revision
+			// for a current one and drops a DELETE at that revision (etcd-io/etcd#18089):
+			// once the server holds the watch, a read at the revision the index has
+			// reached tells whether that revision, or the index's history, is gone.
+			if v, _ := w.history(ctx, c); v.err() != nil {
+				return v.err()
+			}
 			created = true
 			ahead = ahead || resp.Header.Revision < applied[i]+1-earlier
 			r.ok()
@@ -484,17 +533,60 @@ func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 	return false
 }
 
-// compacted reports whether etcd has compacted past rev, asking with a count-only read
-// of key at rev: etcd answers ErrCompacted for any key, and key, one the watch reads, is
+// history is what a read at the revision the index has reached says of etcd's history.
+type history int
+
+const (
+	historyKept      history = iota // etcd holds the index's history from its revision on
+	historyUnknown                  // etcd did not answer
+	historyCompacted                // etcd compacted the revision a watch resumes from
+	historyRestored                 // etcd's history is not the index's (index.Builder.Heard)
+)
+
+// err returns what the watch loop returns for h: a list again, or nil.
+func (h history) err() error {
+	switch h {
+	case historyCompacted:
+		return rpctypes.ErrCompacted
+	case historyRestored:
+		return relist{listRestored}
+	}
+	return nil
+}
+
+// history reads the zone's first key, count only, at the lowest revision the index's
+// spans have reached, linearizably: etcd answers ErrCompacted when compaction passed the
+// revision after it (from which a watch resumes), ErrFutureRev when its revision is below
+// it, and a header of another cluster or term when its history was replaced. The key is
 // one the role may read. It also returns etcd's current revision, 0 when unknown.
-func compacted(ctx context.Context, c etcdConn, key string, rev int64) (gone bool, current int64) {
+func (w *watcher) history(ctx context.Context, c etcdConn) (history, int64) {
 	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
-	resp, err := c.Get(rctx, key, clientv3.WithRev(max(rev, 1)), clientv3.WithCountOnly())
-	if err != nil {
-		return errors.Is(err, rpctypes.ErrCompacted), 0
+	resp, err := c.Get(rctx, w.b.Spans()[0].Start, clientv3.WithRev(max(slices.Min(w.b.Applied()), 1)), clientv3.WithCountOnly())
+	switch {
+	case errors.Is(err, rpctypes.ErrCompacted):
+		return historyCompacted, 0
+	case errors.Is(err, rpctypes.ErrFutureRev):
+		return historyRestored, 0
+	case err != nil:
+		return historyUnknown, 0
+	case w.heard(resp.Header):
+		return historyRestored, resp.Header.Revision
 	}
-	return false, resp.Header.Revision
+	return historyKept, resp.Header.Revision
+}
+
+// confirm looks into a header that is behind the index's history with a linearizable read
+// (watcher.history), at most once per silentAfter (*last): a member that lags, as one a
+// watch moved to may (etcd-io/etcd#20221), sends several. It returns what the watch loop
+// returns: a list again, or nil.
+func (w *watcher) confirm(ctx context.Context, c etcdConn, last *time.Time) error {
+	if time.Since(*last) < w.silentAfter {
+		return nil
+	}
+	*last = time.Now()
+	v, _ := w.history(ctx, c)
+	return v.err()
 }
 
 // alive tells a quiet watch of a live etcd from a stuck one, once the watch has been silent
@@ -504,21 +596,22 @@ func compacted(ctx context.Context, c etcdConn, key string, rev int64) (gone boo
 // proxy: from then on, a status answer every silentAfter stands for progress. A frozen
 // member answers neither; a member that answers progress requests is never taken for a
 // proxy.
-func (w *watcher) alive(ctx context.Context, c etcdConn, created, ahead bool) bool {
-	if ahead {
-		return c.steer(ctx)
+func (w *watcher) alive(ctx context.Context, c etcdConn, created, ahead bool) (alive, behind bool) {
+	all, heard := c.steer(ctx)
+	for _, h := range heard {
+		behind = w.heard(h) || behind
 	}
-	if !w.progressless.Load() && (!created || w.progressAnswered.Load()) {
-		return false
-	}
-	if !c.steer(ctx) {
-		return false
+	switch {
+	case ahead:
+		return all, behind
+	case !w.progressless.Load() && (!created || w.progressAnswered.Load()), !all:
+		return false, behind
 	}
 	if !w.progressless.Load() {
 		w.progressless.Store(true)
 		log.Infof("etcd answers but does not answer watch progress requests (an etcd gRPC proxy?); following %s with a status request every %v of quiet instead", w.root, w.silentAfter)
 	}
-	return true
+	return true, behind
 }
 
 // apply hands one watch response of span i to the builder and publishes the result.
@@ -573,7 +666,10 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
-			index.ResolveLeases(ctx, c, w.b.DueLeases(w.now(), w.renew.Swap(false)), w.now)
+			if w.promote.Swap(false) {
+				w.b.PromoteLeases(ctx, c, w.now)
+			}
+			index.ResolveLeases(ctx, c, w.b.DueLeases(w.now()), w.now)
 		case <-t.C:
 			if w.snapshot() == nil {
 				continue
@@ -589,7 +685,7 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 					staleGauge.WithLabelValues(w.root).Set(0)
 				}
 			}
-			index.ResolveLeases(ctx, c, w.b.DueLeases(now, w.renew.Swap(false)), w.now)
+			index.ResolveLeases(ctx, c, w.b.DueLeases(now), w.now)
 			c.restore(ctx)
 		}
 	}

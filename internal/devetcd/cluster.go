@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,20 +122,31 @@ func (c *Cluster) StartAll() error {
 	return errors.Join(errs...)
 }
 
+// clusterToken is the initial cluster token of every test cluster.
+const clusterToken = "etcdsd-test"
+
+func (c *Cluster) name(i int) string    { return fmt.Sprintf("m%d", i) }
+func (c *Cluster) dataDir(i int) string { return filepath.Join(c.dir, c.name(i)) }
+func (c *Cluster) peerURL(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", c.peerPorts[i]) }
+
+func (c *Cluster) initialCluster() string {
+	var initial []string
+	for j := range c.peerPorts {
+		initial = append(initial, c.name(j)+"="+c.peerURL(j))
+	}
+	return strings.Join(initial, ",")
+}
+
 // Start starts member i (again, with its data, after Kill) and waits until it serves with
 // a leader.
 func (c *Cluster) Start(i int) error {
-	var initial []string
-	for j, p := range c.peerPorts {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", j, p))
-	}
-	peer := fmt.Sprintf("http://127.0.0.1:%d", c.peerPorts[i])
+	peer := c.peerURL(i)
 	args := []string{
-		"--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join(c.dir, fmt.Sprintf("m%d", i)),
+		"--name", c.name(i), "--data-dir", c.dataDir(i),
 		"--listen-client-urls", c.Endpoint(i), "--advertise-client-urls", c.Endpoint(i),
 		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "new",
-		"--initial-cluster-token", "etcdsd-test",
+		"--initial-cluster", c.initialCluster(), "--initial-cluster-state", "new",
+		"--initial-cluster-token", clusterToken,
 		"--logger", "zap", "--log-outputs", "stderr", "--log-level", "error",
 	}
 	if c.atLeast(3, 5) {
@@ -189,6 +201,63 @@ func (c *Cluster) atLeast(major, minor int) bool {
 	ma, _ := strconv.Atoi(parts[0])
 	mi, _ := strconv.Atoi(parts[1])
 	return ma > major || ma == major && mi >= minor
+}
+
+// Wipe stops member i, removes its data and starts it on empty data with the same flags,
+// as an etcd pod on an emptyDir comes back: a cluster of one member is a new cluster then,
+// with the member and cluster IDs of the old one and its revision back at 1.
+func (c *Cluster) Wipe(i int) error {
+	c.Stop(i)
+	if err := os.RemoveAll(c.dataDir(i)); err != nil {
+		return err
+	}
+	return c.Start(i)
+}
+
+// SaveSnapshot writes a snapshot of member i's data to path, as etcdctl snapshot save does.
+func (c *Cluster) SaveSnapshot(ctx context.Context, i int, path string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{c.Endpoint(i)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	rc, err := cli.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Restore stops every member, restores each one's data from snapshot with restorer (the
+// etcdctl of etcd 3.4, or etcdutl of later releases: "snapshot restore"), as an operator
+// recovers a cluster, and starts them all again. The cluster's revision goes back to the
+// snapshot's.
+func (c *Cluster) Restore(restorer, snapshot string) error {
+	for i := range c.procs {
+		c.Stop(i)
+	}
+	for i := range c.procs {
+		if err := os.RemoveAll(c.dataDir(i)); err != nil {
+			return err
+		}
+		cmd := exec.Command(restorer, "snapshot", "restore", snapshot, "--name", c.name(i), "--data-dir", c.dataDir(i),
+			"--initial-cluster", c.initialCluster(), "--initial-cluster-token", clusterToken,
+			"--initial-advertise-peer-urls", c.peerURL(i))
+		cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s snapshot restore: %w: %s", restorer, err, out)
+		}
+	}
+	return c.StartAll()
 }
 
 // Kill kills member i, waking it first if it is frozen.

@@ -2,11 +2,13 @@ package index
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"slices"
 	"time"
 
 	"github.com/google/btree"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -27,6 +29,16 @@ type Builder struct {
 	// rev is the revision of the last change to the held keys: the snapshot's revision,
 	// and so the zone's SOA serial. Writes elsewhere in etcd leave it alone.
 	rev int64
+	// The history the index was built from, as the headers of etcd's answers tell it: its
+	// cluster and the highest raft term heard (Heard).
+	cluster, term uint64
+	// epoch is added to rev in the SOA serial. It grows by the revision the index had
+	// whenever etcd's history is replaced under it (Restored), so that the serial keeps
+	// increasing (RFC 1982) although etcd's revision went back.
+	epoch int64
+	// forget makes the next list decode every key afresh, trusting no entry for having the
+	// same revision (Forget); restored also starts a new epoch with it (Restored).
+	forget, restored bool
 
 	// Skipped is told of every value that does not decode; it may be nil.
 	Skipped func(key string, rev int64, err error)
@@ -91,25 +103,47 @@ func (b *Builder) decode(kv *mvccpb.KeyValue) (*entry, *Lease) {
 // from part of a list.
 type listing struct {
 	b           *Builder
-	rev         int64 // the revision every page is read at
+	rev         int64 // the revision every page is read at; 0 until the first page
 	tree, names *btree.BTreeG[*entry]
 	kept        int // entries taken over from the builder's tree as they were
+	// fresh lists decode every key and learn every lease again (asked holds those asked
+	// for); restored, when etcd's history is not the builder's any more, starts a new
+	// epoch too. cluster and term are the first page's.
+	fresh, restored bool
+	asked           map[*Lease]bool
+	cluster, term   uint64
+	promoted        bool // a page's header carried a new raft term
 }
 
-// list starts a complete read at revision rev.
-func (b *Builder) list(rev int64) *listing {
-	return &listing{b: b, rev: rev, tree: newTree(), names: newNameTree()}
+// list starts a complete read.
+func (b *Builder) list() *listing {
+	return &listing{b: b, tree: newTree(), names: newNameTree()}
+}
+
+// begin takes the header of the list's first page, a linearizable read of etcd's current
+// revision: when it is behind the builder's history (Heard), or the builder was told so,
+// the list is fresh and restored.
+func (l *listing) begin(h *etcdserverpb.ResponseHeader) {
+	b := l.b
+	l.rev, l.cluster, l.term = h.Revision, h.ClusterId, h.RaftTerm
+	newTerm, behind := b.Heard(h)
+	l.promoted = newTerm
+	l.restored = b.restored || behind
+	l.fresh = b.forget || l.restored
+	if l.fresh {
+		l.asked = map[*Lease]bool{}
+	}
 }
 
 // page adds one page of the read and returns the leases it holds that were not known
-// before. An entry indexed at the same revision of its key is taken over as it is: a
-// re-list neither decodes nor counts a bad value again.
+// before. An entry indexed at the same revision of its key is taken over as it is, unless
+// the list is fresh: a re-list neither decodes nor counts a bad value again.
 func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*Lease) {
 	for _, kv := range kvs {
 		if !l.b.Holds(kv.Key) {
 			continue
 		}
-		if old, ok := l.b.tree.Get(&entry{key: relKey(l.b.root, string(kv.Key))}); ok && old.modRev == kv.ModRevision {
+		if old, ok := l.b.tree.Get(&entry{key: relKey(l.b.root, string(kv.Key))}); ok && !l.fresh && old.modRev == kv.ModRevision {
 			if old.lease != nil {
 				l.b.leases.acquire(old.lease.id)
 			}
@@ -118,6 +152,10 @@ func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*Lease) {
 			continue
 		}
 		e, fl := l.b.decode(kv)
+		if l.fresh && e.lease != nil && !l.asked[e.lease] {
+			fl = e.lease // known from before, perhaps from another history: ask again
+			l.asked[fl] = true
+		}
 		if fl != nil {
 			fresh = append(fresh, fl)
 		}
@@ -133,13 +171,20 @@ func (l *listing) abort() {
 
 // done swaps the listed tree in. The spans read are followed by watches from the revision
 // after the listing's. The revision of the data moves only when the list found a change.
+// A restored list starts a new epoch from the builder's revision, and takes the history
+// of its first page.
 func (l *listing) done(spans []Span) {
 	b := l.b
 	first := b.spans == nil
-	changed := l.kept != b.tree.Len() || l.tree.Len() != b.tree.Len()
+	changed := l.fresh || l.kept != b.tree.Len() || l.tree.Len() != b.tree.Len()
 	releaseAll(b.leases, b.tree)
+	if l.restored && !first {
+		b.epoch += b.rev
+		b.term = l.term
+	}
 	b.tree, b.names = l.tree, l.names
-	b.spans = spans
+	b.spans, b.cluster = spans, l.cluster
+	b.forget, b.restored = false, false
 	b.applied = make([]int64, len(spans))
 	for i := range b.applied {
 		b.applied[i] = l.rev
@@ -229,8 +274,8 @@ func (c Change) Changed() bool { return c.Puts+c.Deletes > 0 }
 // that later changes copy only the nodes they touch. seq numbers it among the index's
 // snapshots, whose prepared answers it shares (AnswerCache.Touch); answers may be nil.
 func (b *Builder) Snapshot(seq uint64, answers *AnswerCache) *Snapshot {
-	return &Snapshot{tree: b.tree.Clone(), names: b.names.Clone(), root: b.root, rev: b.rev, spans: b.spans,
-		applied: slices.Clone(b.applied), seq: seq, answers: answers}
+	return &Snapshot{tree: b.tree.Clone(), names: b.names.Clone(), root: b.root, rev: b.rev, epoch: b.epoch,
+		spans: b.spans, applied: slices.Clone(b.applied), seq: seq, answers: answers}
 }
 
 // Spans returns the ranges of the last complete list, which watches follow.
@@ -239,9 +284,62 @@ func (b *Builder) Spans() []Span { return b.spans }
 // Applied returns, per span, the revision up to which its events are applied.
 func (b *Builder) Applied() []int64 { return b.applied }
 
+// Reached returns the highest revision the index has applied: while etcd's history is
+// the one the index was built from, etcd's revision is at least this.
+func (b *Builder) Reached() int64 {
+	if len(b.applied) == 0 {
+		return 0
+	}
+	return slices.Max(b.applied)
+}
+
+// Heard notes the header of an answer of etcd's current term: a linearizable read, or a
+// watch response (watches require a leader). It reports whether the header carries a
+// new raft term, a new leader having extended every lease (PromoteLeases), and whether it
+// is behind the index's history: another cluster, a revision below the one the index has
+// reached, or a lower term (fields a gRPC proxy leaves at 0 are not compared). From a
+// linearizable read, behind means etcd's history is not the index's any more: etcd was
+// restored from a snapshot (etcd-io/etcd#16028) or started on empty data (Restored);
+// from a watch it may also be a member that lags (etcd-io/etcd#20221), which such a read
+// tells.
+func (b *Builder) Heard(h *etcdserverpb.ResponseHeader) (newTerm, behind bool) {
+	if h == nil {
+		return false, false
+	}
+	behind = b.spans != nil && (h.ClusterId != 0 && h.ClusterId != b.cluster ||
+		h.Revision != 0 && h.Revision < b.Reached() || h.RaftTerm != 0 && h.RaftTerm < b.term)
+	if !behind && h.RaftTerm > b.term {
+		newTerm = b.term != 0
+		b.term = h.RaftTerm
+	}
+	return newTerm, behind
+}
+
+// Forget makes the next List decode every key afresh, as after a divergence, when an
+// entry at the same revision of its key may hold another value.
+func (b *Builder) Forget() { b.forget = true }
+
+// Restored tells the builder that etcd's history is not the one its index was built
+// from: the next List decodes every key afresh, learns every lease again and starts a
+// new epoch of the SOA serial, which then goes on from the revision the index had
+// (Snapshot.Serial).
+func (b *Builder) Restored() { b.restored = true }
+
+// Follow makes b's SOA serials go on from those of s, an index of the same zone and etcd
+// that b's replaces (a reload), whatever epochs s's history went through.
+func (b *Builder) Follow(s *Snapshot) { b.epoch = s.epoch }
+
 // Len returns the number of keys held.
 func (b *Builder) Len() int { return b.tree.Len() }
 
-// DueLeases returns the leases of held keys whose expiry is unknown or less than half
-// their granted TTL away at now, or, with all, every lease: those to resolve again.
-func (b *Builder) DueLeases(now time.Time, all bool) []*Lease { return b.leases.due(now, all) }
+// Leases returns the number of leases the held keys hold.
+func (b *Builder) Leases() int { return b.leases.len() }
+
+// DueLeases returns the leases of held keys to resolve again at now: those whose expiry
+// is unknown, and those whose recheck time has come (Lease).
+func (b *Builder) DueLeases(now time.Time) []*Lease { return b.leases.due(now) }
+
+// PromoteLeases sets every lease's expiry as a new leader has set it (leaseTable.promote).
+func (b *Builder) PromoteLeases(ctx context.Context, cli LeaseReader, now func() time.Time) {
+	b.leases.promote(ctx, cli, now)
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -143,7 +144,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := NewBuilder(bRoot)
-			l := b.list(listRev)
+			l := listAt(b, listRev)
 			if fresh := l.page(listed); len(fresh) != 1 {
 				t.Fatalf("list: %d new leases, want 1", len(fresh))
 			}
@@ -181,7 +182,7 @@ func TestBuilderReportsChanges(t *testing.T) {
 	b := NewBuilder(bRoot)
 	var skipped []string
 	b.Skipped = func(key string, rev int64, err error) { skipped = append(skipped, fmt.Sprintf("%s@%d", key, rev)) }
-	l := b.list(4)
+	l := listAt(b, 4)
 	l.done([]Span{ZoneSpan(bRoot)})
 	c := b.Apply(0, []*clientv3.Event{leasedPut("/a", 5, 1), leasedPut("/b", 5, 1), badPut("/c", 5), delEv("/d", 5)})
 	if c.Puts != 3 || c.Deletes != 1 || len(c.Fresh) != 1 || !c.Changed() {
@@ -199,26 +200,26 @@ func TestBuilderReportsChanges(t *testing.T) {
 // the keys changed; a list that fails leaves the index as it was.
 func TestBuilderRelist(t *testing.T) {
 	b := NewBuilder(bRoot)
-	l := b.list(10)
+	l := listAt(b, 10)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 7), kv("/b", 4, `{"host":`, 0)})
 	l.done([]Span{ZoneSpan(bRoot)})
 	a, _ := b.tree.Min()
 
-	l = b.list(20)
+	l = listAt(b, 20)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 7), kv("/b", 4, `{"host":`, 0)})
 	l.done([]Span{ZoneSpan(bRoot)})
 	if a2, _ := b.tree.Min(); b.rev != 10 || a2 != a || len(b.leases.byID) != 1 || b.leases.byID[7].refs != 1 {
 		t.Errorf("unchanged re-list: revision %d (want 10), entry kept %v, %d leases", b.rev, a2 == a, len(b.leases.byID))
 	}
 
-	l = b.list(30)
+	l = listAt(b, 30)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 7)})
 	l.abort()
 	if b.rev != 10 || b.tree.Len() != 2 || b.leases.byID[7].refs != 1 {
 		t.Errorf("aborted list changed the index: revision %d, %d keys", b.rev, b.tree.Len())
 	}
 
-	l = b.list(40)
+	l = listAt(b, 40)
 	l.page([]*mvccpb.KeyValue{kv("/b", 35, `{"host":"10.0.0.2"}`, 0)})
 	l.done([]Span{ZoneSpan(bRoot)})
 	if b.rev != 40 || state(b) != "/b@35" || len(b.leases.byID) != 0 {
@@ -234,7 +235,7 @@ func TestBuilderRelist(t *testing.T) {
 func TestBuilderTwoSpans(t *testing.T) {
 	b := NewBuilder(bRoot)
 	below, apex := BelowSpans(bRoot)
-	l := b.list(10)
+	l := listAt(b, 10)
 	l.page([]*mvccpb.KeyValue{kv("/a", 3, `{"host":"10.0.0.1"}`, 0)})
 	l.page([]*mvccpb.KeyValue{kv("", 4, `{"host":"10.0.0.9"}`, 0)})
 	l.done([]Span{below, apex})
@@ -249,4 +250,11 @@ func TestBuilderTwoSpans(t *testing.T) {
 	if !slices.Equal(b.applied, []int64{12, 11}) || b.rev != 12 {
 		t.Errorf("applied %v, revision %d", b.applied, b.rev)
 	}
+}
+
+// listAt starts a list whose first page etcd answered at rev, of cluster 1 in term 1.
+func listAt(b *Builder, rev int64) *listing {
+	l := b.list()
+	l.begin(&etcdserverpb.ResponseHeader{Revision: rev, ClusterId: 1, RaftTerm: 1})
+	return l
 }

@@ -94,7 +94,8 @@ type Snapshot struct {
 	// names holds the entries whose name path is not their key, by that path.
 	names *btree.BTreeG[*entry]
 	root  string // the zone root's key, which name paths are relative to
-	rev   int64  // the revision of the last change to the zone's keys: the SOA serial
+	rev   int64  // the revision of the last change to the zone's keys
+	epoch int64  // added to rev in the SOA serial (Builder.epoch)
 	// The spans of the zone's keys and the revision each is applied up to: the index
 	// holds what etcd held in spans[i] at applied[i], which the self-check reads.
 	spans   []Span
@@ -104,8 +105,11 @@ type Snapshot struct {
 	answers *AnswerCache
 }
 
-// Serial is the zone's SOA serial: the revision's low 32 bits.
-func (s *Snapshot) Serial() uint32 { return uint32(s.rev) } // #nosec G115 -- serial arithmetic wraps by design
+// Serial is the zone's SOA serial: the low 32 bits of the revision of the zone's last
+// change, plus, after etcd's history was replaced (Builder.Restored), the revisions the
+// index had reached before: the serial keeps increasing in RFC 1982's arithmetic, as
+// secondaries need, although etcd's revision went back.
+func (s *Snapshot) Serial() uint32 { return uint32(s.rev + s.epoch) } // #nosec G115 -- serial arithmetic wraps by design
 
 // Rev returns the revision of the last change to the zone's keys.
 func (s *Snapshot) Rev() int64 { return s.rev }
@@ -121,7 +125,9 @@ func (s *Snapshot) Spans() (spans []Span, applied []int64) { return s.spans, s.a
 // a new index's copy of an old one's, or, with none, a copy for a journal that would
 // otherwise keep s's answers alive.
 func (s *Snapshot) WithAnswers(seq uint64, answers *AnswerCache) *Snapshot {
-	return &Snapshot{tree: s.tree, names: s.names, root: s.root, rev: s.rev, spans: s.spans, applied: s.applied, seq: seq, answers: answers}
+	c := *s
+	c.seq, c.answers = seq, answers
+	return &c
 }
 
 func newTree() *btree.BTreeG[*entry] { return btree.NewG(32, entryLess) }

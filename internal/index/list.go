@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -86,12 +85,21 @@ func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...c
 	}
 }
 
+// Listed is what a complete read found.
+type Listed struct {
+	Rev    int64 // the revision read
+	Leases int   // leases seen for the first time
+	// Restored is set when etcd's history was found not to be the index's (Builder.Heard,
+	// Builder.Restored): every key was decoded afresh and the serial's epoch moved on.
+	Restored bool
+	// Promoted is set when a page's header carried a new raft term (Builder.Heard).
+	Promoted bool
+}
+
 // List reads the zone's keys from etcd with r, all at one revision, and swaps them in
 // whole, so that no snapshot is ever made from part of a list; on an error the builder
 // keeps what it had. The leases of the keys are resolved while the next pages arrive.
-// heard, when not nil, is told of every page's response header. It returns the revision
-// read and how many leases it saw for the first time.
-func (b *Builder) List(ctx context.Context, r Reader, p Paging, now func() time.Time, heard func(*etcdserverpb.ResponseHeader)) (rev int64, leases int, err error) {
+func (b *Builder) List(ctx context.Context, r Reader, p Paging, now func() time.Time) (Listed, error) {
 	leaseq, resolved := make(chan []*Lease, 4), make(chan int)
 	go func() {
 		n := 0
@@ -101,33 +109,33 @@ func (b *Builder) List(ctx context.Context, r Reader, p Paging, now func() time.
 		}
 		resolved <- n
 	}()
-	l := b.list(0)
-	spans, err := l.read(ctx, r, p, heard, leaseq)
+	l := b.list()
+	spans, err := l.read(ctx, r, p, leaseq)
 	close(leaseq)
-	leases = <-resolved
+	leases := <-resolved
 	if err != nil {
 		l.abort()
-		return 0, 0, err
+		return Listed{}, err
 	}
 	l.done(spans)
-	return l.rev, leases, nil
+	return Listed{Rev: l.rev, Leases: leases, Restored: l.restored, Promoted: l.promoted}, nil
 }
 
 // read reads the zone's keys into l, all at the revision of the first page, and returns
 // the spans it read: the one ZoneSpan, or, for a role that may not read that (it also
 // holds siblings such as "example-old"), BelowSpans, the apex key only where allowed.
-func (l *listing) read(ctx context.Context, g Getter, p Paging, heard func(*etcdserverpb.ResponseHeader), leaseq chan<- []*Lease) ([]Span, error) {
+func (l *listing) read(ctx context.Context, g Getter, p Paging, leaseq chan<- []*Lease) ([]Span, error) {
 	root := l.b.root
 	wide := ZoneSpan(root)
-	err := l.readSpan(ctx, g, wide, p, heard, leaseq)
+	err := l.readSpan(ctx, g, wide, p, leaseq)
 	if err == nil || root == "/" || !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		return []Span{wide}, err
 	}
 	below, apex := BelowSpans(root)
-	if err := l.readSpan(ctx, g, below, p, heard, leaseq); err != nil {
+	if err := l.readSpan(ctx, g, below, p, leaseq); err != nil {
 		return nil, err
 	}
-	if err := l.readSpan(ctx, g, apex, p, heard, leaseq); err != nil {
+	if err := l.readSpan(ctx, g, apex, p, leaseq); err != nil {
 		if errors.Is(err, rpctypes.ErrPermissionDenied) {
 			return []Span{below}, nil
 		}
@@ -137,8 +145,9 @@ func (l *listing) read(ctx context.Context, g Getter, p Paging, heard func(*etcd
 }
 
 // readSpan reads one span into l, at l's revision or, for the first span of a list, at
-// the current one, which becomes l's. The next page is read while this one is decoded.
-func (l *listing) readSpan(ctx context.Context, g Getter, s Span, p Paging, heard func(*etcdserverpb.ResponseHeader), leaseq chan<- []*Lease) error {
+// the current one, which becomes l's (listing.begin). The next page is read while this
+// one is decoded.
+func (l *listing) readSpan(ctx context.Context, g Getter, s Span, p Paging, leaseq chan<- []*Lease) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan *clientv3.GetResponse)
@@ -161,10 +170,9 @@ func (l *listing) readSpan(ctx context.Context, g Getter, s Span, p Paging, hear
 	}()
 	for resp := range pages {
 		if l.rev == 0 {
-			l.rev = resp.Header.Revision
-		}
-		if heard != nil {
-			heard(resp.Header)
+			l.begin(resp.Header)
+		} else if newTerm, _ := l.b.Heard(resp.Header); newTerm {
+			l.promoted = true
 		}
 		if fresh := l.page(resp.Kvs); len(fresh) > 0 {
 			leaseq <- fresh
@@ -179,7 +187,7 @@ func (l *listing) readSpan(ctx context.Context, g Getter, s Span, p Paging, hear
 // skipped as the plugin skips them. etcdsdctl ls previews answers with it.
 func Read(ctx context.Context, r Reader, o *Options, zone string) (*Snapshot, error) {
 	b := NewBuilder(RootKey(msg.Path(zone, o.PathPrefix)))
-	if _, _, err := b.List(ctx, r, ListPaging, o.Now, nil); err != nil {
+	if _, err := b.List(ctx, r, ListPaging, o.Now); err != nil {
 		return nil, err
 	}
 	return b.Snapshot(0, nil), nil

@@ -48,7 +48,7 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 		return len(f)
 	}
 	b := NewBuilder(bRoot)
-	l := b.list(1)
+	l := listAt(b, 1)
 	l.page(nil)
 	l.done([]Span{ZoneSpan(bRoot)})
 	steps := []struct {
@@ -77,7 +77,7 @@ func TestBuilderKeepsNamePaths(t *testing.T) {
 			t.Errorf("step %d: %s exists: %v", i, s.path, exists)
 		}
 	}
-	l = b.list(6)
+	l = listAt(b, 6)
 	l.page(nil)
 	l.done([]Span{ZoneSpan(bRoot)})
 	if got := names(b); got != "" {

@@ -1,0 +1,208 @@
+package etcdsd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/wait"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// perRelease runs test once on the current etcd and once on each release of the run
+// (devetcd.Releases), as a subtest named after the release.
+func perRelease(t *testing.T, test func(t *testing.T, bin, version string)) {
+	bin, err := devetcd.CurrentBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bin := range append([]string{bin}, devetcd.Releases()...) {
+		version, err := devetcd.BinaryVersion(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run("etcd "+version, func(t *testing.T) { test(t, bin, version) })
+	}
+}
+
+// relayedWatcher starts a watcher of root on a one-member cluster of bin, reached through a
+// relay that the test can cut, and waits for its first list. It returns the cluster, a
+// client of it that goes around the relay, and the relay.
+func relayedWatcher(t *testing.T, bin, root string) (*watcher, *devetcd.Cluster, *clientv3.Client, *devetcd.Relay) {
+	t.Helper()
+	c, err := devetcd.StartCluster(bin, t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cli, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	relay, err := devetcd.StartRelay(strings.TrimPrefix(c.Endpoint(0), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relay.Close)
+	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
+	w := newWatcher(root, connector(e.newClient), 0)
+	w.run()
+	t.Cleanup(w.stop) // before the relay and the cluster close
+	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
+	return w, c, cli, relay
+}
+
+func putAt(t *testing.T, cli *clientv3.Client, key, value string) int64 {
+	t.Helper()
+	resp, err := cli.Put(context.Background(), key, value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
+}
+
+func delAt(t *testing.T, cli *clientv3.Client, key string) int64 {
+	t.Helper()
+	resp, err := cli.Delete(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Header.Revision
+}
+
+// A watch that resumes from the revision of a DELETE that etcd has since compacted away
+// never delivers that delete on etcd before 3.4.34 and 3.5.15 (etcd-io/etcd#18089):
+// compaction removes the tombstone, and the server takes a watch from the compacted
+// revision itself for a current one. Here etcdsd is cut off from etcd while a record is
+// deleted, another key is written and etcd is compacted at the delete; when it is back, the
+// deleted record must go.
+func TestCompactedDeleteIsNotLost(t *testing.T) {
+	perRelease(t, func(t *testing.T, bin, _ string) {
+		root := "/cd"
+		w, _, cli, relay := relayedWatcher(t, bin, root)
+		putAt(t, cli, root+"/local/example/a", `{"host":"10.9.3.1"}`)
+		rev := putAt(t, cli, root+"/local/example/b", `{"host":"10.9.3.2"}`)
+		wait.For(t, wait.Long, "both records", func() bool { return w.snapshot().Rev() >= rev })
+
+		relay.Cut(true)
+		deleted := delAt(t, cli, root+"/local/example/a")
+		putAt(t, cli, "/elsewhere/x", "x")
+		if _, err := cli.Compact(context.Background(), deleted); err != nil {
+			t.Fatal(err)
+		}
+		relay.Cut(false)
+		wait.For(t, wait.Long, "the compacted delete", func() bool { return !w.snapshot().Has(root + "/local/example/a") })
+		if !w.snapshot().Has(root + "/local/example/b") {
+			t.Error("b is gone too")
+		}
+	})
+}
+
+// An etcd whose data went (a member on an emptyDir) comes back on empty data, with the
+// same member and cluster IDs and its revision back at 1: a watch resumed from the index's
+// revision waits for a future revision, and the index keeps records etcd no longer has.
+// etcdsd must notice, list again at once, and keep the SOA serial increasing (RFC 1982)
+// for secondaries.
+func TestEmptyRestartIsNoticed(t *testing.T) {
+	perRelease(t, func(t *testing.T, bin, _ string) {
+		root := "/er"
+		w, c, cli, _ := relayedWatcher(t, bin, root)
+		var rev int64
+		for i := range 5 {
+			rev = putAt(t, cli, fmt.Sprintf("%s/local/example/old%d", root, i), `{"host":"10.9.4.1"}`)
+		}
+		wait.For(t, wait.Long, "the records", func() bool { return w.snapshot().Rev() >= rev })
+		before := w.snapshot().Serial()
+		restored := testutil.ToFloat64(listsTotal.WithLabelValues(listRestored))
+
+		if err := c.Wipe(0); err != nil {
+			t.Fatal(err)
+		}
+		wait.For(t, wait.Long, "the index of the empty etcd", func() bool { return w.snapshot().Len() == 0 })
+		if got := w.snapshot().Serial(); int32(got-before) <= 0 {
+			t.Errorf("serial went from %d to %d across the restart: secondaries would not transfer", before, got)
+		}
+		if got := testutil.ToFloat64(listsTotal.WithLabelValues(listRestored)); got != restored+1 {
+			t.Errorf("lists_total{reason=%q} went from %v to %v, want +1", listRestored, restored, got)
+		}
+		fresh, err := c.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		putAt(t, fresh, root+"/local/example/new", `{"host":"10.9.4.2"}`)
+		wait.For(t, wait.Long, "a write to the empty etcd", func() bool { return w.snapshot().Has(root + "/local/example/new") })
+	})
+}
+
+// restorer returns the etcdctl of etcd 3.4 next to bin (Debian's etcd-client package puts
+// it beside etcd-server's /usr/bin/etcd), which restores snapshots; "" when there is none.
+func restorer(t *testing.T, bin, version string) string {
+	t.Helper()
+	if !strings.HasPrefix(version, "3.4.") {
+		return ""
+	}
+	ctl := filepath.Join(filepath.Dir(bin), "etcdctl")
+	if _, err := os.Stat(ctl); err != nil {
+		t.Fatalf("etcd %s has no etcdctl beside it to restore a snapshot with (Debian's etcd-client package): %v", version, err)
+	}
+	if out, err := exec.Command(ctl, "version").CombinedOutput(); err != nil || !strings.Contains(string(out), version) {
+		t.Fatalf("%s version: %v: %s, want %s", ctl, err, out, version)
+	}
+	return ctl
+}
+
+// etcd restored from a snapshot (etcdctl snapshot restore, etcd-io/etcd#16028) has the
+// snapshot's revision, below the one the index has applied, and its data: etcdsd must
+// answer what the snapshot holds within seconds, watch on from there, and keep the serial
+// increasing.
+func TestSnapshotRestoreIsNoticed(t *testing.T) {
+	perRelease(t, func(t *testing.T, bin, version string) {
+		ctl := restorer(t, bin, version)
+		if ctl == "" {
+			t.Skipf("no snapshot restore for etcd %s here", version)
+		}
+		root := "/sr"
+		w, c, cli, _ := relayedWatcher(t, bin, root)
+		putAt(t, cli, root+"/local/example/kept", `{"host":"10.9.5.1"}`)
+		putAt(t, cli, root+"/local/example/gone", `{"host":"10.9.5.2"}`)
+		snapshot := filepath.Join(t.TempDir(), "snapshot.db")
+		if err := c.SaveSnapshot(context.Background(), 0, snapshot); err != nil {
+			t.Fatal(err)
+		}
+		// After the snapshot: writes the restore undoes.
+		delAt(t, cli, root+"/local/example/gone")
+		rev := putAt(t, cli, root+"/local/example/later", `{"host":"10.9.5.3"}`)
+		wait.For(t, wait.Long, "the writes after the snapshot", func() bool { return w.snapshot().Rev() >= rev })
+		before := w.snapshot().Serial()
+
+		if err := c.Restore(ctl, snapshot); err != nil {
+			t.Fatal(err)
+		}
+		wait.For(t, wait.Long, "the restored data", func() bool {
+			s := w.snapshot()
+			return s.Has(root+"/local/example/gone") && !s.Has(root+"/local/example/later")
+		})
+		if got := w.snapshot().Serial(); int32(got-before) <= 0 {
+			t.Errorf("serial went from %d to %d across the restore: secondaries would not transfer", before, got)
+		}
+		fresh, err := c.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		putAt(t, fresh, root+"/local/example/after", `{"host":"10.9.5.4"}`)
+		wait.For(t, wait.Long, "a write after the restore", func() bool { return w.snapshot().Has(root + "/local/example/after") })
+		if w.snapshot().Has(root+"/local/example/later") || !w.snapshot().Has(root+"/local/example/kept") {
+			t.Error("the index is not the restored data")
+		}
+	})
+}
