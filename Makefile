@@ -29,7 +29,8 @@ lint:
 
 # The etcd releases the consistency (test/compat TestModel) and fault tests run against,
 # besides the current one, embedded and as $(BIN)/etcd processes: Debian's etcd-server
-# (3.4.23 on bookworm), installed when missing.
+# (3.4.23 on bookworm), installed when missing, with etcd-client's etcdctl beside it (the
+# snapshot restore of TestSnapshotRestoreIsNoticed).
 ETCD34 = /usr/bin/etcd
 RELEASES ?= $(ETCD34)
 TEST_ENV = ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl \
@@ -38,6 +39,8 @@ TEST_ENV = ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl \
 etcd34:
 	@test -x $(ETCD34) || { echo "installing etcd-server (Debian package)"; \
 		apt-get install -y -qq etcd-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server; }; }
+	@test -x $(dir $(ETCD34))etcdctl || { echo "installing etcd-client (Debian package: etcdctl 3.4, which restores snapshots)"; \
+		apt-get install -y -qq etcd-client >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-client; }; }
 
 # nsd, the secondary that test/xfr transfers zones to (Debian package; the test skips
 # without it).

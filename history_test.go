@@ -7,13 +7,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	"github.com/etcdsd/etcdsd/internal/wait"
 
+	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // perRelease runs test once on the current etcd and once on each release of the run
@@ -203,6 +208,110 @@ func TestSnapshotRestoreIsNoticed(t *testing.T) {
 		wait.For(t, wait.Long, "a write after the restore", func() bool { return w.snapshot().Has(root + "/local/example/after") })
 		if w.snapshot().Has(root+"/local/example/later") || !w.snapshot().Has(root+"/local/example/kept") {
 			t.Error("the index is not the restored data")
+		}
+	})
+}
+
+// countingConn counts the TimeToLive requests of a watcher.
+type countingConn struct {
+	etcdConn
+	leaseRequests *atomic.Int64
+}
+
+func (c countingConn) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
+	c.leaseRequests.Add(1)
+	return c.etcdConn.TimeToLive(ctx, id, opts...)
+}
+
+// A new leader extends every lease to its granted TTL (etcd's lessor.Promote), and a
+// leased record's TTL says so: the index learns it with one TimeToLive, not one per lease,
+// which cost etcd replicas × leases requests at every leader change (BENCHMARKS.md).
+func TestLeaderChangeCostsOneLeaseRequest(t *testing.T) {
+	perRelease(t, func(t *testing.T, bin, _ string) {
+		ctx := context.Background()
+		c, err := devetcd.StartCluster(bin, t.TempDir(), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cli, err := c.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		const leases = 200
+		var ids []clientv3.LeaseID
+		var ops []clientv3.Op
+		for i := range leases {
+			l, err := cli.Grant(ctx, 600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, l.ID)
+			ops = append(ops, clientv3.OpPut(fmt.Sprintf("/lc/local/example/s%03d", i), `{"host":"10.9.6.1"}`, clientv3.WithLease(l.ID)))
+		}
+		if err := devetcd.Commit(ctx, cli, ops); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // so that a full TTL differs from what is left
+
+		stanzas, err := parse(caddy.NewTestController("dns", "etcdsd example.local {\n path /lc\n endpoint "+strings.Join(c.Endpoints(), " ")+"\n}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := stanzas[0]
+		var requests atomic.Int64
+		w := e.watchers[0]
+		dial := w.connect
+		w.connect = func(ctx context.Context) (etcdConn, error) {
+			c, err := dial(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{c, &requests}, nil
+		}
+		e.OnStartup()
+		defer e.OnShutdown()
+		if n := requests.Load(); n != leases {
+			t.Fatalf("the first list asked %d leases, want %d", n, leases)
+		}
+
+		leader, err := c.Leader(cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lcli, err := clientv3.New(clientv3.Config{Endpoints: []string{c.Endpoint(leader)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lcli.Close()
+		st, err := lcli.Status(ctx, c.Endpoint((leader+1)%3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := lcli.MoveLeader(ctx, st.Header.MemberId); err != nil {
+			t.Fatal(err)
+		}
+		// A write in the new term reaches the watch, and with it the new term.
+		rev := putAt(t, cli, "/lc/local/example/marker", `{"host":"10.9.6.2"}`)
+		waitApplied(t, w, rev)
+		wait.For(t, wait.Long, "the leases set from the new term", func() bool { return requests.Load() > leases })
+		time.Sleep(2 * time.Second) // what else would come
+		if n := requests.Load() - leases; n > 2 {
+			t.Errorf("the leader change cost %d TimeToLive requests for %d leases, want 1", n, leases)
+		}
+		for _, i := range []int{0, leases / 2, leases - 1} {
+			ttl, err := cli.TimeToLive(ctx, ids[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := query(t, e, fmt.Sprintf("s%03d.example.local.", i), dns.TypeA)
+			if len(m.Answer) != 1 {
+				t.Fatalf("s%03d: %v", i, m)
+			}
+			if got := int64(m.Answer[0].Header().Ttl); got < ttl.TTL-1 || got > ttl.TTL+1 {
+				t.Errorf("s%03d: TTL %d after the leader change, etcd says %d s are left", i, got, ttl.TTL)
+			}
 		}
 	})
 }

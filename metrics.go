@@ -20,7 +20,7 @@ const (
 	listRestored   = "restored"   // etcd went back to an earlier revision or another history
 )
 
-var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listMissed}
+var listReasons = []string{listStart, listCompacted, listDivergence, listPermission, listMissed, listRestored}
 
 // Per-query counts come from the prometheus plugin; these describe the index.
 var (
