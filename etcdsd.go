@@ -30,6 +30,20 @@ const defaultStartupTimeout = 5 * time.Second
 
 const dialTimeout = 5 * time.Second
 
+// keepaliveTime is how long the client's connection may be quiet before it pings etcd.
+// etcd 3.4's gRPC proxy sets no keepalive policy of its own, so gRPC's default holds
+// there: a client that pings more often than every 5 minutes on a quiet connection gets
+// GOAWAY too_many_pings after a few, and its streams break (TestKeepaliveAccepted); etcd
+// itself and later proxies accept pings every 5 s (--grpc-keepalive-min-time). The pings
+// are not what finds a dead etcd: the watch asks for progress four times a second, or,
+// through a proxy, asks every endpoint for its status after a second of quiet and reads
+// the zone after a longer one (watcher.watch), and makes a new client when those say the
+// connection answers nothing.
+const (
+	keepaliveTime    = 5*time.Minute + 15*time.Second
+	keepaliveTimeout = 10 * time.Second
+)
+
 // Etcdsd is the plugin: one Corefile stanza, one watched key range.
 type Etcdsd struct {
 	Next           plugin.Handler
@@ -125,8 +139,8 @@ func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
 		TLS:                  e.tlsConfig,
 		Username:             e.username,
 		Password:             e.password,
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: 5 * time.Second,
+		DialKeepAliveTime:    keepaliveTime,
+		DialKeepAliveTimeout: keepaliveTimeout,
 		// The watcher logs the state changes that matter; the client's own JSON logs
 		// would otherwise go to stderr.
 		Logger: zap.NewNop(),

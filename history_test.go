@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -312,6 +314,71 @@ func TestLeaderChangeCostsOneLeaseRequest(t *testing.T) {
 			if got := int64(m.Answer[0].Header().Ttl); got < ttl.TTL-1 || got > ttl.TTL+1 {
 				t.Errorf("s%03d: TTL %d after the leader change, etcd says %d s are left", i, got, ttl.TTL)
 			}
+		}
+	})
+}
+
+var keepaliveRun = flag.Duration("keepalive.run", 150*time.Second, "how long TestKeepaliveAccepted watches a quiet zone through each gRPC proxy")
+
+// breakCountingConn counts the watch streams that end other than by the watcher's cancel.
+type breakCountingConn struct {
+	etcdConn
+	breaks *atomic.Int64
+	last   *atomic.Value // the last break's error
+}
+
+func (c breakCountingConn) WatchStream(ctx context.Context) (etcdserverpb.Watch_WatchClient, error) {
+	s, err := c.etcdConn.WatchStream(ctx)
+	return breakCountingStream{s, ctx, c}, err
+}
+
+type breakCountingStream struct {
+	etcdserverpb.Watch_WatchClient
+	ctx context.Context
+	c   breakCountingConn
+}
+
+func (s breakCountingStream) Recv() (*etcdserverpb.WatchResponse, error) {
+	resp, err := s.Watch_WatchClient.Recv()
+	if err != nil && s.ctx.Err() == nil {
+		s.c.breaks.Add(1)
+		s.c.last.Store(err.Error())
+	}
+	return resp, err
+}
+
+// The keepalive pings of etcdsd's client are ones the servers users run accept: etcd
+// 3.4's gRPC proxy enforces gRPC's default of one ping in 5 minutes, and answers more with
+// GOAWAY too_many_pings, which breaks the watch streams of the connection. A quiet zone is
+// watched through each release's proxy, side by side, for -keepalive.run (make test: 150 s,
+// in which the pings of etcdsd's client before had the 3.4 proxy's GOAWAY; 10 minutes with
+// -keepalive.run=10m): no watch stream may break.
+func TestKeepaliveAccepted(t *testing.T) {
+	perRelease(t, func(t *testing.T, bin, _ string) {
+		t.Parallel()
+		proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Endpoint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer proxy.Stop()
+		root := fmt.Sprintf("/ka%d", time.Now().UnixNano())
+		put(t, root+"/local/example/a", `{"host":"10.9.7.1"}`)
+		e := &Etcdsd{endpoints: []string{proxy.Endpoint}}
+		var breaks atomic.Int64
+		var last atomic.Value
+		w := newWatcher(root, func(ctx context.Context) (etcdConn, error) {
+			c, err := connector(e.newClient)(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return breakCountingConn{c, &breaks, &last}, nil
+		}, 0)
+		w.run()
+		defer w.stop()
+		wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
+		time.Sleep(*keepaliveRun)
+		if n := breaks.Load(); n > 0 {
+			t.Errorf("%d watch streams through the %s proxy broke in %v, the last with %v", n, bin, *keepaliveRun, last.Load())
 		}
 	})
 }

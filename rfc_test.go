@@ -40,16 +40,17 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 			{Qname: "alias.example.local.", Qtype: dns.TypeA, Answer: []dns.RR{
 				test.CNAME("alias.example.local. 300 IN CNAME www.example.local."),
 				test.A("www.example.local. 300 IN A 10.9.0.1")}},
-			// A CNAME answers every type, also when its target has no record of it.
-			{Qname: "alias.example.local.", Qtype: dns.TypeAAAA,
+			// A CNAME answers every type, also when its target has no record of it: NODATA
+			// at its end, with the SOA to cache it by (RFC 2308 section 2.2).
+			{Qname: "alias.example.local.", Qtype: dns.TypeAAAA, Ns: []dns.RR{soa("example.local.")},
 				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
-			{Qname: "alias.example.local.", Qtype: dns.TypeTXT,
+			{Qname: "alias.example.local.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.local.")},
 				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
-			{Qname: "alias.example.local.", Qtype: dns.TypeMX,
+			{Qname: "alias.example.local.", Qtype: dns.TypeMX, Ns: []dns.RR{soa("example.local.")},
 				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
 			{Qname: "www.example.local.", Qtype: dns.TypeCNAME, Ns: []dns.RR{soa("example.local.")}},
 			{Qname: "www.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")}},
-			{Qname: "alias.example.local.", Qtype: dns.TypePTR,
+			{Qname: "alias.example.local.", Qtype: dns.TypePTR, Ns: []dns.RR{soa("example.local.")},
 				Answer: []dns.RR{test.CNAME("alias.example.local. 300 IN CNAME www.example.local.")}},
 			{Qname: "nothere.example.local.", Qtype: dns.TypeCNAME, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.local.")}},
 		},
@@ -216,12 +217,72 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 				test.A("host1.example. 300 IN A 192.0.2.1"), test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
 			{Qname: "www.alias.example.", Qtype: dns.TypeCNAME,
 				Answer: []dns.RR{test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
-			{Qname: "www.alias.example.", Qtype: dns.TypeTXT,
+			{Qname: "www.alias.example.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.")},
 				Answer: []dns.RR{test.CNAME("www.alias.example. 300 IN CNAME host1.example.")}},
 			// The names above a wildcard do not answer with its records.
 			{Qname: "alias.example.", Qtype: dns.TypeA, Ns: []dns.RR{soa("example.")}},
 			{Qname: "caps.example.", Qtype: dns.TypeA, Ns: []dns.RR{soa("example.")}},
 			{Qname: "x.caps.example.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("x.caps.example. 300 IN A 192.0.2.10")}},
+		},
+	}, {
+		// Where CNAMEs through the zone end (issue 21): at a name the zone does not have,
+		// NXDOMAIN (RFC 6604 section 3); at one without data of the type, NODATA; both
+		// with the CNAMEs and the SOA (RFC 2308 sections 2.1 and 2.2). Out of the zone,
+		// the CNAME alone, as the zone cannot say more.
+		name:   "CNAME chains",
+		stanza: "etcdsd example.net {\n path /rfc-chain\n}",
+		data: [][2]string{
+			{"/rfc-chain/net/example/addr/x", `{"host":"192.0.2.1"}`},
+			{"/rfc-chain/net/example/tomissing/x", `{"host":"nothere.example.net"}`},
+			{"/rfc-chain/net/example/toaddr/x", `{"host":"addr.example.net"}`},
+			{"/rfc-chain/net/example/totomissing/x", `{"host":"tomissing.example.net"}`},
+			{"/rfc-chain/net/example/out/x", `{"host":"www.example.org"}`},
+		},
+		cases: []test.Case{
+			{Qname: "tomissing.example.net.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.net.")},
+				Answer: []dns.RR{test.CNAME("tomissing.example.net. 300 IN CNAME nothere.example.net.")}},
+			{Qname: "totomissing.example.net.", Qtype: dns.TypeTXT, Rcode: dns.RcodeNameError, Ns: []dns.RR{soa("example.net.")},
+				Answer: []dns.RR{test.CNAME("tomissing.example.net. 300 IN CNAME nothere.example.net."),
+					test.CNAME("totomissing.example.net. 300 IN CNAME tomissing.example.net.")}},
+			{Qname: "toaddr.example.net.", Qtype: dns.TypeTXT, Ns: []dns.RR{soa("example.net.")},
+				Answer: []dns.RR{test.CNAME("toaddr.example.net. 300 IN CNAME addr.example.net.")}},
+			{Qname: "toaddr.example.net.", Qtype: dns.TypeA, Answer: []dns.RR{
+				test.A("addr.example.net. 300 IN A 192.0.2.1"), test.CNAME("toaddr.example.net. 300 IN CNAME addr.example.net.")}},
+			{Qname: "out.example.net.", Qtype: dns.TypeTXT,
+				Answer: []dns.RR{test.CNAME("out.example.net. 300 IN CNAME www.example.org.")}},
+		},
+	}, {
+		// external-dns writes an alias as a host name with "targetstrip":1, meant for the
+		// targets made from its keys' value ids. The etcd plugin strips the host name too:
+		// the SRV target of www was the apex, with every address of the zone as glue.
+		name:   "targetstrip of a host name",
+		stanza: "etcdsd example.org {\n path /rfc-strip\n}",
+		data: [][2]string{
+			{"/rfc-strip/org/example/nginx/1f3a9c07", `{"host":"192.0.2.10","ttl":60,"targetstrip":1}`},
+			{"/rfc-strip/org/example/www/0c4b7e92", `{"host":"nginx.example.org","targetstrip":1}`},
+			{"/rfc-strip/org/example/db/3e8a5f12", `{"host":"192.0.2.40","targetstrip":1}`},
+		},
+		cases: []test.Case{
+			{Qname: "www.example.org.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("www.example.org. 300 IN SRV 10 100 0 nginx.example.org.")},
+				Extra:  []dns.RR{test.A("nginx.example.org. 60 IN A 192.0.2.10")}},
+			{Qname: "db.example.org.", Qtype: dns.TypeSRV,
+				Answer: []dns.RR{test.SRV("db.example.org. 300 IN SRV 10 100 0 db.example.org.")},
+				Extra:  []dns.RR{test.A("db.example.org. 300 IN A 192.0.2.40")}},
+		},
+	}, {
+		// RFC 2181 section 8: a TTL with the top bit set is zero.
+		name:   "TTL above 2^31-1",
+		stanza: "etcdsd example.org {\n path /rfc-ttl\n}",
+		data: [][2]string{
+			{"/rfc-ttl/org/example/big", `{"host":"192.0.2.41","ttl":4294967295}`},
+			{"/rfc-ttl/org/example/top", `{"host":"192.0.2.42","ttl":2147483648}`},
+			{"/rfc-ttl/org/example/max", `{"host":"192.0.2.43","ttl":2147483647}`},
+		},
+		cases: []test.Case{
+			{Qname: "big.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("big.example.org. 0 IN A 192.0.2.41")}},
+			{Qname: "top.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("top.example.org. 0 IN A 192.0.2.42")}},
+			{Qname: "max.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("max.example.org. 2147483647 IN A 192.0.2.43")}},
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -257,9 +318,27 @@ func serveExact(t *testing.T, e *Etcdsd, cases []test.Case) {
 	}
 }
 
+// aliasTo returns where the CNAMEs of m's answer that start at name end, in lower case, or
+// "" when it holds none.
+func aliasTo(m *dns.Msg, name string) string {
+	end, next := "", name
+	for range m.Answer { // a loop ends somewhere too
+		i := slices.IndexFunc(m.Answer, func(rr dns.RR) bool {
+			return rr.Header().Rrtype == dns.TypeCNAME && strings.EqualFold(rr.Header().Name, next)
+		})
+		if i < 0 {
+			break
+		}
+		end = strings.ToLower(m.Answer[i].(*dns.CNAME).Target)
+		next = end
+	}
+	return end
+}
+
 // Every name with a key at or below it exists, for every type (RFC 1034 section 4.3.2):
 // over generated key trees, the names the keys make and every name between them and the
-// zone answer NOERROR, and names beside them NXDOMAIN.
+// zone answer NOERROR, unless they are aliases of a name that does not exist (RFC 6604
+// section 3), and names beside them NXDOMAIN.
 func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
 	labels := []string{"a", "b", "_tcp", "_web", "x1", "Mixed", "10.0.0.1", "srv"}
 	values := []string{`{"host":"10.1.0.1"}`, `{"host":"2001:db8::1"}`, `{"host":"a.example.local"}`,
@@ -304,6 +383,9 @@ func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
 				want := dns.RcodeNameError
 				if exist[n] {
 					want = dns.RcodeSuccess
+				}
+				if alias := aliasTo(rec.Msg, n); exist[n] && qt != dns.TypeCNAME && alias != "" && !exist[alias] {
+					want = dns.RcodeNameError // the rcode of the alias's target (RFC 6604 section 3)
 				}
 				if got := rec.Msg.Rcode; got != want {
 					t.Errorf("seed %d: %s %s: %s, want %s", seed, n, dns.TypeToString[qt], dns.RcodeToString[got], dns.RcodeToString[want])

@@ -48,6 +48,7 @@ var (
 	errWatchClosed = errors.New("watch channel closed")
 	errWatchSilent = errors.New("watch silent, no progress from etcd")
 	errProxyQuiet  = errors.New("watch through a gRPC proxy quiet for long")
+	errClientStuck = errors.New("every endpoint answers status, but a read on the client's connection times out")
 )
 
 // relist is the verifier's request for a complete list, and why.
@@ -274,6 +275,13 @@ func (w *watcher) loop(ctx context.Context) {
 			reason = listPermission
 		case errors.Is(err, errWatchSilent):
 			w.unstick(ctx, c, watching)
+		case errors.Is(err, errClientStuck):
+			// Status answers come on connections of their own: the client's connection is
+			// dead, which its keepalive would find only minutes later (keepaliveTime).
+			log.Infof("etcd answers, but the client of %s hears nothing on its connection; making a new client", w.root)
+			if err := c.redial(ctx); err != nil {
+				watching.fail(ctx, err)
+			}
 		case errors.Is(err, errProxyQuiet):
 			// A new watch at once, from one revision earlier than this one was (events
 			// already applied are skipped): the proxy joins a watch only to one that
@@ -428,6 +436,9 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 					v, current := w.history(ctx, c)
 					if err := v.err(); err != nil {
 						return err
+					}
+					if v == historyUnknown {
+						return errClientStuck
 					}
 					// Nothing written anywhere in etcd since: nothing can be missed.
 					if current > w.b.Reached() && w.missed(ctx, c) {

@@ -98,10 +98,11 @@ func (v *view) answer(ctx context.Context, state request.Request) (*Answer, erro
 		// exists, so the answer is NODATA (RFC 1034 section 4.3.2), never NXDOMAIN.
 		records, extra, err = nil, nil, nil
 	}
+	tail := chainAnswered
 	if len(records) == 0 && err == nil && state.QType() != dns.TypeCNAME {
 		// A CNAME answers every type (RFC 1034 section 4.3.2), also when its target has no
 		// record of the type; the etcd plugin drops it then.
-		records = v.aliasChain(ctx, state, opt)
+		records, tail = v.aliasChain(ctx, state, opt)
 	}
 	a := &Answer{rcode: dns.RcodeSuccess, truncated: truncated || v.capped, capped: v.capped, answer: records, extra: extra}
 	switch {
@@ -109,9 +110,15 @@ func (v *view) answer(ctx context.Context, state request.Request) (*Answer, erro
 		a = &Answer{rcode: dns.RcodeNameError}
 	case err != nil:
 		return nil, err
+	case tail == chainNXDomain:
+		// The rcode is the last name's (RFC 6604 section 3), with the CNAMEs that lead
+		// there.
+		a.rcode = dns.RcodeNameError
 	}
-	if len(a.answer) == 0 {
-		// NXDOMAIN or NODATA: the SOA in the authority section.
+	if len(a.answer) == 0 || tail != chainAnswered {
+		// NXDOMAIN or NODATA, also at the end of CNAMEs in the zone: the SOA in the
+		// authority section (RFC 2308 sections 2.1 and 2.2), which resolvers cache the
+		// answer for.
 		a.ns, _ = plugin.SOA(ctx, v, zone, state, opt)
 		a.extra = nil
 	}

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -220,6 +221,13 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 			continue
 		}
 		s := en.service(v.snap.root)
+		if s.TargetStrip != 0 && net.ParseIP(s.Host) == nil {
+			// targetstrip drops labels of a target made from the key (external-dns's
+			// value id); the record builders drop them of a host name too, so that an SRV
+			// query of an alias named the zone's apex, with every address of the zone as
+			// its glue. A host name is the target as it stands.
+			s.TargetStrip = 0
+		}
 		if en.aliasText && qtype != dns.TypeTXT {
 			// The etcd plugin types a host name with a text as a TXT record, so the CNAME
 			// is lost for every other type. external-dns (v0.12-v0.17) writes exactly that:
@@ -269,6 +277,11 @@ func (v *view) ttl(en *entry) uint32 {
 		}
 	}
 	own := en.ttl
+	if own > math.MaxInt32 {
+		// A TTL with the top bit set is zero (RFC 2181 section 8): as a resolver would
+		// take it, a record of "ttl":4294967295 is not cached.
+		return 0
+	}
 	switch {
 	case leased == 0 && own == 0:
 		return defaultTTL
@@ -335,8 +348,8 @@ func (v *view) alias(ctx context.Context, state request.Request, opt plugin.Opti
 			return nil
 		}
 	}
-	if plugin.Name(name).Matches(strings.ToLower(target)) {
-		return nil // x CNAME x, or a name below x: a loop
+	if lower := strings.ToLower(target); lower != name && plugin.Name(name).Matches(lower) {
+		return nil // a name below x, whose keys are x's too
 	}
 	return sx[0].NewCNAME(state.QName(), sx[0].Host)
 }
@@ -350,11 +363,21 @@ func reverse(zone string) bool {
 // maxChain bounds the CNAMEs of one answer, as the etcd plugin's record builders do.
 const maxChain = 10
 
+// chainEnd is where the CNAMEs of an answer (view.aliasChain) lead.
+type chainEnd int
+
+const (
+	chainAnswered chainEnd = iota // out of the zone, or nowhere new: nothing more to say
+	chainNoData                   // to a name of the zone without a record of the type
+	chainNXDomain                 // to a name the zone does not have
+)
+
 // aliasChain returns the CNAMEs a query for state's name follows through the zone, in
-// order, or nothing when the name is no alias (view.alias) or has a "*" or "any" label.
-func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin.Options) []dns.RR {
+// order, and where they end; nothing when the name is no alias (view.alias) or has a "*"
+// or "any" label. Its callers have found no record of the type at the chain's end.
+func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin.Options) ([]dns.RR, chainEnd) {
 	if _, star, _ := v.path(state.Name()); star {
-		return nil
+		return nil, chainAnswered
 	}
 	var chain []dns.RR
 	seen := map[string]bool{state.Name(): true}
@@ -366,12 +389,18 @@ func (v *view) aliasChain(ctx context.Context, state request.Request, opt plugin
 		chain = append(chain, cname)
 		target := strings.ToLower(cname.(*dns.CNAME).Target)
 		if seen[target] || !dns.IsSubDomain(v.zone, target) {
-			break
+			return chain, chainAnswered
 		}
 		seen[target] = true
 		st = state.NewWithQuestion(target, dns.TypeCNAME)
 	}
-	return chain
+	if len(chain) == 0 || len(chain) == maxChain {
+		return chain, chainAnswered
+	}
+	if !v.exists(strings.ToLower(chain[len(chain)-1].(*dns.CNAME).Target)) {
+		return chain, chainNXDomain
+	}
+	return chain, chainNoData
 }
 
 // addressKey reports whether name is the name of a key whose host is an address: an SRV

@@ -32,7 +32,7 @@ func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {
 			return "SOA only at the apex"
 		}
 		// An alias answers with its CNAME, as it does for every type.
-		if b.Rcode == want && len(b.Ns) == 0 && len(b.Answer) > 0 && allCNAMEs(b.Answer) && p.followed(q, b.Answer[0]) {
+		if len(b.Answer) > 0 && allCNAMEs(b.Answer) && p.chainEnds(q, b) && p.followed(q, b.Answer[0]) {
 			return "SOA only at the apex"
 		}
 	case (a.Rcode == dns.RcodeNameError || a.Rcode == dns.RcodeServerFailure && p.fallsThrough) && b.Rcode == dns.RcodeSuccess && p.exists(q):
@@ -41,17 +41,25 @@ func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {
 		if len(b.Answer) == 0 && len(b.Ns) == 1 && b.Ns[0].Header().Rrtype == dns.TypeSOA && b.Ns[0].Header().Name == p.apex(name) {
 			return "NODATA for a name that exists"
 		}
-		if len(b.Answer) > 0 && len(b.Ns) == 0 && allCNAMEs(b.Answer) && p.followed(q, b.Answer[0]) {
+		if len(b.Answer) > 0 && allCNAMEs(b.Answer) && p.chainEnds(q, b) && p.followed(q, b.Answer[0]) {
 			return "CNAME of a name whose record lies below it"
 		}
-	case a.Rcode == dns.RcodeSuccess && b.Rcode == dns.RcodeSuccess && len(a.Answer) == 0 && len(b.Answer) > 0 && len(b.Ns) == 0 &&
-		allCNAMEs(b.Answer) && strings.EqualFold(b.Answer[0].Header().Name, q.name) && p.followed(q, b.Answer[0]):
+	case (a.Rcode == dns.RcodeNameError || a.Rcode == dns.RcodeServerFailure && p.fallsThrough) && b.Rcode == dns.RcodeNameError &&
+		len(b.Answer) > 0 && allCNAMEs(b.Answer) && p.exists(q) && p.chainEnds(q, b) && p.followed(q, b.Answer[0]):
+		// The same CNAME, to a name of the zone that does not exist.
+		return "CNAME of a name whose record lies below it"
+	case a.Rcode == dns.RcodeSuccess && len(a.Answer) == 0 && len(b.Answer) > 0 &&
+		allCNAMEs(b.Answer) && strings.EqualFold(b.Answer[0].Header().Name, q.name) && p.chainEnds(q, b) && p.followed(q, b.Answer[0]):
 		// A CNAME answers every type, also when its target has no record of it.
 		return "CNAME without data at its target"
 	case a.Rcode == b.Rcode && same(a.Ns, b.Ns) && len(a.Answer) > 0 && chainGoesOn(a.Answer, b.Answer, tolerance):
 		// The same, where the answer ends in a CNAME whose target, answered by etcdsd
 		// through the upstream, is an alias without data.
 		return "CNAME without data at its target"
+	case (q.qtype == dns.TypeSRV || q.qtype == dns.TypeMX) && a.Rcode == b.Rcode && same(a.Ns, b.Ns) && !same(a.Answer, b.Answer) &&
+		p.unstripped(a, b, tolerance):
+		// targetstrip strips the labels of a target made from a key, not of a host name.
+		return "targetstrip of a host name"
 	case (q.qtype == dns.TypeSRV || q.qtype == dns.TypeMX) && a.Rcode == b.Rcode && same(a.Answer, b.Answer) && same(a.Ns, b.Ns):
 		// The AAAA records of in-zone targets join their A records.
 		extra := append([]dns.RR(nil), a.Extra...)
@@ -67,6 +75,109 @@ func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {
 		}
 	}
 	return ""
+}
+
+// unstripped reports whether etcdsd's SRV or MX answer b is the etcd plugin's a with the
+// targets a took from host names by stripping labels (targetstrip) whole: every record of
+// one answer that is not in the other has a twin there, the same but for a target that
+// the other's is a parent of; and the glue of every target etcdsd names is what the etcd
+// plugin answers for that target's addresses (an alias's CNAME among them).
+func (p *pair) unstripped(a, b *dns.Msg, tolerance uint32) bool {
+	target := func(rr dns.RR) string {
+		switch r := rr.(type) {
+		case *dns.SRV:
+			return strings.ToLower(r.Target)
+		case *dns.MX:
+			return strings.ToLower(r.Mx)
+		}
+		return ""
+	}
+	twin := func(stripped, whole dns.RR) bool {
+		s, w := dns.Copy(stripped), dns.Copy(whole)
+		ts, tw := target(s), target(w)
+		if ts == "" || tw == "" || ts == tw || !dns.IsSubDomain(ts, tw) {
+			return false
+		}
+		switch r := s.(type) {
+		case *dns.SRV:
+			r.Target = w.(*dns.SRV).Target
+		case *dns.MX:
+			r.Mx = w.(*dns.MX).Mx
+		}
+		return sectionDiff([]dns.RR{s}, []dns.RR{w}, tolerance) == ""
+	}
+	var onlyA, onlyB []dns.RR
+	for _, rr := range a.Answer {
+		if !containsRR(b.Answer, rr, tolerance) {
+			onlyA = append(onlyA, rr)
+		}
+	}
+	for _, rr := range b.Answer {
+		if !containsRR(a.Answer, rr, tolerance) {
+			onlyB = append(onlyB, rr)
+		}
+	}
+	if len(onlyA) != len(onlyB) || len(onlyA) == 0 {
+		return false
+	}
+	for _, w := range onlyB {
+		if !slices.ContainsFunc(onlyA, func(s dns.RR) bool { return twin(s, w) }) {
+			return false
+		}
+	}
+	targets := map[string]bool{}
+	for _, rr := range b.Answer {
+		targets[target(rr)] = true
+	}
+	for more := true; more; { // and the targets of the glue's CNAMEs
+		more = false
+		for _, rr := range b.Extra {
+			if c, ok := rr.(*dns.CNAME); ok && targets[strings.ToLower(c.Hdr.Name)] && !targets[strings.ToLower(c.Target)] {
+				targets[strings.ToLower(c.Target)], more = true, true
+			}
+		}
+	}
+	for _, rr := range b.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT || containsRR(a.Extra, rr, tolerance) {
+			continue
+		}
+		name := strings.ToLower(rr.Header().Name)
+		if targets[name] && p.apex(name) == "" && (rr.Header().Rrtype == dns.TypeA || rr.Header().Rrtype == dns.TypeAAAA) {
+			continue // a target out of the zones, whose glue both plugins ask the upstream for
+		}
+		if !targets[name] || !slices.ContainsFunc([]uint16{dns.TypeA, dns.TypeAAAA}, func(t uint16) bool {
+			m := p.ask(name, t)
+			return m != nil && containsRR(m.Answer, rr, tolerance)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxChain is the most CNAMEs etcdsd follows through its zone for one answer.
+const maxChain = 10
+
+// chainEnds reports whether b's rcode and authority section are those its CNAMEs lead to:
+// NXDOMAIN and the SOA at a name of q's zone that etcd has no key at or below (RFC 6604
+// section 3), NOERROR and the SOA at one without data of q's type (RFC 2308 section 2.2),
+// NOERROR alone at a name out of the zone, in a loop, or past maxChain CNAMEs, and to a
+// CNAME query, which the CNAME answers.
+func (p *pair) chainEnds(q query, b *dns.Msg) bool {
+	owners := map[string]bool{}
+	for _, rr := range b.Answer {
+		owners[strings.ToLower(rr.Header().Name)] = true
+	}
+	target := strings.ToLower(b.Answer[len(b.Answer)-1].(*dns.CNAME).Target)
+	zone := p.apex(strings.ToLower(q.name))
+	if q.qtype == dns.TypeCNAME || !dns.IsSubDomain(zone, target) || p.apex(target) != zone || owners[target] || len(b.Answer) >= maxChain {
+		return b.Rcode == dns.RcodeSuccess && len(b.Ns) == 0
+	}
+	want := dns.RcodeNameError
+	if p.exists(query{name: target}) {
+		want = dns.RcodeSuccess
+	}
+	return b.Rcode == want && len(b.Ns) == 1 && b.Ns[0].Header().Rrtype == dns.TypeSOA && b.Ns[0].Header().Name == zone
 }
 
 // apex returns the origin of the pair's zone that holds name.
@@ -116,9 +227,9 @@ func (p *pair) followed(q query, cname dns.RR) bool {
 	return false
 }
 
-// ask returns the etcd plugin's answer to name and qtype, or nil.
+// ask returns the etcd plugin's answer to name and qtype, or nil, whole: over TCP.
 func (p *pair) ask(name string, qtype uint16) *dns.Msg {
-	m, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), p.builtin)
+	m, _, err := (&dns.Client{Net: "tcp", Timeout: 5 * time.Second}).Exchange(new(dns.Msg).SetQuestion(name, qtype), p.builtin)
 	if err != nil {
 		return nil
 	}

@@ -10,11 +10,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/transfer"
 	_ "github.com/etcdsd/etcdsd"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	nsdtest "github.com/etcdsd/etcdsd/internal/nsd"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 
 	"github.com/miekg/dns"
@@ -177,63 +175,10 @@ func TestAXFR(t *testing.T) {
 	}
 }
 
-// nsd runs Debian's nsd as a secondary of primary on a free port and returns its address.
+// nsd starts NSD as the secondary of example.local, transferring it from master.
 func nsd(t *testing.T, port int, master string) string {
 	t.Helper()
-	bin, err := exec.LookPath("nsd")
-	if err != nil {
-		if _, err = os.Stat("/usr/sbin/nsd"); err != nil {
-			t.Skip("nsd is not installed (apt-get install nsd; make test installs it)")
-		}
-		bin = "/usr/sbin/nsd"
-	}
-	dir := t.TempDir()
-	conf := fmt.Sprintf(`server:
-	ip-address: 127.0.0.1@%[1]d
-	username: ""
-	chroot: ""
-	zonesdir: "%[2]s"
-	pidfile: "%[2]s/nsd.pid"
-	xfrdfile: "%[2]s/xfrd.state"
-	zonelistfile: "%[2]s/zone.list"
-	database: ""
-	logfile: "%[2]s/nsd.log"
-	verbosity: 2
-	xfrd-reload-timeout: 0
-remote-control:
-	control-enable: no
-zone:
-	name: example.local
-	zonefile: example.local.zone
-	request-xfr: %[3]s NOKEY
-	allow-notify: 127.0.0.1 NOKEY
-`, port, dir, strings.Replace(master, ":", "@", 1))
-	if err := os.WriteFile(filepath.Join(dir, "nsd.conf"), []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-d", "-c", filepath.Join(dir, "nsd.conf"))
-	// nsd forks its server and transfer processes: they go with its process group.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		// SIGTERM lets nsd reap its children; what is left goes with the group.
-		syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(3 * time.Second):
-		}
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		if t.Failed() {
-			log, _ := os.ReadFile(filepath.Join(dir, "nsd.log"))
-			t.Logf("nsd.log:\n%s", log)
-		}
-	})
-	return fmt.Sprintf("127.0.0.1:%d", port)
+	return nsdtest.Start(t, port, nsdtest.Zone{Name: "example.local", Primary: master})
 }
 
 // generated returns keys of every shape a zone can carry: addresses, texts, SRV instances,
