@@ -9,8 +9,10 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Answers where the etcd plugin breaks the DNS standards (issue 11). Each case states the
@@ -395,5 +397,62 @@ func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
 		if t.Failed() {
 			t.Fatalf("seed %d data: %q", seed, data)
 		}
+	}
+}
+
+// Keys that are no DNS name (an empty label, as coredns#6055's ".../sub/x2.", or a label
+// over 63 bytes) name no record, but count for the names above them, as in the etcd
+// plugin; SRV and MX answers, whose targets would be named after the key, leave them out.
+// A trailing '/' (coredns#2982's ".../a/b/") is no label. Such keys are counted and logged,
+// escaped: a key's newline cannot forge a log line.
+func TestKeysThatAreNoName(t *testing.T) {
+	logs := captureLog(t)
+	invalid := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidKey))
+	rev := putAll(t, [][2]string{
+		{"/rfc-noname/local/machine/sub/x1", `{"host":"10.7.0.12"}`},
+		{"/rfc-noname/local/machine/sub/x2.", `{"host":"10.7.0.13"}`},
+		{"/rfc-noname/local/machine/a/b/", `{"host":"10.7.0.14"}`},
+		{"/rfc-noname/local/machine/deep/" + strings.Repeat("k", 64) + "\n[INFO] forged", `{"text":"deep"}`},
+	})
+	e := startPlugin(t, "etcdsd machine.local {\n path /rfc-noname\n}")
+	waitRevision(t, e, rev)
+	serve(t, e, []test.Case{
+		{Qname: "sub.machine.local.", Qtype: dns.TypeA, Answer: []dns.RR{
+			test.A("sub.machine.local. 300 IN A 10.7.0.12"), test.A("sub.machine.local. 300 IN A 10.7.0.13")}},
+		{Qname: "sub.machine.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("sub.machine.local. 300 IN SRV 10 100 0 x1.sub.machine.local.")},
+			Extra:  []dns.RR{test.A("x1.sub.machine.local. 300 IN A 10.7.0.12")}},
+		{Qname: "b.a.machine.local.", Qtype: dns.TypeSRV,
+			Answer: []dns.RR{test.SRV("b.a.machine.local. 300 IN SRV 10 100 0 b.a.machine.local.")},
+			Extra:  []dns.RR{test.A("b.a.machine.local. 300 IN A 10.7.0.14")}},
+		{Qname: "deep.machine.local.", Qtype: dns.TypeTXT, Answer: []dns.RR{test.TXT(`deep.machine.local. 300 IN TXT "deep"`)}},
+	})
+	if got := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidKey)); got != invalid+2 {
+		t.Errorf("skipped_values_total{reason=invalid_key} went from %v to %v, want +2", invalid, got)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "forged") && !strings.Contains(line, `\n[INFO] forged`) || strings.HasPrefix(line, "[INFO] forged") {
+			t.Errorf("a key's newline reached the log raw:\n%s", logs)
+		}
+	}
+	if !strings.Contains(logs.String(), `\n[INFO] forged`) {
+		t.Errorf("the key that is no name was not logged:\n%s", logs)
+	}
+	// A zone transfer holds the names above them, and none named after them.
+	ch, err := e.Transfer("machine.local.", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owners := map[string]bool{}
+	for rrs := range ch {
+		for _, rr := range rrs {
+			owners[rr.Header().Name] = true
+			if _, ok := dns.IsDomainName(rr.Header().Name); !ok || strings.Contains(rr.Header().Name, "..") {
+				t.Errorf("the transfer holds %q", rr.Header().Name)
+			}
+		}
+	}
+	if !owners["sub.machine.local."] || !owners["deep.machine.local."] || !owners["b.a.machine.local."] {
+		t.Errorf("the transfer lacks names above keys that are no name: %v", owners)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/index"
+	"github.com/etcdsd/etcdsd/skydns"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -38,7 +39,7 @@ type divergence struct {
 func (d *divergence) add(mark byte, key string) {
 	d.count++
 	if len(d.keys) < reportKeys {
-		d.keys = append(d.keys, string(mark)+key)
+		d.keys = append(d.keys, string(mark)+skydns.Quote(key))
 	}
 }
 

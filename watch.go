@@ -123,12 +123,19 @@ func newWatcher(root string, connect func(context.Context) (etcdConn, error), ve
 	return w
 }
 
-// skipped counts a value that does not decode and logs it, a few a second at most.
+// skipped counts a value that does not decode, or a key that is no DNS name, and logs it,
+// a few a second at most, the key escaped (skydns.Quote).
 func (w *watcher) skipped(key string, rev int64, err error) {
-	skippedTotal.WithLabelValues(skydns.Reason(err)).Inc()
-	if w.skipLog.allow(time.Now()) {
-		log.Warningf("Skipping %s at revision %d: %v", key, rev, err)
+	reason := skydns.Reason(err)
+	skippedTotal.WithLabelValues(reason).Inc()
+	if !w.skipLog.allow(time.Now()) {
+		return
 	}
+	if reason == skydns.ReasonInvalidKey {
+		log.Warningf("Key %s at revision %d maps to no DNS name: no record is named after it; the names above it answer its records", skydns.Quote(key), rev)
+		return
+	}
+	log.Warningf("Skipping %s at revision %d: %v", skydns.Quote(key), rev, err)
 }
 
 // age returns how long the index has heard nothing from etcd.

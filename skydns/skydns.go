@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"net"
 	"path"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/miekg/dns"
 )
@@ -73,13 +76,32 @@ func Reason(err error) string {
 	return ReasonInvalidJSON
 }
 
-// Decode reads and checks the value stored at key. Values that the etcd plugin would turn
-// into wrong records (a port that wraps, a host that is no name) or into a failed answer
-// are refused with an *InvalidError. Unknown fields are ignored, as the etcd plugin does.
+// Decode reads and checks the value stored at key (CheckKey, DecodeValue). Values that the
+// etcd plugin would turn into wrong records (a port that wraps, a host that is no name) or
+// into a failed answer are refused with an *InvalidError. Unknown fields are ignored, as
+// the etcd plugin does.
 func Decode(key string, value []byte) (Service, error) {
-	if !validKey(key) {
-		return Service{}, invalid(ReasonInvalidKey, "key does not map to a valid DNS name")
+	if err := CheckKey(key); err != nil {
+		return Service{}, err
 	}
+	s, err := DecodeValue(value)
+	s.Key = key
+	return s, err
+}
+
+// CheckKey returns an *InvalidError of ReasonInvalidKey when key maps to no valid DNS name
+// (validKey): no record can be named after it, though the names above it can hold its
+// records, as the etcd plugin reads their subtrees.
+func CheckKey(key string) error {
+	if !validKey(key) {
+		return invalid(ReasonInvalidKey, "key does not map to a valid DNS name")
+	}
+	return nil
+}
+
+// DecodeValue reads and checks a value, whatever its key, as Decode does; the Service
+// returned has no Key.
+func DecodeValue(value []byte) (Service, error) {
 	var s Service
 	if err := json.Unmarshal(value, &s); err != nil {
 		var te *json.UnmarshalTypeError
@@ -97,7 +119,6 @@ func Decode(key string, value []byte) (Service, error) {
 	if err := s.Check(); err != nil {
 		return Service{}, err
 	}
-	s.Key = key
 	return s, nil
 }
 
@@ -124,7 +145,7 @@ func (s *Service) Check() error {
 
 // validKey reports whether key's name (its labels after the first path element, which
 // the SRV target drops) is a valid DNS name: no empty label, none over 63 bytes, at most
-// 253 bytes in all. A '.' inside a key's label separates labels of the name, as the etcd
+// 253 bytes in all, a trailing '/' aside. A '.' inside a key's label separates labels of the name, as the etcd
 // plugin joins the key's labels with dots: "a.b" is two labels, "0.." has empty ones.
 func validKey(key string) bool {
 	if !strings.HasPrefix(key, "/") || strings.Trim(key, "/") == "" {
@@ -143,9 +164,8 @@ func validKey(key string) bool {
 		l := rest
 		if j := strings.IndexByte(rest, '/'); j >= 0 {
 			l, rest = rest[:j], rest[j+1:]
-			if rest == "" {
-				return false // a trailing '/': an empty label
-			}
+			// A trailing '/' is no label: the etcd plugin's name of the key drops it
+			// (msg.Domain), so ".../a/b/" is b.a (coredns#2982).
 		} else {
 			rest = ""
 		}
@@ -211,4 +231,17 @@ func Key(prefix, name string) (string, error) {
 		return "", fmt.Errorf("%q: no valid key under %q", name, prefix)
 	}
 	return key, nil
+}
+
+// Quote returns s as it may be printed to a log or a terminal: as it is when it is valid
+// UTF-8 of printable characters without spaces, quotes or backslashes, else as a Go
+// string literal (strconv.Quote), whose escapes (\n, \x1b) can neither start a forged log
+// line nor drive a terminal. etcd keys and values are anyone's bytes.
+func Quote(s string) string {
+	if !utf8.ValidString(s) || strings.ContainsFunc(s, func(r rune) bool {
+		return !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '"' || r == '\\'
+	}) {
+		return strconv.Quote(s)
+	}
+	return s
 }

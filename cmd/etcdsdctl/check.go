@@ -36,7 +36,7 @@ gives. It exits 1 when it finds any.`,
 					n++
 					if err != nil {
 						bad++
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", kv.Key, err)
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", skydns.Quote(string(kv.Key)), err)
 					}
 				})
 			})

@@ -59,7 +59,7 @@ default zone, the root, reads every key under --path.`,
 				}
 				err = scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
 					if err != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %v\n", kv.Key, err)
+						fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %v\n", skydns.Quote(string(kv.Key)), err)
 					}
 				})
 				if err != nil {
@@ -157,9 +157,9 @@ func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Wr
 		for _, kv := range resp.Kvs {
 			var h register.Health
 			if err := json.Unmarshal(kv.Value, &h); err != nil {
-				return fmt.Errorf("check state at %s: %w", kv.Key, err)
+				return fmt.Errorf("check state at %s: %w", skydns.Quote(string(kv.Key)), err)
 			}
-			fmt.Fprintf(out, ";; %s: %s\n", strings.TrimPrefix(string(kv.Key), register.HealthPrefix), &h)
+			fmt.Fprintf(out, ";; %s: %s\n", skydns.Quote(strings.TrimPrefix(string(kv.Key), register.HealthPrefix)), &h)
 		}
 	}
 	return nil

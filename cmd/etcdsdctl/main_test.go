@@ -218,6 +218,29 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+// Keys are anyone's bytes: a newline or a terminal escape in a key reaches the operator's
+// terminal escaped, in check's and ls's output alike.
+func TestKeysPrintedEscaped(t *testing.T) {
+	const p = "/esc"
+	put(t, p+"/local/example/x/a\n[INFO] forged line", `{"host":`)
+	put(t, p+"/local/example/x/\x1b[31mred", `not json`)
+	_, out, errOut := ctl(t, p, "check")
+	_, lsOut, lsErr := ctl(t, p, "ls", "x.example.local")
+	for what, text := range map[string]string{"check": out + errOut, "ls": lsOut + lsErr} {
+		if strings.Contains(text, "\x1b") {
+			t.Errorf("%s printed a raw escape sequence:\n%q", what, text)
+		}
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(line, "[INFO] forged") {
+				t.Errorf("%s printed a key's newline raw:\n%s", what, text)
+			}
+		}
+		if !strings.Contains(text, `\n[INFO] forged line`) || !strings.Contains(text, `\x1b[31mred`) {
+			t.Errorf("%s does not name the keys, escaped:\n%s", what, text)
+		}
+	}
+}
+
 func TestRm(t *testing.T) {
 	const p = "/rm"
 	put(t, p+"/local/example/web", `{"host":"10.0.0.1"}`)

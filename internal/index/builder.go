@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/etcdsd/etcdsd/skydns"
 	"github.com/google/btree"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -77,14 +78,24 @@ func (b *Builder) decode(kv *mvccpb.KeyValue) (*entry, *Lease) {
 	if n := namePath(b.root, key); n != "" {
 		e.more = &entryMore{name: n}
 	}
-	svc, err := decodeService(key, kv.Value)
-	if err != nil {
-		e.bad = true
-		if b.Skipped != nil {
-			b.Skipped(key, kv.ModRevision, err)
+	svc, err := decodeService(kv.Value)
+	if err == nil {
+		// A key that is no DNS name (an empty label, as in coredns#6055's ".../sub/x2." and
+		// #2982's ".../a/b/", or too long) names no record of its own; the names above it
+		// answer its records, as the etcd plugin's reads of their subtrees do.
+		if kerr := skydns.CheckKey(key); kerr != nil {
+			e.unnamed = true
+			err = kerr
 		}
+	}
+	if err != nil && b.Skipped != nil {
+		b.Skipped(key, kv.ModRevision, err)
+	}
+	if err != nil && !e.unnamed {
+		e.bad = true
 		return e, nil
 	}
+	svc.Key = key
 	e.setService(svc)
 	e.aliasText = svc.Text != "" && svc.Host != "" && net.ParseIP(svc.Host) == nil
 	if kv.Lease == 0 {

@@ -5,10 +5,12 @@ import (
 	"testing"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
+	"github.com/etcdsd/etcdsd/skydns"
 	"github.com/miekg/dns"
 )
 
-// A value decodeService accepts gives records that pack.
+// A value decodeService accepts gives records that pack, and at a key skydns.CheckKey
+// accepts, SRV records named after the key too.
 func FuzzDecodeService(f *testing.F) {
 	for _, v := range []string{`{"host":"1.1.1.1","port":80}`, `{"host":"2001:db8::1","ttl":60}`, `{"text":"hello world"}`,
 		`{"host":"www.example.local","priority":20,"weight":5}`, `{"host":"mx.example.local","mail":true}`, `{"host":"10.0.0.1","targetstrip":1,"group":"g"}`} {
@@ -17,10 +19,11 @@ func FuzzDecodeService(f *testing.F) {
 	f.Add("/h/local/example/x", []byte(`{"host":"999.1.1.1","port":70000,"text":"`+strings.Repeat("t", 300)+`"}`))
 	f.Add("/h/local/example//x", []byte(`{"host":"10.0.0.1"}`))
 	f.Fuzz(func(t *testing.T, key string, value []byte) {
-		s, err := decodeService(key, value)
+		s, err := decodeService(value)
 		if err != nil {
 			return
 		}
+		s.Key = key
 		if s.Port < -1 || s.Port > 65535 || s.Priority < 1 || s.Priority > 65535 || s.Weight < 0 || s.Weight > 65535 {
 			t.Fatalf("accepted out-of-range numbers: %+v", s)
 		}
@@ -30,9 +33,11 @@ func FuzzDecodeService(f *testing.F) {
 			rrs = append(rrs, s.NewCNAME(owner, s.Host))
 		}
 		// With an IP host, the SRV target is the key's name.
-		synthesized := s
-		synthesized.Host = msg.Domain(s.Key)
-		rrs = append(rrs, synthesized.NewSRV(owner, 1))
+		if skydns.CheckKey(key) == nil {
+			synthesized := s
+			synthesized.Host = msg.Domain(s.Key)
+			rrs = append(rrs, synthesized.NewSRV(owner, 1))
+		}
 		for _, rr := range rrs {
 			m := new(dns.Msg).SetQuestion(owner, dns.TypeANY)
 			m.Answer = []dns.RR{rr}

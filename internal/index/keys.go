@@ -21,10 +21,11 @@ const (
 	DefaultMaxAnswers = 65536 / 16
 )
 
-// decodeService reads and checks one SkyDNS JSON value (skydns.Decode) and fills in the
-// default the etcd plugin fills in per query, so that lookups only have to copy the result.
-func decodeService(key string, value []byte) (msg.Service, error) {
-	s, err := skydns.Decode(key, value)
+// decodeService reads and checks one SkyDNS JSON value (skydns.DecodeValue) and fills in
+// the default the etcd plugin fills in per query, so that lookups only have to copy the
+// result.
+func decodeService(value []byte) (msg.Service, error) {
+	s, err := skydns.DecodeValue(value)
 	if err != nil {
 		return msg.Service{}, err
 	}

@@ -220,6 +220,9 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		if en.host == "" && (qtype != dns.TypeTXT || en.text() == "") {
 			continue
 		}
+		if en.unnamed && (qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeNS) && net.ParseIP(en.host) != nil {
+			continue // the record builders would name its target after the key, which is no name
+		}
 		s := en.service(v.snap.root)
 		if s.TargetStrip != 0 && net.ParseIP(s.Host) == nil {
 			// targetstrip drops labels of a target made from the key (external-dns's

@@ -107,7 +107,8 @@ func (x *Transfer) Names(s *Snapshot) []string {
 
 // owners returns the names of the zone whose records a key at path is part of, in
 // lower case: its own name and every name above it up to the apex, as a SkyDNS name
-// answers with its subtree; names another zone of the stanza holds are left out.
+// answers with its subtree; names another zone of the stanza holds are left out, and so
+// are those of a key that is no DNS name.
 func (x *Transfer) owners(path string) []string {
 	root := RootKey(msg.Path(x.zone, x.o.PathPrefix))
 	out := []string{x.zone}
@@ -118,6 +119,9 @@ func (x *Transfer) owners(path string) []string {
 	labels := strings.Split(strings.ToLower(rel), "/")
 	for i := range labels {
 		owner := dns.Fqdn(strings.Join(reversed(labels[:i+1]), ".") + "." + x.zone)
+		if _, ok := dns.IsDomainName(owner); !ok || strings.Contains(owner, "..") {
+			break // a key that is no name (skydns.CheckKey), nor is any below it
+		}
 		if plugin.Zones(x.zones).Matches(owner) == x.zone {
 			out = append(out, owner)
 		}

@@ -49,6 +49,20 @@ var handWritten = []dataset{
 		},
 	},
 	{
+		// Keys that are no DNS name (coredns#6055, #2982, a label over 63 bytes) name no
+		// record, but the names above them answer their records.
+		name:  "keys that are no DNS name",
+		zones: "machine.local",
+		records: []record{
+			rec("local/machine/sub/x1", `{"host":"10.7.0.12"}`),
+			rec("local/machine/sub/x2.", `{"host":"10.7.0.13"}`),
+			rec("local/machine/sub/.x3", `{"host":"2001:db8::13"}`),
+			rec("local/machine/a/b/", `{"host":"10.7.0.14"}`),
+			rec("local/machine/deep/"+strings.Repeat("k", 64), `{"host":"10.7.0.15","text":"deep"}`),
+			rec("local/machine/txt/y..z", `{"text":"between dots"}`),
+		},
+	},
+	{
 		// A name with a record and children, and keys with capitals, are answered
 		// differently on purpose: TestAnswersFollowTheRFCs and TestAgainstFile.
 		name:  "names that are prefixes of each other",

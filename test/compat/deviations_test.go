@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/etcd/msg"
+	"github.com/etcdsd/etcdsd/skydns"
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -178,6 +180,30 @@ func (p *pair) chainEnds(q query, b *dns.Msg) bool {
 		want = dns.RcodeSuccess
 	}
 	return b.Rcode == want && len(b.Ns) == 1 && b.Ns[0].Header().Rrtype == dns.TypeSOA && b.Ns[0].Header().Name == zone
+}
+
+// unanswered names the documented difference that explains why the etcd plugin gave no
+// answer to q at all where etcdsd gave b, or returns "". An SRV, MX or NS answer with a
+// record of a key that is no DNS name, whose target the etcd plugin names after the key,
+// does not pack, and CoreDNS sends nothing: etcdsd leaves that record out of those answers
+// and answers with the rest.
+func (p *pair) unanswered(q query, b *dns.Msg) string {
+	if q.qtype != dns.TypeSRV && q.qtype != dns.TypeMX && q.qtype != dns.TypeNS || b.Rcode != dns.RcodeSuccess {
+		return ""
+	}
+	key, _ := msg.PathWithWildcard(strings.ToLower(q.name), p.path) // above a "*" or "any" label
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := p.cli.Get(ctx, key, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return ""
+	}
+	for _, kv := range resp.Kvs {
+		if skydns.CheckKey(string(kv.Key)) != nil {
+			return "a key that is no DNS name"
+		}
+	}
+	return ""
 }
 
 // apex returns the origin of the pair's zone that holds name.

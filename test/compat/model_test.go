@@ -170,7 +170,9 @@ func (r *run) existing() string {
 func (r *run) value() string {
 	var names []string
 	for k := range r.keys {
-		names = append(names, keyName(r.rel+"/"+k))
+		if n := keyName(r.rel + "/" + k); askable(n) {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	if len(names) == 0 {
@@ -438,18 +440,21 @@ func (r *run) compare(touched []string) {
 	for _, k := range touched {
 		name := keyName(r.rel + "/" + k)
 		for dns.CountLabel(name) > dns.CountLabel(r.origin) {
-			names[name] = true
+			names[name] = askable(name)
 			off, _ := dns.NextLabel(name, 0)
 			name = name[off:]
 		}
 	}
 	for _, n := range sortedKeys(names) {
+		if !names[n] {
+			continue
+		}
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT, dns.TypeCNAME, dns.TypeMX} {
 			qs = append(qs, query{name: n, qtype: qt, edns: true})
 		}
 	}
 	for range 3 {
-		if k := r.existing(); k != "" {
+		if k := r.existing(); k != "" && askable(keyName(r.rel+"/"+k)) {
 			n := keyName(r.rel + "/" + k)
 			qs = append(qs, query{name: n, qtype: dns.TypeA, edns: true}, query{name: n, qtype: dns.TypeSRV, edns: true})
 		}

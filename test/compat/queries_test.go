@@ -20,6 +20,13 @@ func keyName(key string) string {
 	return dns.Fqdn(strings.Join(labels, "."))
 }
 
+// askable reports whether name is a DNS name, which a query can ask: the name of a key
+// that is no DNS name (skydns.CheckKey) is not.
+func askable(name string) bool {
+	_, ok := dns.IsDomainName(name)
+	return ok && !strings.Contains(name, "..") && !strings.HasPrefix(name, ".")
+}
+
 // derive lists the queries a data set invites: every key's name and its ancestors with
 // every type; and, with fewer types, names next to them: a missing child, a sibling that
 // extends or shortens the first label, "*" and "any" in place of a label, and mixed case.
@@ -40,6 +47,11 @@ func derive(ds dataset) []query {
 		if !strings.Contains(z, "/") { // a CIDR zone's names come from its records
 			base[dns.Fqdn(z)] = true
 			base["nothere."+dns.Fqdn(z)] = true
+		}
+	}
+	for n := range base {
+		if !askable(n) {
+			delete(base, n)
 		}
 	}
 	names := sortedKeys(base)
