@@ -34,11 +34,11 @@ type entry struct {
 	aliasText bool
 	// bad marks a value that did not decode. The key stays in the index so that range
 	// lookups see the same key space as etcd, but it never yields a record.
-	bad  bool
+	bad bool
 	// unnamed marks a key that maps to no DNS name (skydns.CheckKey): its records are the
 	// names' above it, and none is named after it.
 	unnamed bool
-	more *entryMore // nil when the key has no name path and its value no text, group or targetstrip
+	more    *entryMore // nil when the key has no name path and its value no text, group or targetstrip
 }
 
 // entryMore holds what few keys have: a name path, and the rarely set fields of a SkyDNS
