@@ -125,6 +125,10 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			if err != nil {
 				return nil, c.Errf("%s: %v", opt, err)
 			}
+			// 0 would mean the default inside (30 s, 24 h): say so rather than take it.
+			if secs == 0 || secs > math.MaxInt32 {
+				return nil, c.Errf("%s: %q is not between 1 s and %d s (RFC 2181 section 8)", opt, args[0], math.MaxInt32)
+			}
 			if opt == "min-lease-ttl" {
 				e.MinLeaseTTL = secs
 			} else {

@@ -71,7 +71,8 @@ type Registration struct {
 
 	mu        sync.Mutex
 	lease     clientv3.LeaseID
-	health    *Health // nil without a check
+	granted   time.Duration // the lease's TTL, as etcd granted it
+	health    *Health       // nil without a check
 	revokeErr error
 }
 
@@ -135,6 +136,14 @@ func (r *Registration) Lease() clientv3.LeaseID {
 	return r.lease
 }
 
+// TTL returns the TTL etcd granted the record's lease: Options.TTL rounded up to whole
+// seconds and to etcd's minimum lease TTL (1.5 election timeouts, 2 s by default).
+func (r *Registration) TTL() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.granted
+}
+
 // Health returns the state of the check, or nil without one.
 func (r *Registration) Health() *Health {
 	r.mu.Lock()
@@ -174,7 +183,7 @@ func (r *Registration) put(ctx context.Context) error {
 		return fmt.Errorf("putting %s: %w", r.key, err)
 	}
 	r.mu.Lock()
-	r.lease = g.ID
+	r.lease, r.granted = g.ID, time.Duration(g.TTL)*time.Second
 	r.mu.Unlock()
 	return nil
 }

@@ -312,6 +312,49 @@ func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// register says the TTL etcd granted, not the one asked for (etcd grants no lease under
+// its minimum TTL, 2 s here), and stopping it during its first check exits at once, cleanly.
+func TestRegisterTTLAndEarlyStop(t *testing.T) {
+	const p = "/regttl"
+	var out bytes.Buffer
+	cmd := exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
+		"short.example.local", "--host", "10.0.0.1", "--lease", "100ms")
+	cmd.Env = append(os.Environ(), asCommand+"=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "registered", func() bool { return strings.Contains(out.String(), "registered") })
+	resp, err := testClient.Get(context.Background(), p+"/local/example/short")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the record: %v %v", resp, err)
+	}
+	ttl, err := testClient.TimeToLive(context.Background(), clientv3.LeaseID(resp.Kvs[0].Lease))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("(ttl %v)", time.Duration(ttl.GrantedTTL)*time.Second); !strings.Contains(out.String(), want) {
+		t.Errorf("register printed %q, want the granted %s", out.String(), want)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+
+	out.Reset()
+	cmd = exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
+		"slow.example.local", "--host", "10.0.0.2", "--check-exec", "sleep 30", "--check-timeout", "60s")
+	cmd.Env = append(os.Environ(), asCommand+"=1")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // in its first check
+	cmd.Process.Signal(syscall.SIGTERM)
+	err = cmd.Wait()
+	if err != nil || strings.Contains(out.String(), "canceled") {
+		t.Errorf("SIGTERM during the first check: %v\n%s", err, out.String())
+	}
+}
+
 // A registered process that is killed cannot clean up: its record leaves DNS when the
 // lease runs out, within the lease's TTL of the kill.
 func TestRegisterKilledLeavesDNSWithinTTL(t *testing.T) {

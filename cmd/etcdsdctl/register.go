@@ -75,11 +75,14 @@ when it passes again; etcdsdctl ls shows the check's state.`,
 				}
 			}
 			r, err := register.Register(ctx, cli, args[0], svc, opt)
+			if err != nil && ctx.Err() != nil {
+				return nil // stopped before anything was registered, as asked
+			}
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "registered %s at %s under lease %x (ttl %v); stop with Ctrl-C\n",
-				args[0], r.Key(), int64(r.Lease()), ttl)
+				args[0], r.Key(), int64(r.Lease()), r.TTL())
 			if h := r.Health(); h != nil {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], h)
 			}

@@ -416,8 +416,8 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 	var dashboard struct {
 		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
+			Title, Type string
+			Targets     []struct{ Expr string }
 		}
 		Templating struct {
 			List []struct{ Definition string }
@@ -430,6 +430,11 @@ func TestDashboardMetricsExist(t *testing.T) {
 	for _, p := range dashboard.Panels {
 		for _, target := range p.Targets {
 			exprs = append(exprs, target.Expr)
+			// Over the dashboard's whole range, every point of a time series is the same
+			// window moved along: a total that belongs in a stat panel.
+			if p.Type == "timeseries" && strings.Contains(target.Expr, "$__range") {
+				t.Errorf("panel %q plots a window of the dashboard's whole range as a time series: %s", p.Title, target.Expr)
+			}
 		}
 	}
 	for _, v := range dashboard.Templating.List {
