@@ -86,7 +86,7 @@ bench: build dnsperf nsd etcd34
 	$(TEST_ENV) $(BIN)/bench -coredns $(BIN)/coredns -services 10000 -duration 10s -rounds 3 \
 		-propagation 1000 -scale $(BENCH_SCALE) -zipf $(BENCH_ZIPF)
 	$(TEST_ENV) $(BIN)/replicas -coredns $(BIN)/coredns -etcd $(ETCD34) -replicas $(BENCH_REPLICAS) -services 10000 -window 10s
-	$(TEST_ENV) $(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck|Transfer' -benchtime=1s . -bench.check=10000,100000,1000000
+	$(TEST_ENV) $(GO) test -run='^$$' -bench='QueryMix|HighNames|Scale|SelfCheck|Transfer' -benchtime=1s . -bench.check=10000,100000,1000000 -bench.transfer=10000,333333
 	$(TEST_ENV) $(GO) test -count=1 -run TestPropagation -v ./test/xfr -xfr.changes=1000
 
 # A short run of the same, for make test: it shows that the benchmarks still work.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/etcdsd/etcdsd/internal/proc"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -161,17 +163,26 @@ func BenchmarkScale(b *testing.B) {
 	}
 }
 
+// sizes reads a comma-separated list of sizes of a -bench flag.
+func sizes(b *testing.B, list string) []int {
+	var out []int
+	for _, field := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(field)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 var checkSizes = flag.String("bench.check", "10000,100000", "zone sizes of BenchmarkSelfCheck, in keys")
 
 // The self-check's cost: one keys-only read of the zone at the index's revision and the
 // comparison with the index, by zone size. A complete list of the same zone, for scale.
 func BenchmarkSelfCheck(b *testing.B) {
 	ctx := context.Background()
-	for _, field := range strings.Split(*checkSizes, ",") {
-		n, err := strconv.Atoi(field)
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range sizes(b, *checkSizes) {
 		root := fmt.Sprintf("/check%d/local/example", n)
 		ops := make([]clientv3.Op, n)
 		for i := range ops {
@@ -205,13 +216,20 @@ func BenchmarkSelfCheck(b *testing.B) {
 	}
 }
 
+var transferSizes = flag.String("bench.transfer", "1000,10000", "zone sizes of BenchmarkTransfer, in services (about 3 keys each)")
+
 // A zone transfer of the whole zone, streamed record batch by batch: its time, the
-// records it sends and what it allocates, at 1k and 10k services.
+// records it sends, what it allocates, and the peak resident set of the process while it
+// runs (the index included), at each of -bench.transfer services.
 func BenchmarkTransfer(b *testing.B) {
-	for _, services := range []int{1_000, 10_000} {
+	for _, services := range sizes(b, *transferSizes) {
 		e := benchPlugin(b, services)
 		b.Run(fmt.Sprintf("services=%d", services), func(b *testing.B) {
 			b.ReportAllocs()
+			runtime.GC()
+			if err := proc.ResetPeak(os.Getpid()); err != nil {
+				b.Log("peak RSS not measured:", err)
+			}
 			records := 0
 			for b.Loop() {
 				ch, err := e.Transfer(benchdata.Origin, 0)
@@ -224,6 +242,8 @@ func BenchmarkTransfer(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(records), "records")
+			b.ReportMetric(float64(e.watchers[0].snapshot().Len()), "keys")
+			b.ReportMetric(float64(proc.PeakRSS(os.Getpid()))/1024, "peak-RSS-MiB")
 		})
 	}
 }

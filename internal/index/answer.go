@@ -115,7 +115,7 @@ func (v *view) answer(ctx context.Context, state request.Request) (*Answer, erro
 		// there.
 		a.rcode = dns.RcodeNameError
 	}
-	if len(a.answer) == 0 || tail != chainAnswered {
+	if (len(a.answer) == 0 || tail != chainAnswered) && v.services == nil { // a transfer's view has no use for it
 		// NXDOMAIN or NODATA, also at the end of CNAMEs in the zone: the SOA in the
 		// authority section (RFC 2308 sections 2.1 and 2.2), which resolvers cache the
 		// answer for.

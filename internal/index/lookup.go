@@ -66,6 +66,16 @@ type view struct {
 	// reads collects the key paths the answer is built from, each with the keys below
 	// it, for AnswerCache.get to tell when a change makes the answer old; nil: not kept.
 	reads *[]string
+	// services keeps what Services returned for a name, for a transfer, which asks every
+	// name for every type (Transfer.view); with it, no glue is built. nil on the query path.
+	services map[servicesKey][]msg.Service
+	paths    map[string]namedPath
+}
+
+// servicesKey is what view.Services's result depends on besides the view.
+type servicesKey struct {
+	name       string
+	exact, txt bool
 }
 
 // clock returns the time the answer is built at: only leased records' TTLs depend on it.
@@ -87,11 +97,22 @@ var _ plugin.ServiceBackend = (*view)(nil)
 
 // Services implements plugin.ServiceBackend.
 func (v *view) Services(ctx context.Context, state request.Request, exact bool, _ plugin.Options) ([]msg.Service, error) {
-	sx, err := v.Records(ctx, state, exact)
-	if err != nil {
-		return nil, err
+	k := servicesKey{state.Name(), exact, state.QType() == dns.TypeTXT}
+	// The record builders range over the services by value: the slice is never written.
+	if sx, ok := v.services[k]; ok {
+		if sx == nil {
+			return nil, errKeyNotFound
+		}
+		return sx, nil
 	}
-	return msg.Group(sx), nil
+	sx, err := v.Records(ctx, state, exact)
+	if err == nil {
+		sx = msg.Group(sx)
+	}
+	if v.services != nil && (err == nil || v.IsNameError(err)) {
+		v.services[k] = sx
+	}
+	return sx, err
 }
 
 // Reverse implements plugin.ServiceBackend; PTR data lives in the same tree.
@@ -124,6 +145,23 @@ func (v *view) MinTTL(request.Request) uint32 { return 30 }
 // keys of other names: such a name has no path. The zone's own labels may hold one (an RFC 2317 zone such as
 // 128/27.2.0.192.in-addr.arpa), as they map to the keys the operator configured.
 func (v *view) path(name string) (path string, star, ok bool) {
+	if p, ok := v.paths[name]; ok {
+		return p.path, p.star, p.ok
+	}
+	path, star, ok = v.pathOf(name)
+	if v.paths != nil {
+		v.paths[name] = namedPath{path, star, ok}
+	}
+	return path, star, ok
+}
+
+// namedPath is a result of view.path, which a transfer's view keeps.
+type namedPath struct {
+	path     string
+	star, ok bool
+}
+
+func (v *view) pathOf(name string) (path string, star, ok bool) {
 	if strings.Contains(strings.TrimSuffix(name, v.zone), "/") {
 		return "", false, false
 	}
@@ -422,6 +460,9 @@ func (v *view) addressKey(name string) bool {
 // plugin adds their A records only (a TODO in plugin/backend_lookup.go), so a target with
 // an IPv6 address alone had no glue. Records already in extra are not added twice.
 func (v *view) glueAAAA(ctx context.Context, state request.Request, records, extra []dns.RR, opt plugin.Options) []dns.RR {
+	if v.services != nil {
+		return extra // a transfer's: no glue
+	}
 	have := make(map[string]bool, len(extra))
 	for _, rr := range extra {
 		have[rr.String()] = true

@@ -21,11 +21,12 @@ type Transfer struct {
 	zone  string
 	now   time.Time
 	memo  map[memoKey][]dns.RR
+	views map[*Snapshot]*view // one per snapshot, whose services of a name are read once
 }
 
 // NewTransfer returns a transfer of zone, one of zones, answered with o at o.Now().
 func NewTransfer(o *Options, zones []string, zone string) *Transfer {
-	return &Transfer{o: o, zones: zones, zone: zone, now: o.Now(), memo: map[memoKey][]dns.RR{}}
+	return &Transfer{o: o, zones: zones, zone: zone, now: o.Now(), memo: map[memoKey][]dns.RR{}, views: map[*Snapshot]*view{}}
 }
 
 type memoKey struct {
@@ -33,8 +34,18 @@ type memoKey struct {
 	name string
 }
 
+// view returns the transfer's view of s. Every name of the zone is asked for each of its
+// types, and the record builders look up SRV and MX targets too: the view reads the
+// services and the path of a name once (view.services, view.paths) and builds no glue,
+// which a transfer drops.
 func (x *Transfer) view(s *Snapshot) *view {
-	return &view{o: x.o, snap: s, zone: x.zone, now: x.now, granted: true}
+	v, ok := x.views[s]
+	if !ok {
+		v = &view{o: x.o, snap: s, zone: x.zone, now: x.now, granted: true,
+			services: map[servicesKey][]msg.Service{}, paths: map[string]namedPath{}}
+		x.views[s] = v
+	}
+	return v
 }
 
 // SOA returns the zone's SOA record in s, with s's serial.
@@ -93,7 +104,9 @@ func (x *Transfer) Names(s *Snapshot) []string {
 			path = en.name()
 		}
 		for _, n := range x.owners(path) {
-			names[n] = x.holds(s, n)
+			if _, done := names[n]; !done {
+				names[n] = x.holds(s, n)
+			}
 		}
 		return true
 	})
@@ -136,8 +149,11 @@ func canonical(names map[string]bool) []string {
 	for n := range names {
 		out = append(out, n)
 	}
-	order := func(n string) string { return strings.Join(reversed(dns.SplitDomainName(n)), "\x00") }
-	slices.SortFunc(out, func(a, b string) int { return strings.Compare(order(a), order(b)) })
+	order := make(map[string]string, len(names))
+	for n := range names {
+		order[n] = strings.Join(reversed(dns.SplitDomainName(n)), "\x00")
+	}
+	slices.SortFunc(out, func(a, b string) int { return strings.Compare(order[a], order[b]) })
 	return out
 }
 
@@ -203,17 +219,21 @@ func (x *Transfer) read(v *view, name string) []dns.RR {
 			continue
 		}
 		var set []dns.RR
+		seen := map[string]dns.RR{} // by the record without its TTL
 		for _, rr := range a.answer {
 			h := rr.Header()
 			if h.Rrtype != qtype || !strings.EqualFold(h.Name, name) {
 				continue
 			}
-			if i := slices.IndexFunc(set, func(o dns.RR) bool { return dns.IsDuplicate(rr, o) }); i >= 0 {
-				set[i].Header().Ttl = min(set[i].Header().Ttl, h.Ttl)
+			c := dns.Copy(rr)
+			c.Header().Name, c.Header().Ttl = name, 0
+			k := c.String()
+			c.Header().Ttl = h.Ttl
+			if o, ok := seen[k]; ok {
+				o.Header().Ttl = min(o.Header().Ttl, h.Ttl)
 				continue
 			}
-			c := dns.Copy(rr)
-			c.Header().Name = name
+			seen[k] = c
 			set = append(set, c)
 		}
 		if qtype == dns.TypeNS && len(set) == 0 {

@@ -9,13 +9,24 @@ import (
 )
 
 // RSS returns a process's resident set in KiB, or 0 when it cannot be read.
-func RSS(pid int) int64 {
+func RSS(pid int) int64 { return status(pid, "VmRSS:") }
+
+// PeakRSS returns the largest resident set of a process in KiB since it started or since
+// ResetPeak, or 0 when it cannot be read.
+func PeakRSS(pid int) int64 { return status(pid, "VmHWM:") }
+
+// ResetPeak starts PeakRSS anew from the process's resident set now.
+func ResetPeak(pid int) error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+}
+
+func status(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb
 		}
