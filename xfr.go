@@ -62,11 +62,7 @@ func (e *Etcdsd) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 				x.Delta(ch, steps[i-1].snap, steps[i].snap, steps[i].keys)
 			}
 		default:
-			for _, name := range x.Names(snap) {
-				if rrs := x.Records(snap, name); len(rrs) > 0 {
-					ch <- rrs
-				}
-			}
+			x.Zone(snap, func(rrs []dns.RR) { ch <- rrs })
 		}
 		ch <- soa
 	}()

@@ -183,6 +183,20 @@ func (x *Transfer) Records(s *Snapshot, name string) []dns.RR {
 	return rrs
 }
 
+// Zone sends the records of every name of the zone in s (Names, Records), in canonical
+// order, and keeps nothing of a name once sent: an AXFR holds one name's records and
+// services at a time, not the zone's.
+func (x *Transfer) Zone(s *Snapshot, send func([]dns.RR)) {
+	v := x.view(s)
+	for _, name := range x.Names(s) {
+		if rrs := x.read(v, name); len(rrs) > 0 {
+			send(rrs)
+		}
+		clear(v.services)
+		clear(v.paths)
+	}
+}
+
 // holds reports whether the zone in s has name: the apex, or a name with a key at or
 // below it, under its own path, never one a wildcard answers; without the wildcards
 // option, no name with a "*" label, which a secondary would make a wildcard.
