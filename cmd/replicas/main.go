@@ -38,9 +38,10 @@ func main() {
 		services = flag.Int("services", 10000, "services in the zone (three keys each on average)")
 		window   = flag.Duration("window", 10*time.Second, "how long each state is measured")
 		modes    = flag.String("modes", "direct,proxy", "how the replicas reach etcd: direct, proxy, or both")
+		restarts = flag.Int("restarts", 1, "how many times every replica restarts at once, each a state of its own")
 	)
 	flag.Parse()
-	h := &harness{coredns: *coredns, etcd: *etcd, n: *replicas, services: *services, window: *window}
+	h := &harness{coredns: *coredns, etcd: *etcd, n: *replicas, services: *services, window: *window, restarts: *restarts}
 	if err := h.run(strings.Split(*modes, ",")); err != nil {
 		log.Fatal(err)
 	}
@@ -49,6 +50,7 @@ func main() {
 type harness struct {
 	coredns, etcd, dir string
 	n, services        int
+	restarts           int
 	window             time.Duration
 	cluster            *devetcd.Cluster
 	cli                *clientv3.Client
@@ -147,10 +149,16 @@ func (h *harness) run(modes []string) error {
 		h.measure("steady state", nil)
 		h.measure("leader change", h.moveLeader)
 		h.measure("compaction, every replica lists again", h.compactBehind)
-		h.measure("every replica restarts at once", func() error {
-			h.stopReplicas()
-			return h.startReplicas(endpoints)
-		})
+		for i := range h.restarts {
+			state := "every replica restarts at once"
+			if h.restarts > 1 {
+				state += fmt.Sprintf(" (%d of %d)", i+1, h.restarts)
+			}
+			h.measure(state, func() error {
+				h.stopReplicas()
+				return h.startReplicas(endpoints)
+			})
+		}
 		h.stopReplicas()
 		for _, r := range h.relays {
 			r.Close()
