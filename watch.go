@@ -489,7 +489,7 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 		}
 		switch {
 		case resp.Created:
-			// etcd before 3.4.34 and 3.5.15 takes a watch from its compacted revision
+			// etcd before 3.4.34 and 3.5.16 takes a watch from its compacted revision
 			// for a current one and drops a DELETE at that revision (etcd-io/etcd#18089):
 			// once the server holds the watch, a read at the revision the index has
 			// reached tells whether that revision, or the index's history, is gone.
@@ -615,15 +615,15 @@ func (w *watcher) confirm(ctx context.Context, c etcdConn, last *time.Time) erro
 // member answers neither; a member that answers progress requests is never taken for a
 // proxy.
 func (w *watcher) alive(ctx context.Context, c etcdConn, created, ahead bool) (alive, behind bool) {
+	if !ahead && !w.progressless.Load() && (!created || w.progressAnswered.Load()) {
+		return false, false
+	}
 	all, heard := c.steer(ctx)
 	for _, h := range heard {
 		behind = w.heard(h) || behind
 	}
-	switch {
-	case ahead:
+	if ahead || !all {
 		return all, behind
-	case !w.progressless.Load() && (!created || w.progressAnswered.Load()), !all:
-		return false, behind
 	}
 	if !w.progressless.Load() {
 		w.progressless.Store(true)

@@ -338,8 +338,9 @@ func (h *harness) startReplicas(endpoints string) error {
 				last = resp.Status + " " + string(body)
 			}
 			if time.Now().After(deadline) {
-				// SIGQUIT makes the Go runtime write every goroutine's stack to the log.
-				r.cmd.Process.Signal(syscall.SIGQUIT)
+				// SIGABRT, with GOTRACEBACK=all, makes the Go runtime write every goroutine's
+				// stack to the log (CoreDNS traps SIGQUIT and quits without).
+				r.cmd.Process.Signal(syscall.SIGABRT)
 				select {
 				case <-r.exited:
 				case <-time.After(5 * time.Second):
@@ -378,6 +379,7 @@ func (r *replica) start(coredns, endpoints string) error {
 	}
 	defer logs.Close()
 	r.cmd = exec.Command(coredns, "-conf", r.conf, "-quiet")
+	r.cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	r.cmd.Stdout, r.cmd.Stderr = logs, logs
 	if err := r.cmd.Start(); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -344,13 +345,19 @@ var handedOut sync.Map
 
 // FreePort returns a loopback port that is free for both TCP and UDP, as a DNS server
 // needs, for tests and tools that start servers; never the same one twice in a process.
+// It is below the kernel's range of ephemeral ports (ip_local_port_range): a port from
+// that range, free when picked, can become the local port of any outgoing connection
+// before its server binds it (the harness's relays to etcd, a replica's client), and a
+// server that meets it there fails to start (cmd/replicas's replicas not ready after a
+// mass restart).
 func FreePort() (int, error) {
-	for range 100 {
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	low, _ := EphemeralPorts()
+	for range 1000 {
+		port := 1024 + rand.IntN(low-1024)
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return 0, err
+			continue
 		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
 		c.Close()
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
@@ -363,4 +370,22 @@ func FreePort() (int, error) {
 		return port, nil
 	}
 	return 0, errors.New("no free port on 127.0.0.1")
+}
+
+// EphemeralPorts returns the range the kernel picks the local ports of outgoing
+// connections from (Linux's net.ipv4.ip_local_port_range), or its default, 32768..60999.
+func EphemeralPorts() (low, high int) {
+	low, high = 32768, 60999
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return low, high
+	}
+	if f := strings.Fields(string(b)); len(f) == 2 {
+		l, err1 := strconv.Atoi(f[0])
+		h, err2 := strconv.Atoi(f[1])
+		if err1 == nil && err2 == nil && l > 2048 {
+			return l, h
+		}
+	}
+	return low, high
 }
