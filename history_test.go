@@ -44,16 +44,7 @@ func perRelease(t *testing.T, test func(t *testing.T, bin, version string)) {
 // client of it that goes around the relay, and the relay.
 func relayedWatcher(t *testing.T, bin, root string) (*watcher, *devetcd.Cluster, *clientv3.Client, *devetcd.Relay) {
 	t.Helper()
-	c, err := devetcd.StartCluster(bin, t.TempDir(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
+	c, cli := devetcd.StartClusterFor(t, bin, 1)
 	relay, err := devetcd.StartRelay(strings.TrimPrefix(c.Endpoint(0), "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -231,16 +222,7 @@ func (c countingConn) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts 
 func TestLeaderChangeCostsOneLeaseRequest(t *testing.T) {
 	perRelease(t, func(t *testing.T, bin, _ string) {
 		ctx := context.Background()
-		c, err := devetcd.StartCluster(bin, t.TempDir(), 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		cli, err := c.Client()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cli.Close()
+		c, cli := devetcd.StartClusterFor(t, bin, 3)
 		const leases = 200
 		var ids []clientv3.LeaseID
 		var ops []clientv3.Op

@@ -90,6 +90,28 @@ func StartCluster(bin, dir string, members int) (*Cluster, error) {
 	}
 }
 
+// StartClusterFor starts a cluster of bin for tb, in tb's temporary folder, with a client
+// of it; both are closed when tb ends.
+func StartClusterFor(tb interface {
+	Helper()
+	TempDir() string
+	Cleanup(func())
+	Fatal(args ...any)
+}, bin string, members int) (*Cluster, *clientv3.Client) {
+	tb.Helper()
+	c, err := StartCluster(bin, tb.TempDir(), members)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(c.Close)
+	cli, err := c.Client()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { cli.Close() })
+	return c, cli
+}
+
 // Endpoint returns the client URL of member i.
 func (c *Cluster) Endpoint(i int) string { return fmt.Sprintf("http://127.0.0.1:%d", c.clientPorts[i]) }
 

@@ -154,23 +154,6 @@ func authAcrossRestart(t *testing.T, bin string) {
 	waitA(t, addr, "b.example.local.", "10.52.0.2")
 }
 
-// startCluster starts a cluster of members of bin and a client of it, both ended when
-// the test ends.
-func startCluster(t *testing.T, bin string, members int) (*devetcd.Cluster, *clientv3.Client) {
-	t.Helper()
-	c, err := devetcd.StartCluster(bin, t.TempDir(), members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cli, err := c.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return c, cli
-}
-
 // waitA waits up to a minute for name to answer the one address want.
 func waitA(t *testing.T, addr, name, want string) {
 	t.Helper()
@@ -228,7 +211,7 @@ func TestFaults(t *testing.T) {
 }
 
 func faults(t *testing.T, bin string) {
-	c, cli := startCluster(t, bin, 3)
+	c, cli := devetcd.StartClusterFor(t, bin, 3)
 
 	// put retries a write until the cluster takes it, as a deploy script would.
 	put := func(key, value string) {
@@ -369,7 +352,7 @@ func TestThroughGRPCProxy(t *testing.T) {
 }
 
 func throughGRPCProxy(t *testing.T, bin string) {
-	c, cli := startCluster(t, bin, 1)
+	c, cli := devetcd.StartClusterFor(t, bin, 1)
 	ctx := context.Background()
 	if _, err := cli.Put(ctx, "/skydns/local/example/a", `{"host":"10.53.0.1"}`); err != nil {
 		t.Fatal(err)
