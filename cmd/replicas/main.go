@@ -87,6 +87,7 @@ type sample struct {
 	watchers float64 // watchers the members hold
 	streams  float64 // watch streams the members hold
 	lists    float64 // complete lists the replicas made
+	started  int     // the generation of the replicas counted (harness.generation)
 }
 
 func (h *harness) run(modes []string) error {
@@ -216,7 +217,7 @@ func (h *harness) measure(state string, event func() error) {
 	after := h.sample()
 	secs := after.at.Sub(before.at).Seconds()
 	lists := after.lists - before.lists
-	if lists < 0 { // the replicas restarted, and their counts with them
+	if after.started != before.started { // the replicas restarted, and their counts with them
 		lists = after.lists
 	}
 	fmt.Printf("| %s | %.3f | %.3f | %d | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %s |\n", state,
@@ -398,7 +399,7 @@ func (h *harness) stopReplicas() {
 }
 
 func (h *harness) sample() sample {
-	s := sample{at: time.Now()}
+	s := sample{at: time.Now(), started: h.generation}
 	for i := range 3 {
 		pid := h.cluster.Pid(i)
 		s.cpu += proc.CPUSeconds(pid)
