@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdsd/etcdsd/skydns"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -166,11 +167,13 @@ func (r *run) existing() string {
 	return keys[r.rng.IntN(len(keys))]
 }
 
-// value returns a random SkyDNS value whose host names are names of the zone.
+// value returns a random SkyDNS value whose host names are names of the zone. A key's name
+// with a label such as "*" is no host name, a value naming it is skipped on purpose
+// (TestDeviationInvalidValues), so it is no target here.
 func (r *run) value() string {
 	var names []string
 	for k := range r.keys {
-		if n := keyName(r.rel + "/" + k); askable(n) {
+		if n := keyName(r.rel + "/" + k); askable(n) && skydns.ValidHost(n) {
 			names = append(names, n)
 		}
 	}
@@ -230,19 +233,21 @@ func (r *run) putLeased(ttl int64) []string {
 		return err
 	})
 	var ops []clientv3.Op
-	var keys []string
+	var keys, desc []string
 	for range 1 + r.rng.IntN(4) {
 		k := r.key()
 		if slices.Contains(keys, k) { // one transaction may not touch a key twice
 			continue
 		}
-		ops = append(ops, clientv3.OpPut(r.zone+"/"+k, r.value(), clientv3.WithLease(id)))
+		v := r.value()
+		ops = append(ops, clientv3.OpPut(r.zone+"/"+k, v, clientv3.WithLease(id)))
 		keys = append(keys, k)
+		desc = append(desc, k+" "+v)
 		r.keys[k] = true
 	}
 	r.do("leased puts", func(ctx context.Context) error { _, err := r.e.cli.Txn(ctx).Then(ops...).Commit(); return err })
 	r.leases = append(r.leases, id)
-	r.note("lease %x of %ds on %v", id, ttl, keys)
+	r.note("lease %x of %ds on {%s}", id, ttl, strings.Join(desc, "; "))
 	return keys
 }
 
