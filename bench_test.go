@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/etcdsd/etcdsd/internal/proc"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
