@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -316,7 +317,7 @@ func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 // its minimum TTL, 2 s here), and stopping it during its first check exits at once, cleanly.
 func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	const p = "/regttl"
-	var out bytes.Buffer
+	var out lockedBuffer // read while the process writes
 	cmd := exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
 		"short.example.local", "--host", "10.0.0.1", "--lease", "100ms")
 	cmd.Env = append(os.Environ(), asCommand+"=1")
@@ -353,6 +354,30 @@ func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	if err != nil || strings.Contains(out.String(), "canceled") {
 		t.Errorf("SIGTERM during the first check: %v\n%s", err, out.String())
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a running command writes to while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 // A registered process that is killed cannot clean up: its record leaves DNS when the
