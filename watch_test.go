@@ -554,19 +554,7 @@ func TestQuietWatchIsKept(t *testing.T) {
 // off and after: the watcher must find its revision compacted and list again, and hear
 // changes once the dead watch is gone.
 func TestProxiedWatchBehindCompaction(t *testing.T) {
-	bin, err := devetcd.CurrentBinary(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, bin := range append([]string{bin}, devetcd.Releases()...) {
-		version, err := devetcd.BinaryVersion(bin)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Run("proxy "+version, func(t *testing.T) {
-			proxiedWatchBehindCompaction(t, bin)
-		})
-	}
+	perRelease(t, func(t *testing.T, bin, _ string) { proxiedWatchBehindCompaction(t, bin) })
 }
 
 func proxiedWatchBehindCompaction(t *testing.T, bin string) {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -317,11 +316,11 @@ func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 // its minimum TTL, 2 s here), and stopping it during its first check exits at once, cleanly.
 func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	const p = "/regttl"
-	var out lockedBuffer // read while the process writes
+	out := &devetcd.Buffer{} // read while the process writes
 	cmd := exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
 		"short.example.local", "--host", "10.0.0.1", "--lease", "100ms")
 	cmd.Env = append(os.Environ(), asCommand+"=1")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -340,11 +339,11 @@ func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	cmd.Wait()
 
-	out.Reset()
+	out = &devetcd.Buffer{}
 	cmd = exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
 		"slow.example.local", "--host", "10.0.0.2", "--check-exec", "sleep 30", "--check-timeout", "60s")
 	cmd.Env = append(os.Environ(), asCommand+"=1")
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -354,30 +353,6 @@ func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	if err != nil || strings.Contains(out.String(), "canceled") {
 		t.Errorf("SIGTERM during the first check: %v\n%s", err, out.String())
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a running command writes to while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *lockedBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
 }
 
 // A registered process that is killed cannot clean up: its record leaves DNS when the
