@@ -108,17 +108,7 @@ func (p *pair) unstripped(a, b *dns.Msg, tolerance uint32) bool {
 		}
 		return sectionDiff([]dns.RR{s}, []dns.RR{w}, tolerance) == ""
 	}
-	var onlyA, onlyB []dns.RR
-	for _, rr := range a.Answer {
-		if !containsRR(b.Answer, rr, tolerance) {
-			onlyA = append(onlyA, rr)
-		}
-	}
-	for _, rr := range b.Answer {
-		if !containsRR(a.Answer, rr, tolerance) {
-			onlyB = append(onlyB, rr)
-		}
-	}
+	onlyA, onlyB := unmatched(a.Answer, b.Answer, tolerance), unmatched(b.Answer, a.Answer, tolerance)
 	if len(onlyA) != len(onlyB) || len(onlyA) == 0 {
 		return false
 	}
@@ -291,6 +281,23 @@ func allCNAMEs(rrs []dns.RR) bool {
 }
 
 // containsRR reports whether rrs holds rr, with a TTL within tolerance.
+// unmatched returns the records of rrs without a counterpart in other, each record of other
+// the counterpart of one at most: both plugins repeat a record that two keys hold alike,
+// and an unstripped target can repeat another record's.
+func unmatched(rrs, other []dns.RR, tolerance uint32) []dns.RR {
+	left := slices.Clone(other)
+	var out []dns.RR
+	for _, rr := range rrs {
+		i := slices.IndexFunc(left, func(x dns.RR) bool { return sectionDiff([]dns.RR{x}, []dns.RR{rr}, tolerance) == "" })
+		if i < 0 {
+			out = append(out, rr)
+			continue
+		}
+		left = slices.Delete(left, i, i+1)
+	}
+	return out
+}
+
 func containsRR(rrs []dns.RR, rr dns.RR, tolerance uint32) bool {
 	for _, x := range rrs {
 		if sectionDiff([]dns.RR{x}, []dns.RR{rr}, tolerance) == "" {
