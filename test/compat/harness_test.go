@@ -213,6 +213,18 @@ func (p *pair) compare(q query, leased bool) (diff string, builtin *dns.Msg, err
 		}
 		return "", nil, fmt.Errorf("etcd: %w", err)
 	}
+	if a.Truncated || b.Truncated {
+		// A truncated answer holds what fits, and a client asks again over TCP: what
+		// fits differs where etcdsd's records are longer (a target targetstrip no
+		// longer shortens). The answers over TCP are compared, their flags too.
+		c.Net = "tcp"
+		if a, _, err = c.Exchange(m, p.builtin); err != nil {
+			return "", nil, fmt.Errorf("etcd over TCP: %w", err)
+		}
+		if b, _, err = c.Exchange(m.Copy(), p.ours); err != nil {
+			return "", nil, fmt.Errorf("etcdsd over TCP: %w", err)
+		}
+	}
 	var diffs []string
 	if a.Rcode != b.Rcode {
 		diffs = append(diffs, fmt.Sprintf("rcode %s / %s", dns.RcodeToString[a.Rcode], dns.RcodeToString[b.Rcode]))
