@@ -445,6 +445,11 @@ func TestKeysThatAreNoName(t *testing.T) {
 	}
 	owners := map[string]bool{}
 	for rrs := range ch {
+		m := new(dns.Msg)
+		m.Answer = rrs
+		if _, err := m.Pack(); err != nil { // a secondary would get SERVFAIL
+			t.Errorf("the transfer's records do not pack: %v\n%v", err, rrs)
+		}
 		for _, rr := range rrs {
 			owners[rr.Header().Name] = true
 			if _, ok := dns.IsDomainName(rr.Header().Name); !ok || strings.Contains(rr.Header().Name, "..") {

@@ -72,10 +72,12 @@ type view struct {
 	paths    map[string]namedPath
 }
 
-// servicesKey is what view.Services's result depends on besides the view.
+// servicesKey is what view.Services's result depends on besides the view: the question's
+// type decides whether a host name with a text is a CNAME (txt) and whether keys that are
+// no name may take part (targets: SRV, MX and NS answers name targets after keys).
 type servicesKey struct {
-	name       string
-	exact, txt bool
+	name                string
+	exact, txt, targets bool
 }
 
 // clock returns the time the answer is built at: only leased records' TTLs depend on it.
@@ -97,7 +99,8 @@ var _ plugin.ServiceBackend = (*view)(nil)
 
 // Services implements plugin.ServiceBackend.
 func (v *view) Services(ctx context.Context, state request.Request, exact bool, _ plugin.Options) ([]msg.Service, error) {
-	k := servicesKey{state.Name(), exact, state.QType() == dns.TypeTXT}
+	qtype := state.QType()
+	k := servicesKey{state.Name(), exact, qtype == dns.TypeTXT, qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeNS}
 	// The record builders range over the services by value: the slice is never written.
 	if sx, ok := v.services[k]; ok {
 		if sx == nil {
