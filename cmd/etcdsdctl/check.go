@@ -20,7 +20,8 @@ func newCheckCmd(g *global) *cobra.Command {
 		Short: "Report every value under --path (or NAME) that etcdsd would skip",
 		Long: `check reads every key under --path, or only NAME's record and the records below it,
 and prints each value etcdsd would skip, with the reason its skipped_values_total metric
-gives. It exits 1 when it finds any.`,
+gives, and each key that is no DNS name (its records answer only for the names above it).
+It exits 1 when it finds any.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			key := index.RootKey(g.prefix)
@@ -30,11 +31,15 @@ gives. It exits 1 when it finds any.`,
 					return err
 				}
 			}
-			var n, bad int
+			var n, bad, unnamed int
 			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
 				return scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
 					n++
-					if err != nil {
+					switch {
+					case skydns.Reason(err) == skydns.ReasonInvalidKey:
+						unnamed++
+						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v (%s)\n", skydns.Quote(string(kv.Key)), err, noName)
+					case err != nil:
 						bad++
 						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", skydns.Quote(string(kv.Key)), err)
 					}
@@ -43,14 +48,17 @@ gives. It exits 1 when it finds any.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "checked %d keys under %s: %d would be skipped\n", n, key, bad)
-			if bad > 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "checked %d keys under %s: %d would be skipped, %d are no DNS name\n", n, key, bad, unnamed)
+			if bad+unnamed > 0 {
 				return errReported
 			}
 			return nil
 		},
 	}
 }
+
+// noName says what etcdsd does with a key that is no DNS name, whose value it serves.
+const noName = "no name: its records answer for the names above it only"
 
 // scan calls fn for key and for every key below it, read in pages at one revision as the
 // plugin lists them, with the value's decoding error: nil for a value etcdsd serves.

@@ -178,7 +178,7 @@ func TestReadBelowZoneRole(t *testing.T) {
 		code := run(append([]string{"--endpoints", srv.Endpoint, "--path", p, "--user", "reader:readerpw"}, args...), &o, &e)
 		return code, o.String(), e.String()
 	}
-	if code, out, errOut := as("check", "example.local"); code != 1 || !strings.Contains(out, "checked 2 keys under "+p+"/local/example: 1 would be skipped") {
+	if code, out, errOut := as("check", "example.local"); code != 1 || !strings.Contains(out, "checked 2 keys under "+p+"/local/example: 1 would be skipped, 0 are no DNS name") {
 		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut := as("ls", "web.example.local", "--zone", "example.local")
@@ -191,7 +191,7 @@ func TestCheck(t *testing.T) {
 	const p = "/check"
 	put(t, p+"/local/example/good", `{"host":"10.0.0.1","port":80}`)
 	put(t, "/check-sibling/bad", `not json`) // not under the path: not checked
-	if code, out, errOut := ctl(t, p, "check"); code != 0 || !strings.Contains(out, "checked 1 keys under /check: 0 would be skipped") {
+	if code, out, errOut := ctl(t, p, "check"); code != 0 || !strings.Contains(out, "checked 1 keys under /check: 0 would be skipped, 0 are no DNS name") {
 		t.Fatalf("check of a clean path: exit %d\n%s%s", code, out, errOut)
 	}
 
@@ -206,7 +206,8 @@ func TestCheck(t *testing.T) {
 		p + "/local/example/port: out_of_range: port 70000",
 		p + "/local/example/a/json: invalid_json:",
 		p + "/local/example/a//empty: invalid_key:",
-		"checked 4 keys under /check: 3 would be skipped",
+		"(no name: its records answer for the names above it only)",
+		"checked 4 keys under /check: 2 would be skipped, 1 are no DNS name",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
