@@ -572,15 +572,22 @@ func (h history) err() error {
 	return nil
 }
 
-// history reads the zone's first key, count only, at the lowest revision the index's
-// spans have reached, linearizably: etcd answers ErrCompacted when compaction passed the
-// revision after it (from which a watch resumes), ErrFutureRev when its revision is below
-// it, and a header of another cluster or term when its history was replaced. The key is
-// one the role may read. It also returns etcd's current revision, 0 when unknown.
+// history reads, linearizably, at the lowest revision the index's spans have reached, the
+// key the index wrote last (index.Builder.Witness), keys only, else the zone's first key,
+// count only: etcd answers ErrCompacted when compaction passed the revision after it
+// (from which a watch resumes), ErrFutureRev when its revision is below it, a header of
+// another cluster or term, or the witness at other revisions, when its history was
+// replaced. Both keys are ones the role may read. It also returns etcd's current revision, 0 when unknown.
 func (w *watcher) history(ctx context.Context, c etcdConn) (history, int64) {
 	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
-	resp, err := c.Get(rctx, w.b.Spans()[0].Start, clientv3.WithRev(max(slices.Min(w.b.Applied()), 1)), clientv3.WithCountOnly())
+	rev := max(slices.Min(w.b.Applied()), 1)
+	key, opt := w.b.Spans()[0].Start, clientv3.WithCountOnly()
+	witness, agrees, ok := w.b.Witness(rev)
+	if ok {
+		key, opt = witness, clientv3.WithKeysOnly()
+	}
+	resp, err := c.Get(rctx, key, clientv3.WithRev(rev), opt)
 	switch {
 	case errors.Is(err, rpctypes.ErrCompacted):
 		return historyCompacted, 0
@@ -588,7 +595,7 @@ func (w *watcher) history(ctx context.Context, c etcdConn) (history, int64) {
 		return historyRestored, 0
 	case err != nil:
 		return historyUnknown, 0
-	case w.heard(resp.Header):
+	case w.heard(resp.Header), ok && !agrees(resp.Kvs):
 		return historyRestored, resp.Header.Revision
 	}
 	return historyKept, resp.Header.Revision

@@ -40,6 +40,9 @@ type Builder struct {
 	// forget makes the next list decode every key afresh, trusting no entry for having the
 	// same revision (Forget); restored also starts a new epoch with it (Restored).
 	forget, restored bool
+	// witness is the held key written last, as etcd gave it (no value): nil when that key
+	// was deleted since. See Witness.
+	witness *mvccpb.KeyValue
 
 	// Skipped is told of every value that does not decode; it may be nil.
 	Skipped func(key string, rev int64, err error)
@@ -123,7 +126,8 @@ type listing struct {
 	fresh, restored bool
 	asked           map[*Lease]bool
 	cluster, term   uint64
-	promoted        bool // a page's header carried a new raft term
+	promoted        bool             // a page's header carried a new raft term
+	witness         *mvccpb.KeyValue // the held key of the highest revision listed
 }
 
 // list starts a complete read.
@@ -153,6 +157,9 @@ func (l *listing) page(kvs []*mvccpb.KeyValue) (fresh []*Lease) {
 	for _, kv := range kvs {
 		if !l.b.Holds(kv.Key) {
 			continue
+		}
+		if l.witness == nil || kv.ModRevision > l.witness.ModRevision {
+			l.witness = witnessOf(kv)
 		}
 		if old, ok := l.b.tree.Get(&entry{key: relKey(l.b.root, string(kv.Key))}); ok && !l.fresh && old.modRev == kv.ModRevision {
 			if old.lease != nil {
@@ -194,7 +201,7 @@ func (l *listing) done(spans []Span) {
 		b.term = l.term
 	}
 	b.tree, b.names = l.tree, l.names
-	b.spans, b.cluster = spans, l.cluster
+	b.spans, b.cluster, b.witness = spans, l.cluster, l.witness
 	b.forget, b.restored = false, false
 	b.applied = make([]int64, len(spans))
 	for i := range b.applied {
@@ -264,8 +271,12 @@ func (b *Builder) Apply(i int, events []*clientv3.Event) Change {
 				c.Fresh = append(c.Fresh, fl)
 			}
 			old = store(b.tree, b.names, e)
+			b.witness = witnessOf(kv)
 			c.Puts++
 		case clientv3.EventTypeDelete:
+			if b.witness != nil && bytes.Equal(b.witness.Key, kv.Key) {
+				b.witness = nil
+			}
 			old, _ = b.tree.Delete(&entry{key: relKey(b.root, string(kv.Key))})
 			unname(b.names, old)
 			c.Deletes++
@@ -324,6 +335,29 @@ func (b *Builder) Heard(h *etcdserverpb.ResponseHeader) (newTerm, behind bool) {
 		b.term = h.RaftTerm
 	}
 	return newTerm, behind
+}
+
+// Witness returns the key to read at rev, a revision every span has reached, to tell
+// whether etcd still has the index's history, and judges what a keys-only read of it at
+// rev returned: the key of the index written last, which etcd at rev holds with the
+// same create and mod revision and version while the history is the same. An etcd that
+// started empty, or from an old snapshot, with its cluster ID and raft term as before,
+// and whose revision writes took past the index's before it heard from it again, shows
+// nothing else: every header looks as it would (README, "etcd's own bugs and restores").
+// ok is false when there is no such key (it was deleted since, or written after rev).
+func (b *Builder) Witness(rev int64) (key string, agrees func(kvs []*mvccpb.KeyValue) bool, ok bool) {
+	w := b.witness
+	if w == nil || w.ModRevision > rev {
+		return "", nil, false
+	}
+	return string(w.Key), func(kvs []*mvccpb.KeyValue) bool {
+		return len(kvs) == 1 && kvs[0].CreateRevision == w.CreateRevision && kvs[0].ModRevision == w.ModRevision && kvs[0].Version == w.Version
+	}, true
+}
+
+// witnessOf returns kv without its value and lease, as Witness compares it.
+func witnessOf(kv *mvccpb.KeyValue) *mvccpb.KeyValue {
+	return &mvccpb.KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}
 }
 
 // Forget makes the next List decode every key afresh, as after a divergence, when an
