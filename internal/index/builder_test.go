@@ -74,24 +74,28 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 		want      string              // keys left besides the listed ones untouched
 		rev       int64
 		leases    int
+		witness   string // the key written last, key@revision (Builder.Witness), "" for none
 	}{
 		{
 			name:      "del --prefix of three instances",
 			responses: [][]*clientv3.Event{{delEv("/_tcp/_web/w1", 10), delEv("/_tcp/_web/w2", 10), delEv("/_tcp/_web/w3", 10)}},
 			want:      "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8",
 			rev:       10, leases: 1,
+			witness: "/_tcp/_db/db1@8",
 		},
 		{
 			name:      "a lease with three keys expires",
 			responses: [][]*clientv3.Event{{delEv("/_tcp/_db/db1", 10), delEv("/_tcp/_db/db2", 10), delEv("/_tcp/_db/dbinfo", 10)}},
 			want:      "/_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7",
 			rev:       10, leases: 0,
+			witness: "",
 		},
 		{
 			name:      "a transaction of 30 puts",
 			responses: [][]*clientv3.Event{many(30, 10, putEv, "/churn/k%02d")},
 			want:      "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7 " + seq(30, 10, "/churn/k%02d"),
 			rev:       10, leases: 1,
+			witness: "/churn/k29@10",
 		},
 		{
 			name: "a transaction moving a record, with puts and deletes across names",
@@ -100,6 +104,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			}},
 			want: "/_tcp/_db/db1@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w2@6 /_tcp/_web/w3@7 /_tcp/_web/w9@10 /other/bad@10! /other/x@10",
 			rev:  10, leases: 1,
+			witness: "/other/bad@10",
 		},
 		{
 			name: "several revisions in one response, then the next",
@@ -109,6 +114,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			},
 			want: "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7 /a@12",
 			rev:  13, leases: 1,
+			witness: "/a@12",
 		},
 		{
 			name: "the seam: a watch from the list's revision replays what the list holds",
@@ -117,6 +123,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			},
 			want: "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7 /x@10 /y@10",
 			rev:  10, leases: 1,
+			witness: "/y@10",
 		},
 		{
 			name: "a resumed watch on a lagging member delivers a revision again (etcd-io/etcd#20221)",
@@ -126,6 +133,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			},
 			want: "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7 /y@10",
 			rev:  11, leases: 1,
+			witness: "/y@10",
 		},
 		{
 			name: "a sibling prefix in the watched range changes nothing",
@@ -134,12 +142,14 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			}},
 			want: "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7",
 			rev:  listRev, leases: 1,
+			witness: "/_tcp/_db/db1@8",
 		},
 		{
 			name:      "a new lease on two keys, one replaced without it",
 			responses: [][]*clientv3.Event{{leasedPut("/l1", 10, 0x99), leasedPut("/l2", 10, 0x99)}, {putEv("/l1", 11)}},
 			want:      "/_tcp/_db/db1@8 /_tcp/_db/db2@8 /_tcp/_db/dbinfo@8 /_tcp/_web/w1@5 /_tcp/_web/w2@6 /_tcp/_web/w3@7 /l1@11 /l2@10",
 			rev:       11, leases: 2,
+			witness: "/l1@11",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,12 +171,36 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			if n := len(b.leases.byID); n != tc.leases {
 				t.Errorf("%d leases tracked, want %d", n, tc.leases)
 			}
+			witness := ""
+			if key, agrees, ok := b.Witness(b.rev); ok {
+				for _, e := range append(listed, witnessEvents(tc.responses)...) {
+					if string(e.Key) == key && agrees([]*mvccpb.KeyValue{e}) {
+						witness = fmt.Sprintf("%s@%d", strings.TrimPrefix(key, bRoot), e.ModRevision)
+					}
+				}
+			}
+			if witness != tc.witness {
+				t.Errorf("witness %q, want %q", witness, tc.witness)
+			}
 			// What readers see is what the builder holds.
 			if s := b.Snapshot(0, nil); s.tree.Len() != b.tree.Len() || s.rev != b.rev {
 				t.Errorf("snapshot holds %d keys at %d, builder %d at %d", s.tree.Len(), s.rev, b.tree.Len(), b.rev)
 			}
 		})
 	}
+}
+
+// witnessEvents returns the key values of responses' puts.
+func witnessEvents(responses [][]*clientv3.Event) []*mvccpb.KeyValue {
+	var out []*mvccpb.KeyValue
+	for _, r := range responses {
+		for _, ev := range r {
+			if ev.Type == clientv3.EventTypePut {
+				out = append(out, ev.Kv)
+			}
+		}
+	}
+	return out
 }
 
 func seq(n int, rev int64, format string) string {
