@@ -577,7 +577,8 @@ func (h history) err() error {
 // count only: etcd answers ErrCompacted when compaction passed the revision after it
 // (from which a watch resumes), ErrFutureRev when its revision is below it, a header of
 // another cluster or term, or the witness at other revisions, when its history was
-// replaced. Both keys are ones the role may read. It also returns etcd's current revision, 0 when unknown.
+// replaced. Both keys are ones the role may read. It also returns etcd's current
+// revision, 0 when unknown.
 func (w *watcher) history(ctx context.Context, c etcdConn) (history, int64) {
 	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
