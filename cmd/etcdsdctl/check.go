@@ -35,14 +35,16 @@ It exits 1 when it finds any.`,
 			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
 				return scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
 					n++
-					switch {
-					case skydns.Reason(err) == skydns.ReasonInvalidKey:
-						unnamed++
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v (%s)\n", skydns.Quote(string(kv.Key)), err, noName)
-					case err != nil:
-						bad++
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", skydns.Quote(string(kv.Key)), err)
+					if err == nil {
+						return
 					}
+					line, skipped := describe(kv, err)
+					if skipped {
+						bad++
+					} else {
+						unnamed++
+					}
+					fmt.Fprintln(cmd.OutOrStdout(), line)
 				})
 			})
 			if err != nil {
@@ -57,8 +59,16 @@ It exits 1 when it finds any.`,
 	}
 }
 
-// noName says what etcdsd does with a key that is no DNS name, whose value it serves.
-const noName = "no name: its records answer for the names above it only"
+// describe returns the line check and ls print for a key whose value has err: the key
+// and the reason, and for a key that is no DNS name, whose value etcdsd serves (skipped
+// false), what it does with it.
+func describe(kv *mvccpb.KeyValue, err error) (line string, skipped bool) {
+	line = fmt.Sprintf("%s: %v", skydns.Quote(string(kv.Key)), err)
+	if skydns.Reason(err) == skydns.ReasonInvalidKey {
+		return line + " (no name: its records answer for the names above it only)", false
+	}
+	return line, true
+}
 
 // scan calls fn for key and for every key below it, read in pages at one revision as the
 // plugin lists them, with the value's decoding error: nil for a value etcdsd serves.

@@ -58,11 +58,13 @@ default zone, the root, reads every key under --path.`,
 					return nil // a wildcard name: no one key to look below
 				}
 				err = scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
-					switch {
-					case skydns.Reason(err) == skydns.ReasonInvalidKey:
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v (%s)\n", skydns.Quote(string(kv.Key)), err, noName)
-					case err != nil:
-						fmt.Fprintf(cmd.ErrOrStderr(), "skipped %s: %v\n", skydns.Quote(string(kv.Key)), err)
+					if err == nil {
+						return
+					}
+					if line, skipped := describe(kv, err); skipped {
+						fmt.Fprintln(cmd.ErrOrStderr(), "skipped "+line)
+					} else {
+						fmt.Fprintln(cmd.ErrOrStderr(), line)
 					}
 				})
 				if err != nil {

@@ -173,7 +173,7 @@ func TestBuilderAppliesEveryEvent(t *testing.T) {
 			}
 			witness := ""
 			if key, agrees, ok := b.Witness(b.rev); ok {
-				for _, e := range append(listed, witnessEvents(tc.responses)...) {
+				for _, e := range slices.Concat(listed, witnessEvents(tc.responses)) {
 					if string(e.Key) == key && agrees([]*mvccpb.KeyValue{e}) {
 						witness = fmt.Sprintf("%s@%d", strings.TrimPrefix(key, bRoot), e.ModRevision)
 					}

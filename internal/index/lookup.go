@@ -80,6 +80,12 @@ type servicesKey struct {
 	exact, txt, targets bool
 }
 
+// namesTargets reports whether answers of qtype name targets, which the record builders
+// name after the key of a value with an address.
+func namesTargets(qtype uint16) bool {
+	return qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeNS
+}
+
 // clock returns the time the answer is built at: only leased records' TTLs depend on it.
 func (v *view) clock() time.Time {
 	if v.now.IsZero() {
@@ -100,7 +106,7 @@ var _ plugin.ServiceBackend = (*view)(nil)
 // Services implements plugin.ServiceBackend.
 func (v *view) Services(ctx context.Context, state request.Request, exact bool, _ plugin.Options) ([]msg.Service, error) {
 	qtype := state.QType()
-	k := servicesKey{state.Name(), exact, qtype == dns.TypeTXT, qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeNS}
+	k := servicesKey{state.Name(), exact, qtype == dns.TypeTXT, namesTargets(qtype)}
 	// The record builders range over the services by value: the slice is never written.
 	if sx, ok := v.services[k]; ok {
 		if sx == nil {
@@ -261,7 +267,7 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 		if en.host == "" && (qtype != dns.TypeTXT || en.text() == "") {
 			continue
 		}
-		if en.unnamed && (qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeNS) && net.ParseIP(en.host) != nil {
+		if en.unnamed && namesTargets(qtype) && net.ParseIP(en.host) != nil {
 			continue // the record builders would name its target after the key, which is no name
 		}
 		s := en.service(v.snap.root)

@@ -280,7 +280,6 @@ func allCNAMEs(rrs []dns.RR) bool {
 	return true
 }
 
-// containsRR reports whether rrs holds rr, with a TTL within tolerance.
 // unmatched returns the records of rrs without a counterpart in other, each record of other
 // the counterpart of one at most: both plugins repeat a record that two keys hold alike,
 // and an unstripped target can repeat another record's.
@@ -298,6 +297,7 @@ func unmatched(rrs, other []dns.RR, tolerance uint32) []dns.RR {
 	return out
 }
 
+// containsRR reports whether rrs holds rr, with a TTL within tolerance.
 func containsRR(rrs []dns.RR, rr dns.RR, tolerance uint32) bool {
 	for _, x := range rrs {
 		if sectionDiff([]dns.RR{x}, []dns.RR{rr}, tolerance) == "" {
