@@ -11,6 +11,7 @@ MODULES = . ./cmd/coredns ./examples/kubernetes ./test/tools
 .PHONY: build run test lint image compat soak fuzz bench bench-smoke dnsperf etcd34 nsd etcd-releases clean
 
 build:
+	@test -x $(BIN)/coredns || echo "compiling CoreDNS with etcdsd, etcd and the tools into bin/: the first build takes up to 15 minutes on 2 cores, later ones seconds"
 	cd cmd/coredns && $(GO) build -o $(BIN)/coredns .
 	$(GO) build -o $(BIN)/devstack ./cmd/devstack
 	$(GO) build -o $(BIN)/etcdsdctl ./cmd/etcdsdctl
@@ -18,9 +19,16 @@ build:
 	cd test/tools && $(GO) build -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 
 # A local etcd (data in .run/etcd) loaded with testdata/seed.records, and CoreDNS with
-# etcdsd on 127.0.0.1:1053, until Ctrl-C.
+# etcdsd on 127.0.0.1:1053 (the built-in etcd plugin on 1054), until Ctrl-C. It refuses to
+# start while any of its ports is taken; give it others with, for example,
+# make run RUN_ETCD_PORT=23790 RUN_DNS_PORT=10530.
+RUN_ETCD_PORT ?= 2379
+RUN_DNS_PORT ?= 1053
+RUN_READY_PORT ?= 8181
+RUN_METRICS_PORT ?= 9153
 run: build
-	ETCDSD_ETCD=$(BIN)/etcd $(BIN)/devstack -data .run/etcd -records testdata/seed.records -coredns $(BIN)/coredns -conf Corefile -dns-port 1053
+	ETCDSD_ETCD=$(BIN)/etcd $(BIN)/devstack -data .run/etcd -records testdata/seed.records -coredns $(BIN)/coredns -conf Corefile \
+		-etcd-port $(RUN_ETCD_PORT) -dns-port $(RUN_DNS_PORT) -ready-port $(RUN_READY_PORT) -metrics-port $(RUN_METRICS_PORT)
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi

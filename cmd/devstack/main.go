@@ -28,21 +28,37 @@ func main() {
 		records  = flag.String("records", "testdata/seed.records", "records to load, KEY VALUE per line")
 		coredns  = flag.String("coredns", "bin/coredns", "CoreDNS binary")
 		conf     = flag.String("conf", "Corefile", "Corefile")
-		dnsPort  = flag.Int("dns-port", 1053, "DNS port on 127.0.0.1")
+		dnsPort  = flag.Int("dns-port", 1053, "DNS port on 127.0.0.1 (etcdsd; the built-in etcd plugin on the next one)")
+		ready    = flag.Int("ready-port", 8181, "ready plugin's port on 127.0.0.1")
+		metrics  = flag.Int("metrics-port", 9153, "prometheus plugin's port on 127.0.0.1")
 	)
 	flag.Parse()
-	if err := run(*data, *etcdPort, *records, *coredns, *conf, *dnsPort); err != nil {
+	if err := run(*data, *records, *coredns, *conf, stackPorts{etcd: *etcdPort, dns: *dnsPort, ready: *ready, metrics: *metrics}); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(data string, etcdPort int, records, coredns, conf string, dnsPort int) error {
+// stackPorts are the ports on 127.0.0.1 the stack serves.
+type stackPorts struct{ etcd, dns, ready, metrics int }
+
+func run(data, records, coredns, conf string, ports stackPorts) error {
+	err := checkPorts([]port{
+		{number: ports.etcd, use: "etcd's client port"},
+		{number: ports.dns, udp: true, use: "etcdsd's DNS port"},
+		{number: ports.dns + 1, udp: true, use: "the built-in etcd plugin's DNS port"},
+		{number: ports.ready, use: "the ready plugin's port"},
+		{number: ports.metrics, use: "the prometheus plugin's port"},
+	})
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
 	}
+	etcdPort, dnsPort := ports.etcd, ports.dns
 	etcd, err := devetcd.Start(data, etcdPort)
 	if err != nil {
-		return fmt.Errorf("%w (is another etcd using port %d?)", err, etcdPort)
+		return err
 	}
 	defer etcd.Close()
 	cli, err := etcd.Client()
@@ -63,8 +79,8 @@ func run(data string, etcdPort int, records, coredns, conf string, dnsPort int) 
 		"DNS_PORT="+strconv.Itoa(dnsPort),
 		"BUILTIN_DNS_PORT="+strconv.Itoa(dnsPort+1),
 		"ETCD_ENDPOINT="+etcd.Endpoint,
-		"READY_PORT=8181",
-		"METRICS_PORT=9153",
+		"READY_PORT="+strconv.Itoa(ports.ready),
+		"METRICS_PORT="+strconv.Itoa(ports.metrics),
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -84,9 +100,9 @@ etcdsd is answering on %[1]s. Try:
   dig +short @127.0.0.1 -p %[2]d SRV _app._tcp.example.local
   dig +short @127.0.0.1 -p %[2]d A   _app._tcp.example.local
 The built-in etcd plugin serves the same data on port %[4]d, for comparison.
-Change the records with bin/etcdctl (endpoint %[3]s); metrics on http://127.0.0.1:9153/metrics.
+Change the records with bin/etcdctl (endpoint %[3]s); metrics on http://127.0.0.1:%[5]d/metrics.
 Ctrl-C stops CoreDNS and etcd.
-`, addr, dnsPort, etcd.Endpoint, dnsPort+1)
+`, addr, dnsPort, etcd.Endpoint, dnsPort+1, ports.metrics)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)

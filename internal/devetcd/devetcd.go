@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,9 +95,15 @@ func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		st, err := cli.Status(ctx, s.Endpoint)
+		ours, err := answeredBy(ctx, cli, s.Endpoint, peer)
 		cancel()
-		if err == nil && st.Leader != 0 {
+		if err == nil && !ours {
+			// Another etcd holds the client port: this one will exit, and nothing may be
+			// written to the other.
+			s.Close()
+			return nil, fmt.Errorf("port %d is served by another etcd, not the one started in %s", clientPort, dir)
+		}
+		if err == nil {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
@@ -104,6 +111,28 @@ func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
 			return nil, fmt.Errorf("etcd in %s not ready after 30s: %s", dir, &p.logs)
 		}
 	}
+}
+
+// answeredBy reports whether the member answering at endpoint, once it has a leader, is
+// the one advertising peer: a status answer alone may come from any etcd on the port.
+func answeredBy(ctx context.Context, cli *clientv3.Client, endpoint, peer string) (bool, error) {
+	st, err := cli.Status(ctx, endpoint)
+	if err != nil {
+		return false, err
+	}
+	if st.Leader == 0 {
+		return false, errors.New("no leader yet")
+	}
+	members, err := cli.MemberList(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range members.Members {
+		if m.ID == st.Header.MemberId {
+			return slices.Contains(m.PeerURLs, peer), nil
+		}
+	}
+	return false, nil
 }
 
 // Pid returns the member's process id.

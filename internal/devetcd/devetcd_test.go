@@ -22,3 +22,16 @@ func TestFreePortIsNoEphemeralPort(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+// Start on a port another etcd serves fails, though that etcd answers the status check:
+// make run reported success and wrote its seed records into whatever etcd held 2379.
+func TestStartRefusesAnotherEtcdsPort(t *testing.T) {
+	_, other, _ := StartFor(t)
+	t.Cleanup(other.Close)
+	s, err := Start(t.TempDir(), other.Port())
+	if err == nil {
+		s.Close()
+		t.Fatalf("Start on port %d, where another etcd serves, succeeded", other.Port())
+	}
+	t.Log(err)
+}
