@@ -13,7 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// deviation names the documented difference (README, "Differences from the etcd plugin")
+// deviation names the documented difference (docs/differences.md, the table of differences
+// from the etcd plugin)
 // that explains every difference between the etcd plugin's answer a and etcdsd's b to q,
 // or returns "". The etcd plugin stays the oracle: what etcdsd must answer instead is
 // derived from its answers to this and other questions.

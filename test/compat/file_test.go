@@ -29,8 +29,8 @@ type fileCase struct {
 	queries []query
 }
 
-// The answers where etcdsd follows the RFCs and the etcd plugin does not (README,
-// Differences), asked of etcdsd and of the file plugin serving the equivalent zone file.
+// The answers where etcdsd follows the RFCs and the etcd plugin does not
+// (docs/differences.md), asked of etcdsd and of the file plugin serving the equivalent zone file.
 // Where the file plugin departs from the RFCs itself, NSD (Debian's) serving the same zone
 // file is the referee: the file plugin gives CNAMEs that end in NODATA no SOA (RFC 2308
 // section 2.2), follows a CNAME loop round and round, and fails a CNAME to itself. An
