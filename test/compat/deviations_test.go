@@ -13,9 +13,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// deviation names the documented difference (docs/differences.md, the table of differences
-// from the etcd plugin)
-// that explains every difference between the etcd plugin's answer a and etcdsd's b to q,
+// deviation names the documented difference (a row of docs/differences.md) that explains
+// every difference between the etcd plugin's answer a and etcdsd's b to q,
 // or returns "". The etcd plugin stays the oracle: what etcdsd must answer instead is
 // derived from its answers to this and other questions.
 func (p *pair) deviation(q query, a, b *dns.Msg, tolerance uint32) string {

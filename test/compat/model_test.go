@@ -130,7 +130,7 @@ func (r *run) note(format string, args ...any) {
 
 // key returns a random key below the zone, an existing one half of the time. A new key
 // never lies below another key or above one: there etcdsd answers a name's own record
-// with its children's, where the etcd plugin answers the children's alone 
+// with its children's, where the etcd plugin answers the children's alone
 // (docs/differences.md; TestAnswersFollowTheRFCs and TestAgainstFile test it).
 func (r *run) key() string {
 	if len(r.keys) > 0 && r.rng.IntN(2) == 0 {
