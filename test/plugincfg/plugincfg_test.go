@@ -1,5 +1,5 @@
-// Package plugincfg adds etcdsd to CoreDNS the way the CoreDNS documentation tells users
-// to add an external plugin, from CoreDNS's own module source.
+// Package plugincfg adds etcdsd to CoreDNS from CoreDNS's own module source with the commands
+// README.md gives users, run as written.
 package plugincfg
 
 import (
@@ -14,16 +14,26 @@ import (
 	"testing"
 )
 
-// CoreDNS, with the line of plugin.cfg.example added to its plugin.cfg, `go get` of etcdsd,
-// `go generate` and `go build`, lists etcdsd among its plugins; no module CoreDNS requires
-// changes version, and the only modules added are etcdsd and what its plugin package needs
-// (none of etcd's server, etcdctl, staticcheck or the Kubernetes API types).
+// readmeSection is the README's section whose first fenced block, a console session, adds
+// etcdsd to CoreDNS's source; pathPlaceholder in it stands for this repository's directory.
+const (
+	readmeSection   = "## Building your own CoreDNS"
+	pathPlaceholder = "/path/to/etcdsd"
+)
+
+// CoreDNS's source, after the commands of the README's "Building your own CoreDNS" block (the
+// line of plugin.cfg.example added to its plugin.cfg, the replace, `go get` of etcdsd, `go
+// generate` and `go build`), builds a CoreDNS that lists etcdsd among its plugins; each
+// command prints what the block shows; no module CoreDNS requires changes version, and the
+// only modules added are etcdsd and what its plugin package needs (none of etcd's server,
+// etcdctl, staticcheck or the Kubernetes API types).
 func TestCoreDNSBuildsWithEtcdsd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds CoreDNS")
 	}
 	_, self, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(self), "..", "..")
+	steps := readmeSteps(t, string(readFile(t, filepath.Join(repo, "README.md"))))
 	version := requiredVersion(t, filepath.Join(repo, "go.mod"), "github.com/coredns/coredns")
 	out := goCmd(t, repo, "list", "-m", "-json", "github.com/coredns/coredns@"+version)
 	var mod struct{ Dir string }
@@ -38,22 +48,31 @@ func TestCoreDNSBuildsWithEtcdsd(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	before := requirements(t, filepath.Join(src, "go.mod"))
-
-	// plugin.cfg.example's line goes where it says: right after etcd's.
-	line := strings.TrimSpace(string(readFile(t, filepath.Join(repo, "plugin.cfg.example"))))
-	line = line[strings.LastIndex(line, "\n")+1:]
 	cfg := string(readFile(t, filepath.Join(src, "plugin.cfg")))
 	if !strings.Contains(cfg, "\netcd:etcd\n") {
 		t.Fatal("CoreDNS's plugin.cfg has no etcd:etcd line")
 	}
-	cfg = strings.Replace(cfg, "\netcd:etcd\n", "\netcd:etcd\n"+line+"\n", 1)
-	if err := os.WriteFile(filepath.Join(src, "plugin.cfg"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+
+	for _, s := range steps {
+		cmd := exec.Command("sh", "-c", strings.ReplaceAll(s.cmd, pathPlaceholder, shellQuote(repo)))
+		cmd.Dir = src
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("README: $ %s: %v\n%s%s", s.cmd, err, stdout.String(), stderr.String())
+		}
+		if got, want := strings.TrimSuffix(stdout.String(), "\n"), strings.Join(s.out, "\n"); got != want {
+			t.Errorf("README: $ %s printed\n%s\nthe README shows\n%s", s.cmd, got, want)
+		}
 	}
-	goCmd(t, src, "mod", "edit", "-replace", "github.com/etcdsd/etcdsd="+repo)
-	goCmd(t, src, "get", "github.com/etcdsd/etcdsd@v0.0.0")
-	goCmd(t, src, "generate", "coredns.go")
-	goCmd(t, src, "build", "-o", "coredns", ".")
+
+	// plugin.cfg.example's line went where it says: right after etcd's, and nothing else changed.
+	line := strings.TrimSpace(string(readFile(t, filepath.Join(repo, "plugin.cfg.example"))))
+	line = line[strings.LastIndex(line, "\n")+1:]
+	want := strings.Replace(cfg, "\netcd:etcd\n", "\netcd:etcd\n"+line+"\n", 1)
+	if got := string(readFile(t, filepath.Join(src, "plugin.cfg"))); got != want {
+		t.Errorf("plugin.cfg after the README's commands:\n%s\nwant CoreDNS's with %q after etcd:etcd", got, line)
+	}
 	plugins, err := exec.Command(filepath.Join(src, "coredns"), "-plugins").CombinedOutput()
 	if err != nil || !slices.Contains(strings.Fields(string(plugins)), "etcdsd") {
 		t.Fatalf("coredns -plugins: %v, etcdsd missing:\n%s", err, plugins)
@@ -125,4 +144,54 @@ func requiredVersion(t *testing.T, gomod, module string) string {
 		t.Fatalf("%s does not require %s", gomod, module)
 	}
 	return v
+}
+
+// step is a command of a console block and the output the block shows after it.
+type step struct {
+	cmd string
+	out []string
+}
+
+// readmeSteps returns the commands of the first fenced block of the README's readmeSection,
+// which must be a console block that names pathPlaceholder: each "$ " line a command, the
+// lines up to the next one what it prints.
+func readmeSteps(t *testing.T, readme string) []step {
+	t.Helper()
+	i := strings.Index(readme, "\n"+readmeSection+"\n")
+	if i < 0 {
+		t.Fatalf("README.md has no section %q", readmeSection)
+	}
+	section := readme[i+1+len(readmeSection):]
+	if j := strings.Index(section, "\n## "); j >= 0 {
+		section = section[:j]
+	}
+	lines := strings.Split(section, "\n")
+	open := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "~~~") || strings.HasPrefix(l, "```") })
+	if open < 0 || strings.TrimSpace(lines[open][3:]) != "console" {
+		t.Fatalf("README.md %s: the first fenced block is not a ~~~ console block of the commands", readmeSection)
+	}
+	if !strings.Contains(section, pathPlaceholder) {
+		t.Fatalf("README.md %s: no %s for this repository's directory", readmeSection, pathPlaceholder)
+	}
+	var steps []step
+	for _, l := range lines[open+1:] {
+		if strings.HasPrefix(l, lines[open][:3]) {
+			return steps
+		}
+		if cmd, ok := strings.CutPrefix(l, "$ "); ok {
+			steps = append(steps, step{cmd: cmd})
+			continue
+		}
+		if len(steps) == 0 {
+			t.Fatalf("README.md %s: %q before the first command", readmeSection, l)
+		}
+		steps[len(steps)-1].out = append(steps[len(steps)-1].out, l)
+	}
+	t.Fatalf("README.md %s: the console block is not closed", readmeSection)
+	return nil
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
