@@ -56,11 +56,17 @@ type stack struct {
 	dnsAddr     string // etcdsd
 	builtinAddr string // the built-in etcd plugin, same data
 	metricsAddr string // the prometheus plugin
+	coredns     *os.Process
 }
 
 // startStack starts etcd with the seed records and CoreDNS with the repository Corefile,
 // and waits until the ready plugin reports ready.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T) *stack { t.Helper(); return startStackConf(t, "../../Corefile") }
+
+// startStackConf is startStack with the Corefile conf, which gets the repository
+// Corefile's environment: DNS_PORT, BUILTIN_DNS_PORT, ETCD_ENDPOINT, READY_PORT and
+// METRICS_PORT.
+func startStackConf(t *testing.T, conf string) *stack {
 	t.Helper()
 	bin := corednsBinary(t)
 	etcd, err := devetcd.Start(t.TempDir(), 0)
@@ -81,12 +87,13 @@ func startStack(t *testing.T) *stack {
 	// gets another try with new ports.
 	for range 3 {
 		dnsPort, builtinPort, readyPort, metricsPort := devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t), devetcd.FreePortFor(t)
-		if startCoreDNS(t, bin, etcd.Endpoint, dnsPort, builtinPort, readyPort, metricsPort) {
+		if p := startCoreDNS(t, bin, conf, etcd.Endpoint, dnsPort, builtinPort, readyPort, metricsPort); p != nil {
 			return &stack{
 				etcd:        etcd,
 				dnsAddr:     fmt.Sprintf("127.0.0.1:%d", dnsPort),
 				builtinAddr: fmt.Sprintf("127.0.0.1:%d", builtinPort),
 				metricsAddr: fmt.Sprintf("127.0.0.1:%d", metricsPort),
+				coredns:     p,
 			}
 		}
 	}
@@ -94,11 +101,11 @@ func startStack(t *testing.T) *stack {
 	return nil
 }
 
-// startCoreDNS runs the binary on the repository's Corefile and waits until the ready
-// plugin reports ready; false if CoreDNS exited first.
-func startCoreDNS(t *testing.T, bin, endpoint string, dnsPort, builtinPort, readyPort, metricsPort int) bool {
+// startCoreDNS runs the binary on the Corefile conf and waits until the ready plugin
+// reports ready; nil if CoreDNS exited first.
+func startCoreDNS(t *testing.T, bin, conf, endpoint string, dnsPort, builtinPort, readyPort, metricsPort int) *os.Process {
 	t.Helper()
-	cmd := exec.Command(bin, "-conf", "../../Corefile")
+	cmd := exec.Command(bin, "-conf", conf)
 	cmd.Env = append(os.Environ(),
 		"DNS_PORT="+strconv.Itoa(dnsPort),
 		"BUILTIN_DNS_PORT="+strconv.Itoa(builtinPort),
@@ -127,14 +134,14 @@ func startCoreDNS(t *testing.T, bin, endpoint string, dnsPort, builtinPort, read
 		select {
 		case <-exited:
 			t.Logf("coredns exited while starting:\n%s", logs.String())
-			return false
+			return nil
 		default:
 		}
 		resp, err := http.Get(ready)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return true
+				return cmd.Process
 			}
 		}
 		if time.Now().After(deadline) {
@@ -410,7 +417,7 @@ func (s *stack) scrape(t *testing.T, want []string) []byte {
 // Every expression of the Grafana dashboard in examples/grafana names metrics that the
 // running binary exports, and the dashboard shows every coredns_etcdsd_* metric.
 func TestDashboardMetricsExist(t *testing.T) {
-	b, err := os.ReadFile("../../examples/grafana/etcdsd.json")
+	b, err := os.ReadFile(*dashboardFile)
 	if err != nil {
 		t.Fatal(err)
 	}
