@@ -227,6 +227,20 @@ func TestDocumentedCommandsExist(t *testing.T) {
 	}
 }
 
+// documentedTargets are the make targets the documentation names, and how far make test
+// runs them.
+var documentedTargets = map[string]string{
+	"run":           "TestReadmeCommands (test/e2e) runs its recipe, as make -n prints it, on ports of its own",
+	"test":          "the run these tests are part of",
+	"build":         "make test builds first, and the tests use what it built",
+	"fuzz":          "make test runs it with FUZZTIME=5s",
+	"bench":         "not run: about 25 minutes; make test runs bench-smoke",
+	"soak":          "not run: TestModel with 10,000 operations on each etcd; make test runs 120",
+	"compat":        "not run: 200,000 queries; make test runs the hand-written data sets and seeds 1-20",
+	"image":         "not run: it needs root and buildah; CI runs it after make test",
+	"etcd-releases": "not run: it builds etcd 3.5 and 3.6 from the Go module proxy",
+}
+
 func checkMake(t *testing.T, doc string, args []string, targets map[string]bool, makefile string) {
 	t.Helper()
 	for _, a := range args {
@@ -234,8 +248,13 @@ func checkMake(t *testing.T, doc string, args []string, targets map[string]bool,
 			if !strings.Contains(makefile, "$("+name+")") {
 				t.Errorf("%s: make %s: the Makefile uses no variable %s", doc, strings.Join(args, " "), name)
 			}
-		} else if !targets[a] {
+			continue
+		}
+		if !targets[a] {
 			t.Errorf("%s: make %s: the Makefile has no target %s", doc, strings.Join(args, " "), a)
+		}
+		if _, ok := documentedTargets[a]; !ok {
+			t.Errorf("%s: make %s: documentedTargets does not say whether make test runs %s", doc, strings.Join(args, " "), a)
 		}
 	}
 }
