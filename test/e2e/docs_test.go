@@ -89,7 +89,7 @@ var notRun = map[string]string{
 
 // notRunSections are the sections whose command blocks carry no test= name, and why.
 var notRunSections = map[string]string{
-	"README.md#building-your-own-coredns": "it changes and builds a checkout of CoreDNS's source; TestCoreDNSBuildsWithEtcdsd (test/plugincfg) builds CoreDNS with the same plugin.cfg line",
+	"README.md#building-your-own-coredns": "it changes and builds a checkout of CoreDNS's source: TestCoreDNSBuildsWithEtcdsd (test/plugincfg) runs this block's commands in a copy of CoreDNS's module source and compares their output",
 	// The Kubernetes example's commands need a cluster, a registry or root.
 	"examples/kubernetes/README.md#build-the-image":   "docker, kind, ctr and skopeo need a daemon, a cluster or a registry, and make image needs root and buildah; CI runs make image after make test, and TestDockerfile (examples/kubernetes) checks the Dockerfile",
 	"examples/kubernetes/README.md#create-the-secret": "kubectl needs a cluster; TestManifestsDecodeStrictly (examples/kubernetes) decodes etcd-client-tls.yaml, the Secret's shape",
