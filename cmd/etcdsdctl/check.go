@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/skydns"
@@ -16,24 +17,41 @@ import (
 
 func newCheckCmd(g *global) *cobra.Command {
 	return &cobra.Command{
-		Use:   "check [NAME]",
-		Short: "Report every value under --path (or NAME) that etcdsd would skip",
-		Long: `check reads every key under --path, or only NAME's record and the records below it,
-and prints each value etcdsd would skip, with the reason its skipped_values_total metric
-gives, and each key that is no DNS name (its records answer only for the names above it).
-It exits 1 when it finds any.`,
+		Use:   "check [NAME | KEY]",
+		Short: "Report every value under --path (or NAME, or KEY) that etcdsd would skip",
+		Long: `check reads every key under --path, or only NAME's records and the records below them
+(NAME's key in any case of its letters, as etcdsd finds them), or a KEY under --path as it is
+and the keys below it, and prints each value etcdsd would skip, with the reason its
+skipped_values_total metric gives, and each key that is no DNS name (its records answer only
+for the names above it). It exits 1 when it finds any.
+
+Where etcd refuses the user some of those keys, check reads the parts the user's roles grant
+and names the ranges it could not read.`,
+		Example: `  etcdsdctl check
+  etcdsdctl check example.local
+  etcdsdctl check /skydns/local/example/a//empty`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key := index.RootKey(g.prefix)
+			root := index.RootKey(g.prefix)
+			t := target{key: root}
 			if len(args) == 1 {
 				var err error
-				if key, err = skydns.Key(g.prefix, args[0]); err != nil {
+				if t, err = parseTarget(g.prefix, args[0]); err != nil {
 					return err
 				}
 			}
-			var n, bad, unnamed int
+			out := cmd.OutOrStdout()
+			var (
+				n, bad, unnamed int
+				keys            []string
+				cov             *coverage
+			)
 			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
-				return scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
+				var err error
+				if keys, err = t.keys(ctx, cli, g.userName(), root); err != nil {
+					return err
+				}
+				cov, err = scan(ctx, cli, g.userName(), keys, func(kv *mvccpb.KeyValue, err error) {
 					n++
 					if err == nil {
 						return
@@ -44,19 +62,44 @@ It exits 1 when it finds any.`,
 					} else {
 						unnamed++
 					}
-					fmt.Fprintln(cmd.OutOrStdout(), line)
+					fmt.Fprintln(out, line)
 				})
+				return err
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "checked %d keys under %s: %d would be skipped, %d are no DNS name\n", n, key, bad, unnamed)
+			under := quoteKeys(keys)
+			if cov.none() {
+				return fmt.Errorf("nothing under %s could be read: %s", under, cov.why())
+			}
+			in := ""
+			if cov.partial() {
+				in = ", in the parts " + cov.user() + " may read"
+			}
+			if n == 0 {
+				fmt.Fprintf(out, "checked 0 keys under %s%s: there is no key at or below it\n", under, in)
+			} else {
+				fmt.Fprintf(out, "checked %s under %s%s: %d would be skipped, %s no DNS name\n", plural(n, "key"), under, in, bad, isAre(unnamed))
+			}
+			if cov.partial() {
+				fmt.Fprintln(out, cov.note())
+			}
 			if bad+unnamed > 0 {
 				return errReported
 			}
 			return nil
 		},
 	}
+}
+
+// quoteKeys joins keys for a message.
+func quoteKeys(keys []string) string {
+	q := make([]string, len(keys))
+	for i, k := range keys {
+		q[i] = skydns.Quote(k)
+	}
+	return strings.Join(q, ", ")
 }
 
 // describe returns the line check and ls print for a key whose value has err: the key
@@ -70,16 +113,61 @@ func describe(kv *mvccpb.KeyValue, err error) (line string, skipped bool) {
 	return line, true
 }
 
-// scan calls fn for key and for every key below it, read in pages at one revision as the
-// plugin lists them, with the value's decoding error: nil for a value etcdsd serves.
-func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb.KeyValue, error)) error {
-	below, apex := index.BelowSpans(key)
+// coverage is what a scan could not read: the spans etcd refused the user, the parts of
+// them that the user's roles grant, which were read instead, and the parts they do not.
+type coverage struct {
+	spans   int          // the spans the scan was to read
+	refused []index.Span // the spans etcd refused
+	read    []interval   // the parts of refused that the roles grant, read
+	unread  []interval   // the parts of refused not read: all of them when acc is nil
+	acc     *access      // the user's roles, when they could be read
+	accErr  error        // why acc is nil
+	denied  error        // etcd's first refusal
+	name    string       // the user, as --user or the certificate names it
+}
+
+// partial reports whether part of the keys was not read.
+func (c *coverage) partial() bool { return len(c.unread) > 0 }
+
+// none reports whether etcd refused every span and the roles grant no part of them.
+func (c *coverage) none() bool { return len(c.refused) == c.spans && len(c.read) == 0 }
+
+// user names the user the reads were refused to.
+func (c *coverage) user() string {
+	if c.acc != nil {
+		return c.acc.who()
+	}
+	if c.name != "" {
+		return "user " + c.name
+	}
+	return "the client"
+}
+
+// note says what was not read and why: "not read: /skydns, [/skydns/, /skydns/local/):
+// user coredns (role coredns-example) may not read there".
+func (c *coverage) note() string {
+	return "not read: " + spans(c.unread) + ": " + c.why()
+}
+
+// why says why the unread parts were not read.
+func (c *coverage) why() string {
+	if c.acc != nil {
+		if len(c.read) == 0 && len(c.acc.read) > 0 {
+			return fmt.Sprintf("%s may not read there (it may read %s)", c.acc.who(), spans(c.acc.read))
+		}
+		return c.acc.who() + " may not read there"
+	}
+	return fmt.Sprintf("%v; which parts %s may read is unknown: %v", c.denied, c.user(), c.accErr)
+}
+
+// scan calls fn for each of keys and for every key below them, read in pages at one
+// revision as the plugin lists them, with the value's decoding error: nil for a value
+// etcdsd serves. Where etcd refuses the user a range, scan reads the parts of it that
+// the user's roles grant and returns the rest, and why, in the coverage.
+func scan(ctx context.Context, cli *clientv3.Client, user string, keys []string, fn func(*mvccpb.KeyValue, error)) (*coverage, error) {
 	var rev int64 // the first page's, for every other
-	for _, s := range []index.Span{apex, below} {
+	read := func(s index.Span) error {
 		for resp, err := range index.Pages(ctx, cli, s, rev, index.ListPaging) {
-			if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
-				break // a role that grants the keys below key only, as the plugin copes with
-			}
 			if err != nil {
 				return err
 			}
@@ -91,6 +179,43 @@ func scan(ctx context.Context, cli *clientv3.Client, key string, fn func(*mvccpb
 				fn(kv, err)
 			}
 		}
+		return nil
 	}
-	return nil
+	cov := &coverage{name: user}
+	for _, key := range keys {
+		below, apex := index.BelowSpans(key)
+		for _, s := range []index.Span{apex, below} {
+			cov.spans++
+			err := read(s)
+			if errors.Is(err, rpctypes.ErrPermissionDenied) {
+				cov.refused = append(cov.refused, s)
+				if cov.denied == nil {
+					cov.denied = err
+				}
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(cov.refused) == 0 {
+		return cov, nil
+	}
+	cov.acc, cov.accErr = lookupAccess(ctx, cli, user)
+	for _, s := range cov.refused {
+		if cov.acc == nil {
+			cov.unread = append(cov.unread, spanInterval(s))
+			continue
+		}
+		in, out := split(spanInterval(s), cov.acc.read)
+		for _, iv := range in {
+			if err := read(iv.span()); err != nil {
+				return nil, err
+			}
+		}
+		cov.read = append(cov.read, in...)
+		cov.unread = append(cov.unread, out...)
+	}
+	return cov, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/coredns/coredns/request"
 	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/register"
@@ -36,47 +37,86 @@ as dig shows them; values under NAME that etcdsd skips are listed after. --zone 
 the zone of the Corefile's etcdsd stanza (a name, or a CIDR for a reverse zone): it decides
 apex answers and which names are looked up in the data. A name outside the zone, such as a
 CNAME's target, is not looked up: the CNAME shows without the target's records. The
-default zone, the root, reads every key under --path.`,
+default zone, the root, reads every key under --path; where etcd refuses the user that,
+ls previews NAME in the widest zone above it whose keys the user may read, and says so.`,
 		Example: `  etcdsdctl ls _web._tcp.example.local --zone example.local`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.HasPrefix(args[0], "/") {
+				return fmt.Errorf("ls takes a DNS name, not a key (%s): it shows the answers to queries for the name", skydns.Quote(args[0]))
+			}
 			name := dns.Fqdn(args[0])
 			zone, err := zoneOf(zone, name)
 			if err != nil {
 				return err
 			}
+			zones := []string{zone}
+			if !cmd.Flags().Changed("zone") {
+				zones = append(zones, narrower(zone, name)...)
+			}
 			out := cmd.OutOrStdout()
 			answered := false
+			found := ""
 			err = g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
-				var err error
-				if answered, err = preview(ctx, cli, g.prefix, zone, name, out); err != nil {
+				user := g.userName()
+				o := &index.Options{PathPrefix: g.prefix, Now: time.Now, Upstream: unresolved{}}
+				snap, zone, err := readZone(ctx, cli, user, o, zones, out)
+				if err != nil && errors.Is(err, rpctypes.ErrPermissionDenied) && cmd.Flags().Changed("zone") && len(narrower(zones[0], name)) > 0 {
+					return fmt.Errorf("%w; without --zone, ls previews the name in the widest zone above it that the user may read", err)
+				}
+				if err != nil {
 					return err
 				}
+				answered = preview(ctx, snap, o, zone, name, out)
 				// Values etcdsd skips answer nothing: say which, so an empty answer is explained.
-				key, err := skydns.Key(g.prefix, name)
+				t, err := parseTarget(g.prefix, name)
 				if err != nil {
 					return nil // a wildcard name: no one key to look below
 				}
-				err = scan(ctx, cli, key, func(kv *mvccpb.KeyValue, err error) {
+				keys, err := t.keys(ctx, cli, user, index.RootKey(g.prefix))
+				if err != nil {
+					return err
+				}
+				var n, bad, unnamed int
+				cov, err := scan(ctx, cli, user, keys, func(kv *mvccpb.KeyValue, err error) {
+					n++
 					if err == nil {
 						return
 					}
-					if line, skipped := describe(kv, err); skipped {
+					line, skipped := describe(kv, err)
+					if skipped {
+						bad++
 						fmt.Fprintln(cmd.ErrOrStderr(), "skipped "+line)
 					} else {
+						unnamed++
 						fmt.Fprintln(cmd.ErrOrStderr(), line)
 					}
 				})
 				if err != nil {
 					return err
 				}
-				return showHealth(ctx, cli, key, out)
+				if cov.partial() {
+					fmt.Fprintln(out, ";; "+cov.note())
+				}
+				if n == 0 {
+					found = fmt.Sprintf("no key at or below %s", quoteKeys(keys))
+				} else {
+					found = fmt.Sprintf("%s at or below %s, of which %d would be skipped and %s no DNS name",
+						plural(n, "key"), quoteKeys(keys), bad, isAre(unnamed))
+				}
+				if cov.partial() {
+					found += " (of the keys read: see \"not read\")"
+				}
+				return showHealth(ctx, cli, user, t.key, out)
 			})
 			if err != nil {
 				return err
 			}
 			if !answered {
-				fmt.Fprintf(cmd.ErrOrStderr(), "no records for %s\n", name)
+				if found != "" {
+					found = ": " + found
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "no records for %s%s\n", name, found)
 				return errReported
 			}
 			return nil
@@ -84,6 +124,48 @@ default zone, the root, reads every key under --path.`,
 	}
 	cmd.Flags().StringVar(&zone, "zone", ".", "the zone etcdsd serves NAME in")
 	return cmd
+}
+
+// narrower returns the names between zone (left out) and name, widest first, up to a
+// wildcard label: the zones ls may preview name in when etcd refuses the user zone's
+// keys.
+func narrower(zone, name string) []string {
+	labels := dns.SplitDomainName(strings.ToLower(name))
+	var zones []string
+	for i := len(labels) - dns.CountLabel(zone) - 1; i >= 0; i-- {
+		if labels[i] == "*" || labels[i] == "any" {
+			break
+		}
+		zones = append(zones, dns.Fqdn(strings.Join(labels[i:], ".")))
+	}
+	return zones
+}
+
+// readZone reads the keys of the first of zones whose keys etcd lets the user read, as
+// etcdsd reads a zone, and says on out which zone that is when it is not the first.
+func readZone(ctx context.Context, cli *clientv3.Client, user string, o *index.Options, zones []string, out io.Writer) (*index.Snapshot, string, error) {
+	var refused error
+	for i, z := range zones {
+		snap, err := index.Read(ctx, cli, o, z)
+		if err == nil {
+			if i > 0 {
+				fmt.Fprintf(out, ";; zone %s: the widest at or above %s whose keys %s may read (%v); names outside it are not looked up in the data\n",
+					z, zones[len(zones)-1], whoIs(user), refused)
+			}
+			return snap, z, nil
+		}
+		if !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			return nil, "", err
+		}
+		refused = err
+	}
+	z := zones[len(zones)-1]
+	below := index.Below(index.RootKey(msg.Path(z, o.PathPrefix)))
+	err := refusal(ctx, cli, user, "read", []interval{spanInterval(below)}, rpctypes.ErrPermissionDenied)
+	if len(zones) > 1 {
+		return nil, "", fmt.Errorf("reading the keys of %s or of any zone above it: %w", z, err)
+	}
+	return nil, "", fmt.Errorf("reading the keys of zone %s: %w", z, err)
 }
 
 // zoneOf returns the zone, normalized as the Corefile's are (a CIDR becomes its reverse
@@ -97,15 +179,10 @@ func zoneOf(zone, name string) (string, error) {
 	return "", fmt.Errorf("%s is not in zone %s", name, zone)
 }
 
-// preview prints what etcdsd answers for name in zone, type by type, from one read of
-// the zone's keys, with the plugin's default options, and reports whether any type had an
-// answer.
-func preview(ctx context.Context, cli *clientv3.Client, prefix, zone, name string, out io.Writer) (answered bool, err error) {
-	o := &index.Options{PathPrefix: prefix, Now: time.Now, Upstream: unresolved{}}
-	snap, err := index.Read(ctx, cli, o, zone)
-	if err != nil {
-		return false, err
-	}
+// preview prints what etcdsd answers for name in zone, type by type, from snap, the
+// zone's keys read with o (the plugin's default options), and reports whether any type
+// had an answer.
+func preview(ctx context.Context, snap *index.Snapshot, o *index.Options, zone, name string, out io.Writer) (answered bool) {
 	for _, qt := range lsTypes {
 		m := new(dns.Msg).SetQuestion(name, qt)
 		a, err := snap.Build(ctx, o, zone, request.Request{Req: m})
@@ -130,7 +207,7 @@ func preview(ctx context.Context, cli *clientv3.Client, prefix, zone, name strin
 			fmt.Fprintln(out, rr, " ; additional")
 		}
 	}
-	return answered, nil
+	return answered
 }
 
 // unresolved stands in for CoreDNS's upstream, which ls has not: every name outside the
@@ -143,7 +220,7 @@ func (unresolved) Lookup(_ context.Context, _ request.Request, name string, typ 
 }
 
 // showHealth prints the check states of the registrations at key and below it.
-func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Writer) error {
+func showHealth(ctx context.Context, cli *clientv3.Client, user, key string, out io.Writer) error {
 	at := register.HealthKey(key)
 	below := index.Below(at)
 	for _, get := range []func() (*clientv3.GetResponse, error){
@@ -153,11 +230,11 @@ func showHealth(ctx context.Context, cli *clientv3.Client, key string, out io.Wr
 		resp, err := get()
 		if errors.Is(err, rpctypes.ErrPermissionDenied) {
 			// A role that reads records only: there are no check states to show.
-			fmt.Fprintf(out, ";; check states not shown: %s is not readable (%v)\n", register.HealthPrefix, err)
+			fmt.Fprintf(out, ";; check states not shown: etcd refused %s reading %s and the keys below it (%v)\n", whoIs(user), skydns.Quote(at), err)
 			return nil
 		}
 		if err != nil {
-			return err
+			return fmt.Errorf("reading the check states at %s: %w", skydns.Quote(at), err)
 		}
 		for _, kv := range resp.Kvs {
 			var h register.Health

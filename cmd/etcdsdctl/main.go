@@ -5,10 +5,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	golog "log"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -19,6 +21,8 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func main() {
@@ -55,6 +59,7 @@ type global struct {
 	user, password string
 	dialTimeout    time.Duration
 	commandTimeout time.Duration
+	tls            *tls.Config // built from the files, for the probes of explain
 }
 
 func newRootCmd() *cobra.Command {
@@ -94,12 +99,15 @@ func (g *global) client() (*clientv3.Client, error) {
 	if name, pass, ok := strings.Cut(g.user, ":"); ok {
 		cfg.Username, cfg.Password = name, pass
 	}
+	if (g.cert == "") != (g.key == "") {
+		return nil, fmt.Errorf("--cert and --key go together: give both or neither")
+	}
 	if g.cacert != "" || g.cert != "" || g.key != "" {
 		tc, err := transport.TLSInfo{CertFile: g.cert, KeyFile: g.key, TrustedCAFile: g.cacert}.ClientConfig()
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("reading the TLS files (--cacert, --cert, --key): %w", err)
 		}
-		cfg.TLS = tc
+		cfg.TLS, g.tls = tc, tc
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
@@ -112,10 +120,100 @@ func (g *global) client() (*clientv3.Client, error) {
 func (g *global) withClient(fn func(ctx context.Context, cli *clientv3.Client) error) error {
 	cli, err := g.client()
 	if err != nil {
-		return err
+		return g.explain(err)
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), g.commandTimeout)
 	defer cancel()
-	return fn(ctx, cli)
+	return g.explain(fn(ctx, cli))
+}
+
+// explain adds to an error from etcd what lets the user act on it: for a request that
+// etcd did not answer in time, what each endpoint does with a connection. A refused range
+// is explained where it is read, with what the user may read instead.
+func (g *global) explain(err error) error {
+	if err == nil || errors.Is(err, errReported) {
+		return err
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded, codes.Unavailable:
+	default:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+	var notes []string
+	for _, ep := range g.endpoints {
+		if note := g.probe(ep); note != "" {
+			notes = append(notes, note)
+		}
+	}
+	if len(notes) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, strings.Join(notes, "; "))
+}
+
+// probe says what the endpoint ep does with a connection, as the client makes it: refuses
+// it, fails the TLS handshake (a certificate it wants, or one that does not verify), or
+// speaks TLS to a client without --cacert; "" when it takes one and etcdsdctl cannot tell
+// more.
+func (g *global) probe(ep string) string {
+	host := ep
+	if scheme, rest, ok := strings.Cut(ep, "://"); ok {
+		if scheme == "unix" || scheme == "unixs" {
+			return ""
+		}
+		host, _, _ = strings.Cut(rest, "/")
+	}
+	d := &net.Dialer{Timeout: time.Second}
+	c, err := d.Dial("tcp", host)
+	if err != nil {
+		return "etcd is not reachable: " + err.Error()
+	}
+	c.Close()
+	cfg := g.tls
+	if cfg == nil {
+		cfg = &tls.Config{InsecureSkipVerify: true} // #nosec G402 -- only to tell whether the endpoint speaks TLS
+	}
+	tc, herr := tls.DialWithDialer(d, "tcp", host, cfg)
+	var rerr error
+	if herr == nil {
+		// TLS 1.3 refuses a missing client certificate after the handshake: on the first read.
+		tc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, rerr = tc.Read(make([]byte, 1))
+		tc.Close()
+		var ne net.Error
+		if errors.As(rerr, &ne) && ne.Timeout() {
+			rerr = nil
+		}
+	}
+	switch {
+	case g.tls == nil && herr == nil:
+		return host + " speaks TLS: give --cacert (and --cert and --key if it wants a client certificate)"
+	case g.tls != nil && herr != nil:
+		return "the TLS handshake with " + host + " fails: " + herr.Error()
+	case g.tls != nil && rerr != nil:
+		return "the TLS handshake with " + host + " fails: " + rerr.Error()
+	}
+	return host + " takes connections, but etcd did not answer in time"
+}
+
+// plural returns n with the noun, in the plural unless n is 1: "1 key", "2 keys".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// isAre is n with the verb for n things: "1 is", "2 are".
+func isAre(n int) string { return fmt.Sprintf("%d %s", n, verb(n)) }
+
+// verb is "is" for one thing, else "are".
+func verb(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
 }

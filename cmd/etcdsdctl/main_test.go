@@ -104,8 +104,14 @@ func TestLs(t *testing.T) {
 	if code, out, _ := ctl(t, p, "ls", "txt.example.local"); code != 0 || !strings.Contains(out, "txt.example.local.\t300\tIN\tTXT\t\"hello\"") {
 		t.Errorf("ls of a text record: exit %d\n%s", code, out)
 	}
-	if code, _, errOut := ctl(t, p, "ls", "nothing.example.local"); code != 1 || !strings.Contains(errOut, "no records for nothing.example.local.") {
-		t.Errorf("ls of a missing name: exit %d, %q", code, errOut)
+	put(t, p+"/local/example/bad/x", `{"host":`)
+	for name, want := range map[string]string{
+		"nothing.example.local": "no records for nothing.example.local.: no key at or below /ls/local/example/nothing\n",
+		"bad.example.local":     "no records for bad.example.local.: 1 key at or below /ls/local/example/bad, of which 1 would be skipped and 0 are no DNS name\n",
+	} {
+		if code, _, errOut := ctl(t, p, "ls", name); code != 1 || !strings.Contains(errOut, want) {
+			t.Errorf("ls of %s: exit %d, %q; want 1 and %q", name, code, errOut, want)
+		}
 	}
 	if code, _, errOut := ctl(t, p, "ls", "www.example.org", "--zone", "example.local"); code != 1 || !strings.Contains(errOut, "not in zone") {
 		t.Errorf("ls outside the zone: exit %d, %q", code, errOut)
@@ -157,33 +163,99 @@ func TestLsBeyondTheData(t *testing.T) {
 	}
 }
 
-// A role that may read only the records below a zone, as the README's: check and ls
-// work, reading neither the zone's own key nor the check states.
-func TestReadBelowZoneRole(t *testing.T) {
-	_, srv, admin := devetcd.StartFor(t)
-	defer srv.Close()
-	ctx := context.Background()
-	const p = "/rr"
-	for k, v := range map[string]string{p + "/local/example/web/a": `{"host":"10.3.0.1","port":80}`, p + "/local/example/web/b": `{"host":`} {
-		if _, err := admin.Put(ctx, k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := devetcd.EnableAuth(ctx, admin, "rootpw",
-		devetcd.Reader{User: "reader", Password: "readerpw", Ranges: [][2]string{devetcd.PrefixRange(p + "/local/example/")}}); err != nil {
+// releases returns the etcd binaries to run a test on: the current release's and each of
+// devetcd.Releases (Debian's 3.4 in CI).
+func releases(t *testing.T) []string {
+	bin, err := devetcd.CurrentBinary(t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	as := func(args ...string) (int, string, string) {
-		var o, e bytes.Buffer
-		code := run(append([]string{"--endpoints", srv.Endpoint, "--path", p, "--user", "reader:readerpw"}, args...), &o, &e)
-		return code, o.String(), e.String()
-	}
-	if code, out, errOut := as("check", "example.local"); code != 1 || !strings.Contains(out, "checked 2 keys under "+p+"/local/example: 1 would be skipped, 0 are no DNS name") {
-		t.Errorf("check: exit %d\n%s%s", code, out, errOut)
-	}
-	code, out, errOut := as("ls", "web.example.local", "--zone", "example.local")
-	if code != 0 || !strings.Contains(out, "web.example.local.\t300\tIN\tA\t10.3.0.1") || !strings.Contains(out, ";; check states not shown") {
-		t.Errorf("ls: exit %d\n%s%s", code, out, errOut)
+	return append([]string{bin}, devetcd.Releases()...)
+}
+
+// The README's read-only role, which may read the keys below one zone: check and ls work
+// over what it may read, with or without a zone, and say which ranges they could not read
+// and why; what it may not do at all is an error that says what the role grants. etcd
+// lets a user read its own roles in 3.4 as in 3.7, which is how etcdsdctl knows.
+func TestReadOnlyRole(t *testing.T) {
+	const p = "/ro"
+	for _, bin := range releases(t) {
+		c, admin := devetcd.StartClusterFor(t, bin, 1)
+		t.Run("etcd "+c.Version, func(t *testing.T) {
+			ctx := context.Background()
+			for k, v := range map[string]string{
+				p + "/local/example":       `{"host":"10.3.0.9"}`,
+				p + "/local/example/web/a": `{"host":"10.3.0.1","port":80}`,
+				p + "/local/example/web/b": `{"host":`,
+				p + "/local/other/x":       `{"host":"10.9.0.1"}`,
+			} {
+				if _, err := admin.Put(ctx, k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := devetcd.EnableAuth(ctx, admin, "rootpw",
+				devetcd.Reader{User: "coredns", Password: "corednspw", Ranges: [][2]string{devetcd.PrefixRange(p + "/local/example/")}}); err != nil {
+				t.Fatal(err)
+			}
+			const who = "user coredns (role coredns)"
+			for _, tc := range []struct {
+				args        []string
+				code        int
+				out, errOut []string // what stdout and stderr hold
+				not         []string // what stdout does not hold
+			}{
+				{[]string{"check"}, 1, []string{
+					p + "/local/example/web/b: invalid_json",
+					"checked 2 keys under /ro, in the parts " + who + " may read: 1 would be skipped, 0 are no DNS name",
+					"not read: /ro, [/ro/, /ro/local/example/), [/ro/local/example0, /ro0): " + who + " may not read there"}, nil, nil},
+				{[]string{"check", "example.local"}, 1, []string{
+					"checked 2 keys under /ro/local/example, in the parts " + who + " may read: 1 would be skipped",
+					"not read: /ro/local/example: " + who + " may not read there (it may read [/ro/local/example/, /ro/local/example0))"}, nil, nil},
+				{[]string{"check", "web.example.local"}, 1, []string{
+					"checked 2 keys under /ro/local/example/web: 1 would be skipped"}, nil, []string{"not read"}},
+				{[]string{"ls", "web.example.local"}, 0, []string{
+					";; zone example.local.: the widest at or above web.example.local. whose keys user coredns may read (reading [/ro/local/, /ro/local0): etcdserver: permission denied)",
+					"web.example.local.\t300\tIN\tA\t10.3.0.1",
+					";; check states not shown: etcd refused user coredns reading /etcdsd/health/ro/local/example/web and the keys below it"},
+					[]string{"skipped /ro/local/example/web/b: invalid_json"}, nil},
+				{[]string{"ls", "example.local"}, 0, []string{
+					";; zone example.local.: the widest",
+					"example.local.\t300\tIN\tA\t10.3.0.1",
+					";; not read: /ro/local/example: " + who + " may not read there"}, nil, []string{"10.3.0.9"}},
+				{[]string{"ls", "web.example.local", "--zone", "example.local"}, 0, []string{
+					"web.example.local.\t300\tIN\tA\t10.3.0.1"}, nil, []string{";; zone"}},
+				{[]string{"ls", "x.other.local"}, 1, nil, []string{
+					"reading the keys of x.other.local. or of any zone above it: etcd refused " + who + " to read [/ro/local/other/x/, /ro/local/other/x0) (etcdserver: permission denied): its roles grant read on none of it"}, nil},
+				{[]string{"ls", "x.other.local", "--zone", "other.local"}, 1, nil, []string{
+					"reading the keys of zone other.local.: etcd refused " + who + " to read [/ro/local/other/, /ro/local/other0)",
+					"without --zone, ls previews the name in the widest zone above it"}, nil},
+				{[]string{"rm", "web.example.local"}, 1, nil, []string{
+					"etcd refused " + who + " to delete /ro/local/example/web (etcdserver: permission denied): its roles grant write on none of it"}, nil},
+				{[]string{"register", "new.example.local", "--host", "10.3.0.5"}, 1, nil, []string{
+					"etcd refused " + who + " to write /ro/local/example/new (", "its roles grant write on none of it"}, nil},
+			} {
+				var o, e bytes.Buffer
+				code := run(append([]string{"--endpoints", c.Endpoint(0), "--path", p, "--user", "coredns:corednspw"}, tc.args...), &o, &e)
+				if code != tc.code {
+					t.Errorf("%v: exit %d, want %d\n%s%s", tc.args, code, tc.code, o.String(), e.String())
+				}
+				for _, want := range tc.out {
+					if !strings.Contains(o.String(), want) {
+						t.Errorf("%v: stdout lacks %q:\n%s%s", tc.args, want, o.String(), e.String())
+					}
+				}
+				for _, want := range tc.errOut {
+					if !strings.Contains(e.String(), want) {
+						t.Errorf("%v: stderr lacks %q:\n%s%s", tc.args, want, o.String(), e.String())
+					}
+				}
+				for _, not := range tc.not {
+					if strings.Contains(o.String(), not) {
+						t.Errorf("%v: stdout holds %q:\n%s", tc.args, not, o.String())
+					}
+				}
+			}
+		})
 	}
 }
 
@@ -191,7 +263,7 @@ func TestCheck(t *testing.T) {
 	const p = "/check"
 	put(t, p+"/local/example/good", `{"host":"10.0.0.1","port":80}`)
 	put(t, "/check-sibling/bad", `not json`) // not under the path: not checked
-	if code, out, errOut := ctl(t, p, "check"); code != 0 || !strings.Contains(out, "checked 1 keys under /check: 0 would be skipped, 0 are no DNS name") {
+	if code, out, errOut := ctl(t, p, "check"); code != 0 || !strings.Contains(out, "checked 1 key under /check: 0 would be skipped, 0 are no DNS name") {
 		t.Fatalf("check of a clean path: exit %d\n%s%s", code, out, errOut)
 	}
 
@@ -207,15 +279,30 @@ func TestCheck(t *testing.T) {
 		p + "/local/example/a/json: invalid_json:",
 		p + "/local/example/a//empty: invalid_key:",
 		"(no name: its records answer for the names above it only)",
-		"checked 4 keys under /check: 2 would be skipped, 1 are no DNS name",
+		"checked 4 keys under /check: 2 would be skipped, 1 is no DNS name",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
 	}
-	// Below a name, only its subtree is read.
-	if code, out, _ := ctl(t, p, "check", "good.example.local"); code != 0 || !strings.Contains(out, "checked 1 keys under /check/local/example/good: 0") {
-		t.Errorf("check of one name: exit %d\n%s", code, out)
+	// Below a name, only its subtree is read: the name's key in any case, or a key as it is.
+	put(t, p+"/local/example/Caps", `{"host":`)
+	for _, tc := range []struct {
+		arg  string
+		code int
+		want string
+	}{
+		{"good.example.local", 0, "checked 1 key under /check/local/example/good: 0 would be skipped, 0 are no DNS name"},
+		{"CAPS.example.local", 1, "checked 1 key under /check/local/example/Caps: 1 would be skipped, 0 are no DNS name"},
+		{"nothing.example.local", 0, "checked 0 keys under /check/local/example/nothing: there is no key at or below it"},
+		{p + "/local/example/a//empty", 1, "checked 1 key under /check/local/example/a//empty: 0 would be skipped, 1 is no DNS name"},
+		{"/elsewhere/x", 1, "key /elsewhere/x is not under --path /check"},
+		{"*.example.local", 1, `*.example.local.: label "*" is a wildcard in lookups, so it stands for no one key; to name a key as it is, give the key (such as /check/local/example/*)`},
+	} {
+		code, out, errOut := ctl(t, p, "check", tc.arg)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("check %s: exit %d, want %d and %q:\n%s%s", tc.arg, code, tc.code, tc.want, out, errOut)
+		}
 	}
 }
 
@@ -242,24 +329,122 @@ func TestKeysPrintedEscaped(t *testing.T) {
 	}
 }
 
+// rm finds a name's key in any case of its letters, takes a key as it is, and says what
+// it deleted and, when it deletes nothing, what is there.
 func TestRm(t *testing.T) {
 	const p = "/rm"
-	put(t, p+"/local/example/web", `{"host":"10.0.0.1"}`)
-	put(t, p+"/local/example/web/a", `{"host":"10.0.0.2"}`)
-	put(t, p+"/local/example/web/b", `{"host":"10.0.0.3"}`)
-	put(t, p+"/local/example/web-2", `{"host":"10.0.0.4"}`)
-
-	if code, out, errOut := ctl(t, p, "rm", "a.web.example.local"); code != 0 || !strings.Contains(out, "deleted 1 keys") {
-		t.Fatalf("rm: exit %d\n%s%s", code, out, errOut)
+	for _, k := range []string{"web", "web/a", "web/b", "web-2", "MixedCase", "Both", "both", "kids/x", "kids/y", "kids/Z/deep", "a//empty"} {
+		put(t, p+"/local/example/"+k, `{"host":"10.0.0.1"}`)
 	}
-	if code, _, errOut := ctl(t, p, "rm", "a.web.example.local"); code != 1 || !strings.Contains(errOut, "no record at "+p+"/local/example/web/a") {
-		t.Errorf("rm of a missing record: exit %d, %q", code, errOut)
-	}
-	if code, out, _ := ctl(t, p, "rm", "-r", "web.example.local"); code != 0 || !strings.Contains(out, "deleted 2 keys") {
-		t.Errorf("rm -r: exit %d\n%s", code, out)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"a.web.example.local"}, 0, "deleted 1 key: /rm/local/example/web/a\n"},
+		{[]string{"a.web.example.local"}, 1, "no record for a.web.example.local.: no key /rm/local/example/web/a, in any case of its letters, nor any below it"},
+		{[]string{"web.example.local"}, 0, "deleted 1 key: /rm/local/example/web\n1 key below /rm/local/example/web is left (rm -r deletes the keys below a name too)"},
+		{[]string{"kids.example.local"}, 1, "no record for kids.example.local. at /rm/local/example/kids: a name with 3 keys below it; rm -r kids.example.local deletes them with it"},
+		{[]string{"mixedcase.example.local"}, 0, "deleted 1 key: /rm/local/example/MixedCase\n"},
+		{[]string{"BOTH.example.local"}, 0, "deleted 2 keys: /rm/local/example/Both; /rm/local/example/both\n"},
+		{[]string{"-r", "Web.Example.Local"}, 0, "deleted 1 key: 1 key below /rm/local/example/web\n"},
+		{[]string{"-r", "kids.example.local"}, 0, "deleted 3 keys: 3 keys below /rm/local/example/kids\n"},
+		{[]string{p + "/local/example/a//empty"}, 0, "deleted 1 key: /rm/local/example/a//empty\n"},
+		{[]string{p + "/local/example/a//empty"}, 1, "no key /rm/local/example/a//empty, nor any below it"},
+		{[]string{"*.example.local"}, 1, `label "*" is a wildcard in lookups, so it stands for no one key; to name a key as it is, give the key (such as /rm/local/example/*)`},
+		{[]string{"-r", p}, 1, "/rm is --path itself: rm deletes records below it"},
+		{[]string{"/elsewhere/x"}, 1, "key /elsewhere/x is not under --path /rm"},
+	} {
+		code, out, errOut := ctl(t, p, append([]string{"rm"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+			t.Errorf("rm %v: exit %d, want %d and %q:\n%s%s", tc.args, code, tc.code, tc.want, out, errOut)
+		}
 	}
 	if got := keys(t, p+"/"); len(got) != 1 || got[0] != p+"/local/example/web-2" {
-		t.Errorf("after rm -r, keys %v; want only the sibling web-2", got)
+		t.Errorf("after the rms, keys %v; want only the sibling web-2", got)
+	}
+}
+
+// spellings finds every key that spells a name with capitals, and no sibling that merely
+// starts with its letters.
+func TestSpellings(t *testing.T) {
+	const p = "/sp"
+	for _, k := range []string{
+		"local/example/web", "local/example/Web/a", "Local/example/web", "local/example/WEB-2", "local/example/wEb.x",
+		"local/example/Webs", "local/example/WE", "local/example/DOT.x", "local/example/DOT/z", "local/example/dot.y",
+		"local/exampleX/web",
+	} {
+		put(t, p+"/"+k, `{"host":"10.0.0.1"}`)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{testEtcd.Endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for _, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"web.example.local", []string{"/sp/Local/example/web", "/sp/local/example/Web", "/sp/local/example/web"}},
+		{"webs.example.local", []string{"/sp/local/example/Webs"}},
+		{"we.example.local", []string{"/sp/local/example/WE"}},
+		{"web-2.example.local", []string{"/sp/local/example/WEB-2"}},
+		{"dot.example.local", []string{"/sp/local/example/DOT"}},
+		{"example.local", []string{"/sp/Local/example", "/sp/local/example"}},
+		{"none.example.local", []string{"/sp/local/example/none"}},
+	} {
+		tg, err := parseTarget(p, tc.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tg.keys(context.Background(), cli, "", index.RootKey(p))
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("spellings of %s: %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// split finds the parts of a range that the permissions of a user's roles cover, merged
+// as etcd merges them, and the parts they do not.
+func TestSplit(t *testing.T) {
+	key := func(k string) interval { return spanInterval(index.Span{Start: k}) }
+	for _, tc := range []struct {
+		s       interval
+		perms   []interval
+		in, out string
+	}{
+		{interval{"/a/", "/a0"}, nil, "", "[/a/, /a0)"},
+		{interval{"/a/", "/a0"}, []interval{{"/a/b/", "/a/b0"}}, "[/a/b/, /a/b0)", "[/a/, /a/b/), [/a/b0, /a0)"},
+		{interval{"/a/", "/a0"}, []interval{{"/", ""}}, "[/a/, /a0)", ""},
+		{interval{"/a/", "/a0"}, []interval{{"/a/c", "/b"}, {"/a/", "/a/c"}}, "[/a/, /a0)", ""},
+		{interval{"/a/", "/a0"}, []interval{key("/a/k"), {"/a/x", "/a/z"}, {"/b", "/c"}}, "/a/k, [/a/x, /a/z)", `[/a/, /a/k), ["/a/k\x00", /a/x), [/a/z, /a0)`},
+		{key("/a"), []interval{{"/a/", "/a0"}}, "", "/a"},
+		{key("/a"), []interval{{"/", "/a\x00"}}, "/a", ""},
+	} {
+		in, out := split(tc.s, merge(tc.perms))
+		if spans(in) != tc.in || spans(out) != tc.out {
+			t.Errorf("split(%v, %v) = %s | %s, want %s | %s", tc.s, tc.perms, spans(in), spans(out), tc.in, tc.out)
+		}
+	}
+}
+
+// Errors that leave etcd unreached say why: a port nobody listens on, TLS flags that do
+// not go together or name no file.
+func TestConnectionErrors(t *testing.T) {
+	port := devetcd.FreePortFor(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--endpoints", fmt.Sprintf("127.0.0.1:%d", port), "--command-timeout", "1s", "check"}, "etcd is not reachable: dial tcp 127.0.0.1:"},
+		{[]string{"--endpoints", fmt.Sprintf("http://127.0.0.1:%d", port), "--command-timeout", "1s", "rm", "x.example.local"}, "connect: connection refused"},
+		{[]string{"--cert", "/nonexistent.pem", "check"}, "--cert and --key go together"},
+		{[]string{"--cacert", "/nonexistent.pem", "check"}, "reading the TLS files (--cacert, --cert, --key): open /nonexistent.pem: no such file or directory"},
+	} {
+		var o, e bytes.Buffer
+		if code := run(tc.args, &o, &e); code != 1 || !strings.Contains(e.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, e.String(), tc.want)
+		}
 	}
 }
 
@@ -438,21 +623,26 @@ func TestTLSAndAuthFlags(t *testing.T) {
 
 	base := []string{"--endpoints", srv.Endpoint, "--dial-timeout", "2s", "--command-timeout", "3s"}
 	certs := []string{"--cacert", tf.CA, "--cert", tf.ClientCert, "--key", tf.ClientKey}
+	plain := "127.0.0.1:" + strconv.Itoa(srv.Port())
 	for _, tc := range []struct {
 		name string
 		args []string
 		ok   bool
+		want string // in the error
 	}{
-		{"certificates and user:password", append(append(slices.Clone(base), certs...), "--user", "root:rootpw"), true},
-		{"certificates, --user and --password", append(append(slices.Clone(base), certs...), "--user", "root", "--password", "rootpw"), true},
-		{"wrong password", append(append(slices.Clone(base), certs...), "--user", "root:nope"), false},
-		{"no client certificate", append(slices.Clone(base), "--cacert", tf.CA, "--user", "root:rootpw"), false},
+		{"certificates and user:password", append(append(slices.Clone(base), certs...), "--user", "root:rootpw"), true, ""},
+		{"certificates, --user and --password", append(append(slices.Clone(base), certs...), "--user", "root", "--password", "rootpw"), true, ""},
+		{"wrong password", append(append(slices.Clone(base), certs...), "--user", "root:nope"), false, "authentication failed, invalid user ID or password"},
+		{"no client certificate", append(slices.Clone(base), "--cacert", tf.CA, "--user", "root:rootpw"), false,
+			"the TLS handshake with " + plain + " fails: remote error: tls: certificate required"},
+		{"no TLS", []string{"--endpoints", plain, "--dial-timeout", "2s", "--command-timeout", "3s", "--user", "root:rootpw"}, false,
+			plain + " speaks TLS: give --cacert"},
 	} {
 		var o, e bytes.Buffer
 		code := run(append(tc.args, "check"), &o, &e)
 		t.Logf("%s: exit %d: %s", tc.name, code, strings.TrimSpace(e.String()))
-		if (code == 0) != tc.ok {
-			t.Errorf("%s: exit %d, want success %v\n%s%s", tc.name, code, tc.ok, o.String(), e.String())
+		if (code == 0) != tc.ok || !strings.Contains(e.String(), tc.want) {
+			t.Errorf("%s: exit %d, want success %v and %q\n%s%s", tc.name, code, tc.ok, tc.want, o.String(), e.String())
 		}
 	}
 }

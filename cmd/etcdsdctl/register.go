@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,10 +11,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/etcdsd/etcdsd/register"
 	"github.com/etcdsd/etcdsd/skydns"
 
 	"github.com/spf13/cobra"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func newRegisterCmd(g *global) *cobra.Command {
@@ -59,7 +63,7 @@ when it passes again; etcdsdctl ls shows the check's state.`,
 			}
 			cli, err := g.client()
 			if err != nil {
-				return err
+				return g.explain(err)
 			}
 			defer cli.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
@@ -78,8 +82,20 @@ when it passes again; etcdsdctl ls shows the check's state.`,
 			if err != nil && ctx.Err() != nil {
 				return nil // stopped before anything was registered, as asked
 			}
+			if errors.Is(err, rpctypes.ErrPermissionDenied) {
+				need := []interval{}
+				if key, kerr := skydns.Key(g.prefix, args[0]); kerr == nil {
+					need = append(need, spanInterval(index.Span{Start: key}))
+					if opt.Check != nil {
+						need = append(need, spanInterval(index.Span{Start: register.HealthKey(key)}))
+					}
+				}
+				rctx, cancel := context.WithTimeout(context.Background(), g.commandTimeout)
+				defer cancel()
+				return refusal(rctx, cli, g.userName(), "write", need, err)
+			}
 			if err != nil {
-				return err
+				return g.explain(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "registered %s at %s under lease %x (ttl %v); stop with Ctrl-C\n",
 				args[0], r.Key(), int64(r.Lease()), r.TTL())
