@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -36,6 +34,8 @@ type etcdConn interface {
 	// takes them back.
 	steer(ctx context.Context) (allAnswer bool, heard []*etcdserverpb.ResponseHeader)
 	restore(ctx context.Context)
+	// why says what stops each endpoint when none can be reached (diagnose), or nil.
+	why(ctx context.Context) error
 	Close() error
 }
 
@@ -44,6 +44,7 @@ type etcdConn interface {
 // verifier) always reaches a client, at worst a closed one that answers with an error.
 type conn struct {
 	dial    func(context.Context) (*clientv3.Client, error) // nil: a client lent by the caller (Read)
+	reach   func(context.Context) error                     // why no endpoint can be reached (diagnose); nil: unknown
 	cli     atomic.Pointer[clientv3.Client]
 	all     []string    // the configured endpoints
 	avoided atomic.Bool // some of them are left out
@@ -51,13 +52,15 @@ type conn struct {
 
 var _ etcdConn = (*conn)(nil)
 
-// connector returns a watcher's way to connect: a conn over the clients dial makes.
-func connector(dial func(context.Context) (*clientv3.Client, error)) func(context.Context) (etcdConn, error) {
+// connector returns a watcher's way to connect: a conn over the clients dial makes, which
+// asks reach (nil: nobody) why etcd cannot be reached when a request finds no member.
+func connector(dial func(context.Context) (*clientv3.Client, error), reach func(context.Context) error) func(context.Context) (etcdConn, error) {
 	return func(ctx context.Context) (etcdConn, error) {
 		c, err := connect(ctx, dial)
 		if err != nil {
 			return nil, err
 		}
+		c.reach = reach
 		return c, nil
 	}
 }
@@ -103,6 +106,25 @@ func (c *conn) redial(ctx context.Context) error {
 	c.cli.Swap(cli).Close()
 	c.avoided.Store(false)
 	return nil
+}
+
+func (c *conn) why(ctx context.Context) error {
+	if c.reach == nil {
+		return nil
+	}
+	return c.reach(ctx)
+}
+
+// explain adds to an error that says only that no member answered (unreachable) what
+// stops each endpoint.
+func explain(ctx context.Context, c etcdConn, err error) error {
+	if !unreachable(err) {
+		return err
+	}
+	if why := c.why(ctx); why != nil {
+		return fmt.Errorf("%w (%w)", err, why)
+	}
+	return err
 }
 
 func (c *conn) Close() error {
@@ -187,49 +209,14 @@ func missing(all, some []string) []string {
 // certificates, or the Corefile: retrying soon cannot help, and CoreDNS need not wait for
 // it at start-up.
 func definitive(err error) bool {
+	var each endpointErrors
+	if errors.As(err, &each) {
+		// Until every endpoint's cause is one of these, one may yet come up.
+		return !slices.ContainsFunc(each, func(err error) bool { return !definitive(err) })
+	}
 	var verify *tls.CertificateVerificationError
 	return errors.Is(err, rpctypes.ErrAuthFailed) ||
 		errors.Is(err, rpctypes.ErrPermissionDenied) ||
-		errors.As(err, &verify)
-}
-
-// checkCertificates makes a TLS handshake with every endpoint that the client reaches over
-// TLS and returns the verification error when none of those that answer passes. The
-// client itself only reports that its requests time out: gRPC retries a failed handshake
-// until the deadline without saying why.
-func checkCertificates(ctx context.Context, endpoints []string, cfg *tls.Config) error {
-	var failed error
-	for _, ep := range endpoints {
-		host, ok := tlsHost(ep)
-		if !ok {
-			continue
-		}
-		c := cfg.Clone()
-		if c.ServerName == "" {
-			c.ServerName, _, _ = net.SplitHostPort(host)
-		}
-		d := tls.Dialer{NetDialer: &net.Dialer{Timeout: probeTimeout}, Config: c}
-		hctx, cancel := context.WithTimeout(ctx, probeTimeout)
-		conn, err := d.DialContext(hctx, "tcp", host)
-		cancel()
-		var verify *tls.CertificateVerificationError
-		switch {
-		case err == nil:
-			conn.Close()
-			return nil
-		case errors.As(err, &verify):
-			failed = fmt.Errorf("%s: %w", ep, err)
-		}
-	}
-	return failed
-}
-
-// tlsHost returns the host:port of an endpoint that the etcd client dials over TLS when
-// it has a TLS configuration.
-func tlsHost(ep string) (string, bool) {
-	u, err := url.Parse(ep)
-	if err != nil || u.Host == "" {
-		return ep, true // host:port: TLS when configured
-	}
-	return u.Host, u.Scheme == "https"
+		errors.As(err, &verify) ||
+		errors.Is(err, errNotTLS) || errors.Is(err, errTLS)
 }

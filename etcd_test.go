@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // testConnect connects a watcher to the test etcd.
-var testConnect = connector(func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() })
+var testConnect = connector(func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() }, nil)
 
 // startPlugin parses one etcdsd stanza (its endpoint is added), starts it like CoreDNS
 // would and waits for its first complete list. Shutdown runs at the end of the test.

@@ -122,15 +122,17 @@ func (e *Etcdsd) OnShutdown() error {
 	return nil
 }
 
+// reach says why none of e's endpoints can be reached, or nil when one can.
+func (e *Etcdsd) reach(ctx context.Context) error { return diagnose(ctx, e.endpoints, e.tlsConfig) }
+
 // newClient makes the client of one watcher. With credentials, clientv3.New
 // authenticates before it returns: ctx (the watcher's) and the dial timeout keep that from
 // blocking a shutdown or hiding a failure. A server certificate that fails verification
-// is found first, as the client would only time out.
+// is found first, as is an etcd that cannot be reached at all and why (diagnose): the
+// client would only time out.
 func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
-	if e.tlsConfig != nil {
-		if err := checkCertificates(ctx, e.endpoints, e.tlsConfig); err != nil {
-			return nil, err
-		}
+	if err := e.reach(ctx); err != nil {
+		return nil, err
 	}
 	return clientv3.New(clientv3.Config{
 		Context:              ctx,

@@ -26,7 +26,7 @@ func (e *Etcdsd) watchZones() {
 		}
 		w, ok := byPath[outer]
 		if !ok {
-			w = newWatcher(outer, connector(e.newClient), e.Verify)
+			w = newWatcher(outer, connector(e.newClient, e.reach), e.Verify)
 			w.now = e.Now
 			w.journal.size = e.IXFRJournal
 			w.answerBudget = e.AnswerCache

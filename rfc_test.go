@@ -461,3 +461,31 @@ func TestKeysThatAreNoName(t *testing.T) {
 		t.Errorf("the transfer lacks names above keys that are no name: %v", owners)
 	}
 }
+
+// negative_ttl sets the SOA's MINIMUM and TTL, which bound how long a resolver keeps an
+// NXDOMAIN or NODATA (RFC 2308 section 5): a service looked up just before it registers
+// is found again within that time. Without it, the built-in plugin's 30 s holds.
+func TestNegativeTTL(t *testing.T) {
+	rev := putAll(t, [][2]string{{"/rfc-negttl/local/example/web", `{"host":"10.7.1.1"}`}})
+	for _, tc := range []struct {
+		option string
+		soa    string
+	}{
+		{"", "example.local. 30 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 30"},
+		{"negative_ttl 5", "example.local. 5 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 5"},
+		{"negative_ttl 1h", "example.local. 300 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 3600"},
+	} {
+		t.Run(tc.option, func(t *testing.T) {
+			e := startPlugin(t, "etcdsd example.local {\n path /rfc-negttl\n "+tc.option+"\n}")
+			waitRevision(t, e, rev)
+			soa := []dns.RR{test.SOA(tc.soa)}
+			for _, c := range []test.Case{
+				{Qname: "new.example.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: soa},
+				{Qname: "web.example.local.", Qtype: dns.TypeAAAA, Ns: soa},
+				{Qname: "example.local.", Qtype: dns.TypeSOA, Answer: soa},
+			} {
+				serveIgnoringSerial(t, e, c)
+			}
+		})
+	}
+}

@@ -105,7 +105,7 @@ func TestRoles(t *testing.T) {
 			serveIgnoringSerial(t, e, tc.want)
 		})
 	}
-	if want := "The etcd role may not read [/skydns/local/example, /skydns/local/example0): reading /skydns/local/example as [[/skydns/local/example/, /skydns/local/example0)]"; !strings.Contains(logs.String(), want) {
+	if want := "Reading /skydns/local/example as [[/skydns/local/example/, /skydns/local/example0)], the part of [/skydns/local/example, /skydns/local/example0) the etcd role grants"; !strings.Contains(logs.String(), want) {
 		t.Errorf("the log does not say %q:\n%s", want, logs)
 	}
 	if strings.Contains(logs.String(), secret) {

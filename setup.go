@@ -1,14 +1,15 @@
 package etcdsd
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
@@ -17,6 +18,7 @@ import (
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/dustin/go-humanize"
 	"github.com/etcdsd/etcdsd/internal/index"
+	"github.com/miekg/dns"
 )
 
 const defaultEndpoint = "http://localhost:2379"
@@ -65,6 +67,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			PathPrefix:  "skydns",
 			MinLeaseTTL: index.DefaultMinLeaseTTL,
 			MaxLeaseTTL: index.DefaultMaxLeaseTTL,
+			NegativeTTL: index.DefaultNegativeTTL,
 			MaxAnswers:  index.DefaultMaxAnswers,
 			Upstream:    upstream.New(),
 		},
@@ -75,7 +78,11 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		AnswerCache:    index.DefaultAnswerCache,
 		endpoints:      []string{defaultEndpoint},
 	}
-	e.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+	args := c.RemainingArgs()
+	e.Zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+	if err := checkZones(args, e.Zones, c.ServerBlockKeys); err != nil {
+		return nil, c.Errf("%v", err)
+	}
 
 	for c.NextBlock() {
 		opt := c.Val()
@@ -92,6 +99,11 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			args := c.RemainingArgs()
 			if len(args) == 0 {
 				return nil, usageErr(c, opt, "ENDPOINT...")
+			}
+			for _, ep := range args {
+				if err := checkEndpoint(ep); err != nil {
+					return nil, c.Errf("endpoint: %v", err)
+				}
 			}
 			e.endpoints = args
 		case "credentials":
@@ -116,23 +128,23 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("tls: %v", err)
 			}
 			e.tlsConfig = cfg
-		case "min-lease-ttl", "max-lease-ttl":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, usageErr(c, opt, "DURATION")
-			}
-			secs, err := parseSeconds(args[0])
+		case "min-lease-ttl", "max-lease-ttl", "negative_ttl":
+			d, err := durationArg(c, opt)
 			if err != nil {
-				return nil, c.Errf("%s: %v", opt, err)
+				return nil, err
 			}
-			// 0 would mean the default inside (30 s, 24 h): say so rather than take it.
-			if secs == 0 || secs > math.MaxInt32 {
-				return nil, c.Errf("%s: %q is not between 1 s and %d s (RFC 2181 section 8)", opt, args[0], math.MaxInt32)
+			// 0 would mean the default inside (30 s, 24 h, 30 s): say so rather than take it.
+			if d < time.Second || d > math.MaxInt32*time.Second {
+				return nil, c.Errf("%s: %q is not between 1s and %ds (RFC 2181 section 8)", opt, c.Val(), math.MaxInt32)
 			}
-			if opt == "min-lease-ttl" {
+			secs := uint32(d / time.Second)
+			switch opt {
+			case "min-lease-ttl":
 				e.MinLeaseTTL = secs
-			} else {
+			case "max-lease-ttl":
 				e.MaxLeaseTTL = secs
+			default:
+				e.NegativeTTL = secs
 			}
 		case "no_apex_fallback", "wildcards":
 			if len(c.RemainingArgs()) != 0 {
@@ -144,23 +156,18 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				e.NoApexFallback = true
 			}
 		case "max_stale":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, usageErr(c, opt, "DURATION")
+			d, err := durationArg(c, opt)
+			if err != nil {
+				return nil, err
 			}
-			d, err := time.ParseDuration(args[0])
-			if err != nil || d <= 0 {
-				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", args[0])
+			if d <= 0 {
+				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", c.Val())
 			}
 			e.MaxStale = d
 		case "startup_timeout", "verify", "notify_interval":
-			args := c.RemainingArgs()
-			if len(args) != 1 {
-				return nil, usageErr(c, opt, "DURATION")
-			}
-			d, err := time.ParseDuration(args[0])
-			if err != nil || d < 0 {
-				return nil, c.Errf("%s: %q is not a duration such as 0, 5s or 10m", opt, args[0])
+			d, err := durationArg(c, opt)
+			if err != nil {
+				return nil, err
 			}
 			switch opt {
 			case "verify":
@@ -202,8 +209,14 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()
 		default:
+			if near := suggest(opt); near != "" {
+				return nil, c.Errf("unknown property '%s'; did you mean '%s'?", opt, near)
+			}
 			return nil, c.Errf("unknown property '%s'", opt)
 		}
+	}
+	if e.tlsConfig != nil && !slices.ContainsFunc(e.endpoints, func(ep string) bool { _, _, overTLS := target(ep, e.tlsConfig); return overTLS }) {
+		log.Warningf("tls is set, but every endpoint of %v is http://, which the etcd client dials without TLS: use https://", e.endpoints)
 	}
 	e.watchZones()
 	return e, nil
@@ -214,24 +227,70 @@ func usageErr(c *caddy.Controller, opt, args string) error {
 	return c.Errf("wrong arguments for '%s': want '%s'", opt, strings.TrimSpace(opt+" "+args))
 }
 
-// parseSeconds reads a TTL given as plain seconds ("30") or a Go duration ("5m", "1h30m").
-func parseSeconds(s string) (uint32, error) {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		if n > math.MaxUint32 {
-			return 0, fmt.Errorf("%q is more than %d seconds", s, uint32(math.MaxUint32))
+// durationArg reads the one argument of a duration option: a Go duration ("500ms", "5m",
+// "1h30m") or bare seconds ("30"), the forms the built-in plugin's lease options take.
+func durationArg(c *caddy.Controller, opt string) (time.Duration, error) {
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		return 0, usageErr(c, opt, "DURATION")
+	}
+	if n, err := strconv.ParseUint(args[0], 10, 64); err == nil {
+		return time.Duration(min(n, math.MaxInt64/uint64(time.Second))) * time.Second, nil
+	}
+	d, err := time.ParseDuration(args[0])
+	if err != nil || d < 0 {
+		return 0, c.Errf("%s: %q is neither seconds nor a duration such as 0, 30s, 5m or 2h30m", opt, args[0])
+	}
+	return d, nil
+}
+
+// options are the stanza's option names: the built-in etcd plugin's (fallthrough, path,
+// endpoint, credentials, tls, min-lease-ttl, max-lease-ttl, and stubzones, upstream and
+// debug, which it ignores too), under its spelling, and etcdsd's own.
+var options = []string{
+	"fallthrough", "path", "endpoint", "credentials", "tls", "min-lease-ttl", "max-lease-ttl",
+	"stubzones", "upstream", "debug",
+	"negative_ttl", "no_apex_fallback", "wildcards", "max_stale", "startup_timeout", "verify",
+	"notify_interval", "max_answers", "ixfr_journal", "answer_cache",
+}
+
+// suggest returns the option an unknown one is likely a misspelling of, or "": the one
+// nearest in edit distance, with '-' and '_' taken as the same, since the inherited
+// names use one and etcdsd's the other.
+func suggest(opt string) string {
+	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
+	best, dist := "", max(2, len(opt)/3)+1
+	for _, o := range options {
+		if d := levenshtein.ComputeDistance(norm(opt), norm(o)); d < dist {
+			best, dist = o, d
 		}
-		return uint32(n), nil
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is neither seconds nor a duration such as 30s, 5m or 2h30m", s)
+	return best
+}
+
+// checkZones refuses a stanza's zone that is no domain name (OriginsFromArgsOrServerBlock
+// drops those without a word), or that no query of the server block can reach: neither
+// inside one of the block's zones nor above one.
+func checkZones(args, zones, serverBlockKeys []string) error {
+	for _, a := range args {
+		n := plugin.Host(a).NormalizeExact()
+		if len(n) == 0 {
+			return fmt.Errorf("zone %q is no domain name", a)
+		}
+		for _, z := range n {
+			if _, ok := dns.IsDomainName(z); !ok {
+				return fmt.Errorf("zone %q is no domain name", a)
+			}
+		}
 	}
-	if d < 0 {
-		return 0, errors.New("a TTL cannot be negative")
+	block := plugin.OriginsFromArgsOrServerBlock(nil, serverBlockKeys)
+	for _, z := range zones {
+		if len(block) == 0 {
+			break // a test's controller, without a server block
+		}
+		if !slices.ContainsFunc(block, func(b string) bool { return dns.IsSubDomain(b, z) || dns.IsSubDomain(z, b) }) {
+			return fmt.Errorf("zone %s is outside this server block's zones %v: no query for it would reach etcdsd", z, block)
+		}
 	}
-	secs := d / time.Second
-	if secs > math.MaxUint32 {
-		return 0, fmt.Errorf("%q is more than %d seconds", s, uint32(math.MaxUint32))
-	}
-	return uint32(secs), nil
+	return nil
 }

@@ -31,10 +31,16 @@ func TestParse(t *testing.T) {
 		notify      *time.Duration // nil: the default
 		journal     *int           // nil: the default
 		cache       *uint64        // nil: the default
+		negativeTTL uint32         // 0: the default
+		block       []string       // the server block's keys; nil: example.local.
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
-		{input: "etcdsd skydns.local 10.0.0.0/24", zones: []string{"skydns.local.", "0.0.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd skydns.local 10.0.0.0/24", block: []string{"skydns.local.", "10.in-addr.arpa."}, zones: []string{"skydns.local.", "0.0.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		// A zone inside the server block's, or above it, is reached by its queries.
+		{input: "etcdsd a.example.local", zones: []string{"a.example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd local", zones: []string{"local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd anything.example", block: []string{"dns://.:53"}, zones: []string{"anything.example."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 		// Every option.
 		{input: `etcdsd skydns.local {
 			path /other
@@ -45,12 +51,20 @@ func TestParse(t *testing.T) {
 			max-lease-ttl 3600
 			no_apex_fallback
 			fallthrough in-addr.arpa
-		}`, zones: []string{"skydns.local."}, path: "/other", endpoints: []string{"http://127.0.0.1:2379", "http://127.0.0.2:2379"},
+		}`, block: []string{"skydns.local.:1053"}, zones: []string{"skydns.local."}, path: "/other", endpoints: []string{"http://127.0.0.1:2379", "http://127.0.0.2:2379"},
 			minTTL: 60, maxTTL: 3600, noApex: true, tls: true, username: "root"},
 		{input: "etcdsd {\n tls\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
 		{input: "etcdsd {\n min-lease-ttl 1\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 1, maxTTL: 9000},
 		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
+		// Every duration option takes bare seconds too, as the lease options always did.
+		{input: "etcdsd {\n max_stale 30\n startup_timeout 5\n verify 3600\n notify_interval 2\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400,
+			maxStale: 30 * time.Second, startup: dur(5 * time.Second), verify: dur(time.Hour), notify: dur(2 * time.Second)},
+		{input: "etcdsd {\n negative_ttl 5\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, negativeTTL: 5},
+		{input: "etcdsd {\n negative_ttl 1m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, negativeTTL: 60},
+		// The endpoint forms of the etcd client.
+		{input: "etcdsd {\n endpoint 127.0.0.1:2379 https://etcd.example:2379/ unix:///run/etcd.sock unixs://etcd.sock:0\n}", zones: []string{"example.local."}, path: "skydns",
+			endpoints: []string{"127.0.0.1:2379", "https://etcd.example:2379/", "unix:///run/etcd.sock", "unixs://etcd.sock:0"}, minTTL: 30, maxTTL: 86400},
 		{input: "etcdsd {\n wildcards\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, wildcards: true},
 		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
 		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
@@ -64,6 +78,25 @@ func TestParse(t *testing.T) {
 
 		// Errors name the option.
 		{input: "etcdsd {\n bogus\n}", shouldErr: true, errContains: "unknown property 'bogus'"},
+		// An unknown option names the known one it is nearest to.
+		{input: "etcdsd {\n max-stale 5m\n}", shouldErr: true, errContains: "unknown property 'max-stale'; did you mean 'max_stale'?"},
+		{input: "etcdsd {\n min_lease_ttl 30\n}", shouldErr: true, errContains: "did you mean 'min-lease-ttl'?"},
+		{input: "etcdsd {\n endpoints http://127.0.0.1:2379\n}", shouldErr: true, errContains: "did you mean 'endpoint'?"},
+		{input: "etcdsd {\n startup-timout 5s\n}", shouldErr: true, errContains: "did you mean 'startup_timeout'?"},
+		{input: "etcdsd {\n negativettl 5\n}", shouldErr: true, errContains: "did you mean 'negative_ttl'?"},
+		// Endpoints the client could only time out on.
+		{input: "etcdsd {\n endpoint htp://127.0.0.1:2379\n}", shouldErr: true, errContains: `endpoint: "htp://127.0.0.1:2379": the scheme "htp" is none of http, https, unix, unixs`},
+		{input: "etcdsd {\n endpoint http://127.0.0.1:2379 grpc://127.0.0.1:2379\n}", shouldErr: true, errContains: `the scheme "grpc"`},
+		{input: "etcdsd {\n endpoint http://:2379\n}", shouldErr: true, errContains: `endpoint: "http://:2379" names no host`},
+		{input: "etcdsd {\n endpoint http://127.0.0.1:2379/v3\n}", shouldErr: true, errContains: "has a path"},
+		{input: "etcdsd {\n endpoint localhost\n}", shouldErr: true, errContains: `endpoint: "localhost" is neither a URL`},
+		// On one line, the closing brace is an argument (Caddyfile syntax).
+		{input: "etcdsd { endpoint http://127.0.0.1:2379 }", shouldErr: true, errContains: `endpoint: "}" is neither a URL`},
+		// Zones no query reaches, and zones that are no name.
+		{input: "etcdsd exampel.local", shouldErr: true, errContains: "zone exampel.local. is outside this server block's zones [example.local.]"},
+		{input: "etcdsd example.local other.local", shouldErr: true, errContains: "zone other.local. is outside"},
+		{input: "etcdsd example..local", shouldErr: true, errContains: `zone "example..local" is no domain name`},
+		{input: "etcdsd example.local:", shouldErr: true, errContains: `zone "example.local:" is no domain name`},
 		{input: "etcdsd {\n path\n}", shouldErr: true, errContains: "'path'"},
 		{input: "etcdsd {\n path /a /b\n}", shouldErr: true, errContains: "'path'"},
 		{input: "etcdsd {\n endpoint\n}", shouldErr: true, errContains: "'endpoint'"},
@@ -74,11 +107,14 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n tls testdata/tls/client.pem /does/not/exist.key\n}", shouldErr: true, errContains: "tls:"},
 		{input: "etcdsd {\n min-lease-ttl\n}", shouldErr: true, errContains: "'min-lease-ttl'"},
 		{input: "etcdsd {\n min-lease-ttl soon\n}", shouldErr: true, errContains: "min-lease-ttl: \"soon\""},
-		{input: "etcdsd {\n max-lease-ttl -5s\n}", shouldErr: true, errContains: "max-lease-ttl: a TTL cannot be negative"},
-		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is more than"},
-		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
+		{input: "etcdsd {\n max-lease-ttl -5s\n}", shouldErr: true, errContains: "max-lease-ttl: \"-5s\" is neither seconds nor a duration"},
+		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is not between"},
+		{input: "etcdsd {\n max-lease-ttl 99999999999999999999\n}", shouldErr: true, errContains: "max-lease-ttl: \"99999999999999999999\" is neither"},
+		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is not between"},
 		// 0 would silently be the default.
-		{input: "etcdsd {\n min-lease-ttl 0\n}", shouldErr: true, errContains: "min-lease-ttl: \"0\" is not between 1 s and 2147483647 s"},
+		{input: "etcdsd {\n min-lease-ttl 0\n}", shouldErr: true, errContains: "min-lease-ttl: \"0\" is not between 1s and 2147483647s"},
+		{input: "etcdsd {\n negative_ttl 0\n}", shouldErr: true, errContains: "negative_ttl: \"0\" is not between 1s and 2147483647s"},
+		{input: "etcdsd {\n negative_ttl\n}", shouldErr: true, errContains: "'negative_ttl DURATION'"},
 		{input: "etcdsd {\n min-lease-ttl 500ms\n}", shouldErr: true, errContains: "min-lease-ttl: \"500ms\" is not between"},
 		{input: "etcdsd {\n max-lease-ttl 2147483648\n}", shouldErr: true, errContains: "max-lease-ttl: \"2147483648\" is not between"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
@@ -92,18 +128,21 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
 		{input: "etcdsd {\n max_answers many\n}", shouldErr: true, errContains: "max_answers: \"many\""},
 		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is not a positive duration"},
-		{input: "etcdsd {\n max_stale 30\n}", shouldErr: true, errContains: "max_stale: \"30\" is not a positive duration"},
+		{input: "etcdsd {\n max_stale 0\n}", shouldErr: true, errContains: "max_stale: \"0\" is not a positive duration"},
 		{input: "etcdsd {\n startup_timeout\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
 		{input: "etcdsd {\n startup_timeout 5s 6s\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
-		{input: "etcdsd {\n startup_timeout 5\n}", shouldErr: true, errContains: "startup_timeout: \"5\" is not a duration"},
-		{input: "etcdsd {\n startup_timeout -1s\n}", shouldErr: true, errContains: "startup_timeout: \"-1s\" is not a duration"},
+		{input: "etcdsd {\n startup_timeout 5x\n}", shouldErr: true, errContains: "startup_timeout: \"5x\" is neither seconds nor a duration"},
+		{input: "etcdsd {\n startup_timeout -1s\n}", shouldErr: true, errContains: "startup_timeout: \"-1s\" is neither seconds nor a duration"},
 		{input: "etcdsd {\n verify\n}", shouldErr: true, errContains: "'verify DURATION'"},
-		{input: "etcdsd {\n verify often\n}", shouldErr: true, errContains: "verify: \"often\" is not a duration"},
+		{input: "etcdsd {\n verify often\n}", shouldErr: true, errContains: "verify: \"often\" is neither seconds nor a duration"},
 	}
 
 	for i, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
-		c.ServerBlockKeys = []string{"example.local."}
+		c.ServerBlockKeys = tc.block
+		if c.ServerBlockKeys == nil {
+			c.ServerBlockKeys = []string{"example.local."}
+		}
 		stanzas, err := parse(c)
 		if tc.shouldErr {
 			if err == nil {
@@ -153,6 +192,9 @@ func TestParse(t *testing.T) {
 		}
 		if (e.tlsConfig != nil) != tc.tls {
 			t.Errorf("test %d: tls config set %v, want %v", i, e.tlsConfig != nil, tc.tls)
+		}
+		if want := cmp.Or(tc.negativeTTL, index.DefaultNegativeTTL); e.NegativeTTL != want {
+			t.Errorf("test %d: negative_ttl %d, want %d", i, e.NegativeTTL, want)
 		}
 		if e.username != tc.username {
 			t.Errorf("test %d: username %q, want %q", i, e.username, tc.username)

@@ -244,6 +244,7 @@ func (w *watcher) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		if reason != "" {
 			if err := w.list(ctx, c, reason); err != nil {
+				err = explain(ctx, c, err)
 				w.noteFailure(err)
 				if !definitive(err) {
 					w.unstick(ctx, c, listing)
@@ -295,7 +296,7 @@ func (w *watcher) loop(ctx context.Context) {
 			// started no earlier, so never to the dead one this may have been.
 			earlier = 1
 		default:
-			watching.fail(ctx, err)
+			watching.fail(ctx, explain(ctx, c, err))
 		}
 	}
 }
@@ -356,7 +357,8 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 	switch spans := w.b.Spans(); {
 	case slices.Equal(spans, before):
 	case spans[0] != index.ZoneSpan(w.root):
-		log.Infof("The etcd role may not read %v: reading %s as %v", index.ZoneSpan(w.root), w.root, spans)
+		// The README's read-only role grants the keys below the zone: nothing is wrong.
+		log.Infof("Reading %s as %v, the part of %v the etcd role grants", w.root, spans, index.ZoneSpan(w.root))
 	case before != nil:
 		log.Infof("Reading %s as %v again", w.root, spans)
 	}
@@ -704,7 +706,11 @@ func (w *watcher) housekeep(ctx context.Context, c etcdConn) {
 			if age := w.age(now); (age > w.staleAfter) != stale {
 				stale = !stale
 				if stale {
-					log.Warningf("Index of %s is stale: no word from etcd for %s; answering from it", w.root, age.Round(time.Second))
+					cause := ""
+					if why := c.why(ctx); why != nil {
+						cause = " (" + why.Error() + ")"
+					}
+					log.Warningf("Index of %s is stale: no word from etcd for %s%s; answering from it", w.root, age.Round(time.Second), cause)
 					staleGauge.WithLabelValues(w.root).Set(1)
 				} else {
 					log.Infof("Index of %s is fresh again", w.root)

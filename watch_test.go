@@ -575,7 +575,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	root := fmt.Sprintf("/pw%d", time.Now().UnixNano())
 	put(t, root+"/local/example/a", `{"host":"10.9.2.1"}`)
 	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
-	w := newWatcher(root, connector(e.newClient), 0)
+	w := newWatcher(root, connector(e.newClient, nil), 0)
 	w.proxyRewatch = 2 * w.silentAfter
 	if err := w.list(ctx, lend(testClient), "start"); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -23,9 +24,12 @@ var (
 // Options are what answers depend on besides the records: the Corefile stanza's options
 // and the clock.
 type Options struct {
-	PathPrefix     string
-	MinLeaseTTL    uint32 // lower bound for lease-derived TTLs, in seconds; 0: 30
-	MaxLeaseTTL    uint32 // upper bound for lease-derived TTLs, in seconds; 0: 86400
+	PathPrefix  string
+	MinLeaseTTL uint32 // lower bound for lease-derived TTLs, in seconds; 0: 30
+	MaxLeaseTTL uint32 // upper bound for lease-derived TTLs, in seconds; 0: 86400
+	// NegativeTTL is the SOA's MINIMUM, in seconds: how long resolvers keep an NXDOMAIN or
+	// NODATA (RFC 2308 section 5); 0: DefaultNegativeTTL.
+	NegativeTTL    uint32
 	NoApexFallback bool
 	// Wildcards serves a "*" key as an RFC 4592 wildcard: it answers the names below its
 	// parent that do not exist, and a "*" in a query is a label like any other.
@@ -145,8 +149,12 @@ func (v *view) IsNameError(err error) bool { return errors.Is(err, errKeyNotFoun
 // only when the data does and is the same on every replica reading the same etcd.
 func (v *view) Serial(request.Request) uint32 { return v.snap.Serial() }
 
-// MinTTL implements plugin.ServiceBackend.
-func (v *view) MinTTL(request.Request) uint32 { return 30 }
+// DefaultNegativeTTL is the built-in etcd plugin's SOA MINIMUM, in seconds.
+const DefaultNegativeTTL = 30
+
+// MinTTL implements plugin.ServiceBackend: plugin.SOA makes it the SOA's MINIMUM, and its
+// TTL up to 300 s.
+func (v *view) MinTTL(request.Request) uint32 { return cmp.Or(v.o.NegativeTTL, DefaultNegativeTTL) }
 
 // path returns the key path a query for name reads, and whether name has a "*" or "any"
 // label. With wildcards there is no such label, and a name that does not exist reads the
