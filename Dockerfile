@@ -1,14 +1,22 @@
-# CoreDNS with etcdsd (cmd/coredns). The build runs `make test` first, the target CI runs, so no
-# image is made from a tree that CI would reject:
+# CoreDNS with etcdsd (cmd/coredns): a static binary on distroless, run as the non-root user,
+# with the file capability to bind port 53.
 #
 #   docker build -t ghcr.io/etcdsd/coredns:latest .
 #
-# The tests need no network beyond loopback; `make test` installs Debian's dnsperf and
-# etcd-server (the etcd 3.4 the consistency and fault tests also run against) if missing.
+# Build arguments (--build-arg NAME=VALUE):
 #
-# The base images are build arguments, for builders that cannot reach the public registries:
-# CI (make image) builds this file with buildah from bases it makes locally, with
-# SKIP_TESTS=1 as it has just run make test itself.
+#   GO_IMAGE    the build stage's base: Go (of go.mod's version), make, apt-get for make
+#               test's Debian packages; default golang:1.26-bookworm
+#   BASE_IMAGE  the image's base, with a nonroot user (65532); default
+#               gcr.io/distroless/static-debian12:nonroot
+#   SKIP_TESTS  empty (the default): the build runs `make test` first, the target CI runs, so
+#               no image is made from a tree that CI would reject; any value skips it
+#
+# The tests need no network beyond loopback; `make test` installs Debian's packages it needs
+# (dnsperf, etcd-server and the others) if missing. The base images are build arguments for
+# builders that cannot reach the public registries: make image (test/image/run.sh) builds
+# this file with buildah from bases it makes locally, with SKIP_TESTS=1 (CI runs make test
+# just before it).
 
 ARG GO_IMAGE=golang:1.26-bookworm
 ARG BASE_IMAGE=gcr.io/distroless/static-debian12:nonroot

@@ -78,11 +78,18 @@ test: lint build etcd34 nsd prometheus
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(MAKE) --no-print-directory bench-smoke
 
-# The Dockerfile built with buildah (Debian's package) from base images made locally, and
-# the image run against a local etcd: a seed name resolved through it (test/image/run.sh).
-# CI runs it after make test; it needs root, as buildah's vfs storage and chroot do.
+# The Dockerfile built with buildah (Debian's package) from base images made locally,
+# exported as a docker-archive, and the image run from that archive against a local etcd: a
+# seed name resolved through it (test/image/run.sh). CI runs it after make test; it needs
+# root, as buildah's vfs storage and chroot do, and leaves nothing behind. make image KEEP=1
+# keeps the image that passed: as IMAGE in buildah's storage, and its archive, tagged IMAGE,
+# in IMAGE_ARCHIVE, for docker load, kind load image-archive, ctr images import or skopeo copy
+# (examples/kubernetes/README.md).
+KEEP ?=
+IMAGE ?= ghcr.io/etcdsd/coredns:latest
+IMAGE_ARCHIVE ?= bin/coredns-image.tar
 image: build
-	bash test/image/run.sh
+	KEEP="$(KEEP)" IMAGE="$(IMAGE)" IMAGE_ARCHIVE="$(IMAGE_ARCHIVE)" bash test/image/run.sh
 
 # dnsperf comes from Debian's package of that name.
 dnsperf:

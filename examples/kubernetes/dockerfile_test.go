@@ -111,6 +111,53 @@ func TestDockerfile(t *testing.T) {
 	}
 }
 
+// TestImageDocumented checks that the README's "Build the image" gives every build argument
+// of the Dockerfile with its default, and that make image KEEP=1 keeps the image under the
+// name the Deployment runs, in the archive the README loads.
+func TestImageDocumented(t *testing.T) {
+	image := loadExample(t).coreDNS(t).Image
+	read := func(name string) string {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	readme := read("README.md")
+	_, section, ok := strings.Cut(readme, "\n## Build the image\n")
+	if !ok {
+		t.Fatal("README.md has no section \"Build the image\"")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+
+	args := regexp.MustCompile(`(?m)^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?`).FindAllStringSubmatch(read("../../Dockerfile"), -1)
+	if len(args) == 0 {
+		t.Fatal("Dockerfile: no ARG")
+	}
+	for _, a := range args {
+		def := "empty"
+		if a[2] != "" {
+			def = "`" + a[2] + "`"
+		}
+		if row := "| `" + a[1] + "` | " + def + " |"; !strings.Contains(section, row) {
+			t.Errorf("README.md, Build the image: no row %q for the Dockerfile's ARG %s", row, a[1])
+		}
+	}
+
+	makefile := read("../../Makefile")
+	for _, v := range []struct{ name, want string }{{"IMAGE", image}, {"IMAGE_ARCHIVE", ""}} {
+		m := regexp.MustCompile(`(?m)^` + v.name + ` \?= (\S+)$`).FindStringSubmatch(makefile)
+		switch {
+		case m == nil:
+			t.Errorf("Makefile: no %s ?= for make image", v.name)
+		case v.want != "" && m[1] != v.want:
+			t.Errorf("Makefile: make image KEEP=1 keeps the image as %s, deployment.yaml runs %s", m[1], v.want)
+		case !strings.Contains(section, m[1]):
+			t.Errorf("README.md, Build the image: %s (make image's %s) not named", m[1], v.name)
+		}
+	}
+}
+
 // makeTarget returns the target of a make command line, after any flags.
 func makeTarget(words []string) string {
 	for _, w := range words[1:] {

@@ -9,9 +9,22 @@
 #
 # The module and build caches of this machine are mounted into the build, so that it
 # downloads and compiles no more than a local build would.
+#
+# The image is exported as a docker-archive and the run starts from that archive. By default
+# nothing is left behind. With KEEP=1 (make image KEEP=1) the image, once it has passed, is
+# kept in buildah's storage (buildah --storage-driver vfs images) under the name IMAGE (by
+# default ghcr.io/etcdsd/coredns:latest, the image examples/kubernetes runs), and its archive,
+# tagged IMAGE, is written to IMAGE_ARCHIVE (by default bin/coredns-image.tar), for docker
+# load, kind load image-archive, ctr images import or skopeo copy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
+KEEP=${KEEP:-}
+IMAGE=${IMAGE:-ghcr.io/etcdsd/coredns:latest}
+IMAGE_ARCHIVE=${IMAGE_ARCHIVE:-bin/coredns-image.tar}
+# The name the image is built, exported and run under: a scratch name unless it is kept.
+name=localhost/etcdsd-coredns:test
+[ -n "$KEEP" ] && name=$IMAGE
 
 for pkg in buildah busybox-static libcap2-bin ca-certificates bind9-dnsutils; do
 	dpkg -s "$pkg" >/dev/null 2>&1 && continue
@@ -23,16 +36,21 @@ work=$(mktemp -d)
 etcd_pid=""
 run_pid=""
 containers=()
+kept=""
 cleanup() {
 	# The image's process runs in the group of buildah run, which setsid made its own.
 	[ -n "$run_pid" ] && kill -- "-$run_pid" 2>/dev/null || true
 	[ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null || true
 	for c in "${containers[@]}"; do ba rm "$c" >/dev/null 2>&1 || true; done
-	# vfs keeps a whole copy of every layer: leave no image behind.
-	ba rmi -f localhost/etcdsd-coredns:test localhost/etcdsd-build-base localhost/etcdsd-image-base >/dev/null 2>&1 || true
+	# vfs keeps a whole copy of every layer: leave no image behind but the one kept.
+	ba rmi -f localhost/etcdsd-build-base localhost/etcdsd-image-base >/dev/null 2>&1 || true
+	[ -n "$kept" ] || ba rmi -f "$name" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
+# An image of that name from an earlier run would stay behind, nameless, when the build takes
+# the name.
+ba rmi -f "$name" >/dev/null 2>&1 || true
 
 echo "image: making the build base"
 c=$(ba from scratch); containers+=("$c")
@@ -67,7 +85,14 @@ ba bud --isolation chroot --layers=false \
 	--build-arg SKIP_TESTS=1 \
 	--volume "$(go env GOMODCACHE):/go/pkg/mod" \
 	--volume "$(go env GOCACHE):/root/.cache/go-build" \
-	-t localhost/etcdsd-coredns:test .
+	-t "$name" .
+
+echo "image: exporting it as a docker-archive tagged $name"
+ba push -q "$name" "docker-archive:$work/image.tar:$name" >/dev/null
+tar -xOf "$work/image.tar" manifest.json | grep -F "\"$name\"" >/dev/null || {
+	echo "image: the archive's manifest.json does not name $name" >&2
+	exit 1
+}
 
 echo "image: running it against a local etcd"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -96,7 +121,8 @@ example.local:$dns_port {
 CORE
 chmod 0644 "$work/Corefile"
 chmod 0755 "$work"
-c=$(ba from localhost/etcdsd-coredns:test); containers+=("$c")
+# From the archive: what a user loads is what runs here.
+c=$(ba from "docker-archive:$work/image.tar"); containers+=("$c")
 setsid buildah --storage-driver vfs run --isolation chroot --network host \
 	--volume "$work/Corefile:/Corefile:ro" "$c" -- /coredns -conf /Corefile >"$work/coredns.log" 2>&1 &
 run_pid=$!
@@ -123,4 +149,10 @@ case "$caps" in
 	exit 1
 	;;
 esac
+if [ -n "$KEEP" ]; then
+	mkdir -p "$(dirname "$IMAGE_ARCHIVE")"
+	mv "$work/image.tar" "$IMAGE_ARCHIVE"
+	kept=1
+	echo "image: kept $IMAGE in buildah's storage (buildah --storage-driver vfs images) and written to $IMAGE_ARCHIVE ($(du -h "$IMAGE_ARCHIVE" | cut -f1))"
+fi
 echo "image: ok"
