@@ -14,7 +14,7 @@ import (
 	"testing"
 )
 
-// readmeSection is the README's section whose first fenced block, a console session, adds
+// readmeSection is the README's section whose first fenced block, an sh session, adds
 // etcdsd to CoreDNS's source; pathPlaceholder in it stands for this repository's directory.
 const (
 	readmeSection   = "## Building your own CoreDNS"
@@ -33,7 +33,8 @@ func TestCoreDNSBuildsWithEtcdsd(t *testing.T) {
 	}
 	_, self, _, _ := runtime.Caller(0)
 	repo := filepath.Join(filepath.Dir(self), "..", "..")
-	steps := readmeSteps(t, string(readFile(t, filepath.Join(repo, "README.md"))))
+	readme := string(readFile(t, filepath.Join(repo, "README.md")))
+	steps := readmeSteps(t, readme)
 	version := requiredVersion(t, filepath.Join(repo, "go.mod"), "github.com/coredns/coredns")
 	out := goCmd(t, repo, "list", "-m", "-json", "github.com/coredns/coredns@"+version)
 	var mod struct{ Dir string }
@@ -87,6 +88,9 @@ func TestCoreDNSBuildsWithEtcdsd(t *testing.T) {
 	for path, v := range after {
 		if _, ok := before[path]; !ok {
 			t.Logf("added: %s %s", path, v)
+			if path != "github.com/etcdsd/etcdsd" && !strings.Contains(section(readme), "`"+path+"`") {
+				t.Errorf("README.md %s does not name `%s`, a module etcdsd adds to CoreDNS's go.mod", readmeSection, path)
+			}
 		}
 	}
 	graph := string(goCmd(t, src, "mod", "graph"))
@@ -146,29 +150,25 @@ func requiredVersion(t *testing.T, gomod, module string) string {
 	return v
 }
 
-// step is a command of a console block and the output the block shows after it.
+// step is a command of an sh block and the output the block shows after it.
 type step struct {
 	cmd string
 	out []string
 }
 
 // readmeSteps returns the commands of the first fenced block of the README's readmeSection,
-// which must be a console block that names pathPlaceholder: each "$ " line a command, the
+// which must be an sh block that names pathPlaceholder: each "$ " line a command, the
 // lines up to the next one what it prints.
 func readmeSteps(t *testing.T, readme string) []step {
 	t.Helper()
-	i := strings.Index(readme, "\n"+readmeSection+"\n")
-	if i < 0 {
+	section := section(readme)
+	if section == "" {
 		t.Fatalf("README.md has no section %q", readmeSection)
-	}
-	section := readme[i+1+len(readmeSection):]
-	if j := strings.Index(section, "\n## "); j >= 0 {
-		section = section[:j]
 	}
 	lines := strings.Split(section, "\n")
 	open := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "~~~") || strings.HasPrefix(l, "```") })
-	if open < 0 || strings.TrimSpace(lines[open][3:]) != "console" {
-		t.Fatalf("README.md %s: the first fenced block is not a ~~~ console block of the commands", readmeSection)
+	if open < 0 || first(strings.Fields(lines[open][3:])) != "sh" {
+		t.Fatalf("README.md %s: the first fenced block is not an sh block of the commands", readmeSection)
 	}
 	if !strings.Contains(section, pathPlaceholder) {
 		t.Fatalf("README.md %s: no %s for this repository's directory", readmeSection, pathPlaceholder)
@@ -187,8 +187,25 @@ func readmeSteps(t *testing.T, readme string) []step {
 		}
 		steps[len(steps)-1].out = append(steps[len(steps)-1].out, l)
 	}
-	t.Fatalf("README.md %s: the console block is not closed", readmeSection)
+	t.Fatalf("README.md %s: the sh block is not closed", readmeSection)
 	return nil
+}
+
+// section returns the text of the README's readmeSection after its heading, "" if it has none.
+func section(readme string) string {
+	_, s, ok := strings.Cut(readme, "\n"+readmeSection+"\n")
+	if !ok {
+		return ""
+	}
+	s, _, _ = strings.Cut(s, "\n## ")
+	return s
+}
+
+func first(words []string) string {
+	if len(words) == 0 {
+		return ""
+	}
+	return words[0]
 }
 
 // shellQuote quotes s for sh.
