@@ -8,7 +8,7 @@ BIN := $(CURDIR)/bin
 TEST_PKGS = $(shell $(GO) list ./...)
 MODULES = . ./cmd/coredns ./examples/kubernetes ./test/tools
 
-.PHONY: build run test lint image compat soak fuzz bench bench-smoke dnsperf etcd34 nsd prometheus etcd-releases clean
+.PHONY: build run test lint image compat soak fuzz bench bench-smoke dnsperf etcd34 nsd prometheus doctools etcd-releases clean
 
 build:
 	@test -x $(BIN)/coredns || echo "compiling CoreDNS with etcdsd, etcd and the tools into bin/: the first build takes up to 15 minutes on 2 cores, later ones seconds"
@@ -66,13 +66,21 @@ prometheus:
 			{ apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; }; } && \
 		{ service prometheus stop >/dev/null 2>&1 || true; }; }
 
+# dig, curl and python3, which the documentation's commands use (test/e2e docs_test.go runs
+# them; Debian's bind9-dnsutils, curl and python3).
+doctools:
+	@for t in dig:bind9-dnsutils curl:curl python3:python3; do \
+		command -v $${t%%:*} >/dev/null || { echo "installing $${t#*:} (Debian package)"; \
+			apt-get install -y -qq $${t#*:} >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $${t#*:}; }; }; \
+	done
+
 # etcd 3.5 and 3.6 servers, built from the Go module proxy (test/etcdbin); run the tests on
 # them with: make etcd-releases test RELEASES="/usr/bin/etcd bin/etcd-3.5 bin/etcd-3.6"
 etcd-releases:
 	cd test/etcdbin/etcd35 && $(GO) build -o $(BIN)/etcd-3.5 .
 	cd test/etcdbin/etcd36 && $(GO) build -o $(BIN)/etcd-3.6 .
 
-test: lint build etcd34 nsd prometheus
+test: lint build etcd34 nsd prometheus doctools
 	$(TEST_ENV) $(GO) test -race -count=1 $(TEST_PKGS)
 	cd examples/kubernetes && $(TEST_ENV) $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5s

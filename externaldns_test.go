@@ -58,7 +58,7 @@ var externalDNSCases = []test.Case{
 	},
 	{
 		// external-dns v0.12-v0.17 put the ownership text into the CNAME's value; the etcd
-		// plugin answers NODATA here (README, Differences).
+		// plugin answers NODATA here (docs/differences.md).
 		Qname: "shop.example.org.", Qtype: dns.TypeA,
 		Answer: []dns.RR{
 			test.A("nginx.example.org. 60 IN A 192.0.2.10"),

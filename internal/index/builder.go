@@ -343,7 +343,7 @@ func (b *Builder) Heard(h *etcdserverpb.ResponseHeader) (newTerm, behind bool) {
 // same create and mod revision and version while the history is the same. An etcd that
 // started empty, or from an old snapshot, with its cluster ID and raft term as before,
 // and whose revision writes took past the index's before it heard from it again, shows
-// nothing else: every header looks as it would (README, "etcd's own bugs and restores").
+// nothing else: every header looks as it would (docs/etcd-bugs.md).
 // ok is false when there is no such key (it was deleted since, or written after rev).
 func (b *Builder) Witness(rev int64) (key string, agrees func(kvs []*mvccpb.KeyValue) bool, ok bool) {
 	w := b.witness

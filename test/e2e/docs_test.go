@@ -319,14 +319,24 @@ type docStack struct {
 // etcdsd, the built-in etcd plugin, ready, prometheus) and the health endpoint's.
 var makeRunPorts = []string{"2379", "1053", "1054", "8181", "9153", "8081"}
 
+// needTool skips t when a command the pages run is missing, but fails it in CI, where
+// make test's doctools target installs them.
+func needTool(t *testing.T, tool string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI runs the pages' commands, and %s is missing (%v): make doctools installs it", tool, err)
+		}
+		t.Skipf("the pages' commands need %s (make doctools installs it): %v", tool, err)
+	}
+}
+
 // startMakeRun starts the stack as the Makefile's run target does and checks what the
 // page's make-run block shows of its output.
 func startMakeRun(t *testing.T) *docStack {
 	t.Helper()
 	for _, tool := range []string{"make", "dig", "curl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("the pages' commands need %s (Debian's bind9-dnsutils and curl): %v", tool, err)
-		}
+		needTool(t, tool)
 	}
 	s := &docStack{blocks: map[string]*docBlock{}, used: map[string]bool{}, dir: t.TempDir()}
 	for _, b := range readDocBlocks(t) {
@@ -782,9 +792,7 @@ func TestReadmeCommands(t *testing.T) {
 // docs/etcdsdctl.md: a registration stopped with Ctrl-C, one with a health check that
 // fails and passes again, check and rm.
 func TestEtcdsdctlDocCommands(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skipf("the health endpoint of docs/etcdsdctl.md is python3's http.server: %v", err)
-	}
+	needTool(t, "python3") // the health endpoint of docs/etcdsdctl.md is python3's http.server
 	s := startMakeRun(t)
 	reg := s.startBackground(t, "register")
 	s.run(t, "register-dig")
