@@ -453,42 +453,9 @@ scrape_configs:
 			"--config.file="+conf,
 			"--storage.tsdb.path="+filepath.Join(dir, fmt.Sprintf("data%d", try)),
 			fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port))
-		logs := &devetcd.Buffer{}
-		cmd.Stdout, cmd.Stderr = logs, logs
-		started := time.Now()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			<-exited
-			if t.Failed() {
-				t.Logf("prometheus output:\n%s", logs.String())
-			}
-		})
-		p := &promServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), target: target, started: started}
-		deadline := time.Now().Add(30 * time.Second)
-	wait:
-		for {
-			select {
-			case <-exited:
-				t.Logf("prometheus exited while starting:\n%s", logs.String())
-				break wait
-			default:
-			}
-			resp, err := http.Get(p.url + "/-/ready")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return p
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("prometheus not ready after 30s:\n%s", logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
+		p := &promServer{url: fmt.Sprintf("http://127.0.0.1:%d", port), target: target, started: time.Now()}
+		if startUntilReady(t, cmd, "prometheus", p.url+"/-/ready") {
+			return p
 		}
 	}
 	t.Fatal("prometheus did not start")

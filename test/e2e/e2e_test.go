@@ -113,6 +113,17 @@ func startCoreDNS(t *testing.T, bin, conf, endpoint string, dnsPort, builtinPort
 		"READY_PORT="+strconv.Itoa(readyPort),
 		"METRICS_PORT="+strconv.Itoa(metricsPort),
 	)
+	if !startUntilReady(t, cmd, "coredns", fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)) {
+		return nil
+	}
+	return cmd.Process
+}
+
+// startUntilReady starts cmd, a server called name, and waits until readyURL answers 200
+// OK; false if it exited first. It is killed when the test ends, and its output logged
+// then if the test failed.
+func startUntilReady(t *testing.T, cmd *exec.Cmd, name, readyURL string) bool {
+	t.Helper()
 	logs := &devetcd.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -124,28 +135,26 @@ func startCoreDNS(t *testing.T, bin, conf, endpoint string, dnsPort, builtinPort
 		cmd.Process.Kill()
 		<-exited
 		if t.Failed() {
-			t.Logf("coredns output:\n%s", logs.String())
+			t.Logf("%s output:\n%s", name, logs.String())
 		}
 	})
-
-	ready := fmt.Sprintf("http://127.0.0.1:%d/ready", readyPort)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
 		case <-exited:
-			t.Logf("coredns exited while starting:\n%s", logs.String())
-			return nil
+			t.Logf("%s exited while starting:\n%s", name, logs.String())
+			return false
 		default:
 		}
-		resp, err := http.Get(ready)
+		resp, err := http.Get(readyURL)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return cmd.Process
+				return true
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("coredns not ready after 30s")
+			t.Fatalf("%s not ready after 30s:\n%s", name, logs.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
