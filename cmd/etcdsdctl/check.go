@@ -23,10 +23,16 @@ func newCheckCmd(g *global) *cobra.Command {
 (NAME's key in any case of its letters, as etcdsd finds them), or a KEY under --path as it is
 and the keys below it, and prints each value etcdsd would skip, with the reason its
 skipped_values_total metric gives, and each key that is no DNS name (its records answer only
-for the names above it). It exits 1 when it finds any.
+for the names above it). Where nothing is at or below NAME or KEY, it says so and exits 0.
 
-Where etcd refuses the user some of those keys, check reads the parts the user's roles grant
-and names the ranges it could not read.`,
+Where etcd refuses the user some of those keys, check reads the parts the user's roles grant,
+prints what it finds there, and names the ranges it could not read ("not read: ...").
+
+Exit status, as grep's and diff's: 0 when it read every key asked for and found neither;
+1 when it read every key asked for and printed values that would be skipped or keys that
+are no DNS name; 2 for trouble: some or all of the keys could not be read (a range etcd
+refused, etcd not answering) or the arguments are wrong, whatever it printed of the keys
+it did read.`,
 		Example: `  etcdsdctl check
   etcdsdctl check example.local
   etcdsdctl check /skydns/local/example/a//empty`,
@@ -83,10 +89,13 @@ and names the ranges it could not read.`,
 				fmt.Fprintf(out, "checked %s under %s%s: %d would be skipped, %s no DNS name\n", plural(n, "key"), under, in, bad, isAre(unnamed))
 			}
 			if cov.partial() {
+				// An answer for part of the keys is no answer for all: exit 2, even when
+				// the part is clean.
 				fmt.Fprintln(out, cov.note())
+				return errReported
 			}
 			if bad+unnamed > 0 {
-				return errReported
+				return errFound
 			}
 			return nil
 		},
@@ -165,6 +174,26 @@ func (c *coverage) why() string {
 // etcdsd serves. Where etcd refuses the user a range, scan reads the parts of it that
 // the user's roles grant and returns the rest, and why, in the coverage.
 func scan(ctx context.Context, cli *clientv3.Client, user string, keys []string, fn func(*mvccpb.KeyValue, error)) (*coverage, error) {
+	return readSpans(ctx, cli, user, atAndBelow(keys), func(kv *mvccpb.KeyValue) {
+		_, err := skydns.Decode(string(kv.Key), kv.Value)
+		fn(kv, err)
+	})
+}
+
+// atAndBelow returns the spans of each of keys and of the keys below it, in that order.
+func atAndBelow(keys []string) []index.Span {
+	var spans []index.Span
+	for _, key := range keys {
+		below, apex := index.BelowSpans(key)
+		spans = append(spans, apex, below)
+	}
+	return spans
+}
+
+// readSpans calls fn for every key in spans, read in pages at one revision. Where etcd
+// refuses the user a span, it reads the parts of it that the user's roles grant and
+// returns the rest, and why, in the coverage.
+func readSpans(ctx context.Context, cli *clientv3.Client, user string, spans []index.Span, fn func(*mvccpb.KeyValue)) (*coverage, error) {
 	var rev int64 // the first page's, for every other
 	read := func(s index.Span) error {
 		for resp, err := range index.Pages(ctx, cli, s, rev, index.ListPaging) {
@@ -175,28 +204,24 @@ func scan(ctx context.Context, cli *clientv3.Client, user string, keys []string,
 				rev = resp.Header.Revision
 			}
 			for _, kv := range resp.Kvs {
-				_, err := skydns.Decode(string(kv.Key), kv.Value)
-				fn(kv, err)
+				fn(kv)
 			}
 		}
 		return nil
 	}
 	cov := &coverage{name: user}
-	for _, key := range keys {
-		below, apex := index.BelowSpans(key)
-		for _, s := range []index.Span{apex, below} {
-			cov.spans++
-			err := read(s)
-			if errors.Is(err, rpctypes.ErrPermissionDenied) {
-				cov.refused = append(cov.refused, s)
-				if cov.denied == nil {
-					cov.denied = err
-				}
-				continue
+	for _, s := range spans {
+		cov.spans++
+		err := read(s)
+		if errors.Is(err, rpctypes.ErrPermissionDenied) {
+			cov.refused = append(cov.refused, s)
+			if cov.denied == nil {
+				cov.denied = err
 			}
-			if err != nil {
-				return nil, err
-			}
+			continue
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if len(cov.refused) == 0 {

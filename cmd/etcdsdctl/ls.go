@@ -38,7 +38,10 @@ the zone of the Corefile's etcdsd stanza (a name, or a CIDR for a reverse zone):
 apex answers and which names are looked up in the data. A name outside the zone, such as a
 CNAME's target, is not looked up: the CNAME shows without the target's records. The
 default zone, the root, reads every key under --path; where etcd refuses the user that,
-ls previews NAME in the widest zone above it whose keys the user may read, and says so.`,
+ls previews NAME in the widest zone above it whose keys the user may read, and says so.
+ls also reads and shows the check states of the registrations at and below NAME, which
+register keeps under /etcdsd/health; where the user may not read them, it says so in one
+line.`,
 		Example: `  etcdsdctl ls _web._tcp.example.local --zone example.local`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -107,7 +110,7 @@ ls previews NAME in the widest zone above it whose keys the user may read, and s
 				if cov.partial() {
 					found += " (of the keys read: see \"not read\")"
 				}
-				return showHealth(ctx, cli, user, t.key, out)
+				return showHealth(ctx, cli, user, keys, out)
 			})
 			if err != nil {
 				return err
@@ -219,30 +222,39 @@ func (unresolved) Lookup(_ context.Context, _ request.Request, name string, typ 
 	return new(dns.Msg).SetQuestion(name, typ), nil
 }
 
-// showHealth prints the check states of the registrations at key and below it.
-func showHealth(ctx context.Context, cli *clientv3.Client, user, key string, out io.Writer) error {
-	at := register.HealthKey(key)
-	below := index.Below(at)
-	for _, get := range []func() (*clientv3.GetResponse, error){
-		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, at) },
-		func() (*clientv3.GetResponse, error) { return cli.Get(ctx, below.Start, clientv3.WithRange(below.End)) },
-	} {
-		resp, err := get()
-		if errors.Is(err, rpctypes.ErrPermissionDenied) {
-			// A role that reads records only: there are no check states to show.
-			fmt.Fprintf(out, ";; check states not shown: etcd refused %s reading %s and the keys below it (%v)\n", whoIs(user), skydns.Quote(at), err)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading the check states at %s: %w", skydns.Quote(at), err)
-		}
-		for _, kv := range resp.Kvs {
-			var h register.Health
-			if err := json.Unmarshal(kv.Value, &h); err != nil {
-				return fmt.Errorf("check state at %s: %w", skydns.Quote(string(kv.Key)), err)
+// showHealth prints the check states of the registrations at keys (the spellings of a
+// name) and below them, kept under register.HealthPrefix. Where etcd refuses the user
+// some of them, it reads the parts the user's roles grant and says which it could not
+// read; a role that grants none of them, one that reads records only, gets one line.
+func showHealth(ctx context.Context, cli *clientv3.Client, user string, keys []string, out io.Writer) error {
+	at := make([]string, len(keys))
+	for i, key := range keys {
+		at[i] = register.HealthKey(key)
+	}
+	var bad error
+	cov, err := readSpans(ctx, cli, user, atAndBelow(at), func(kv *mvccpb.KeyValue) {
+		var h register.Health
+		if err := json.Unmarshal(kv.Value, &h); err != nil {
+			if bad == nil {
+				bad = fmt.Errorf("check state at %s: %w", skydns.Quote(string(kv.Key)), err)
 			}
-			fmt.Fprintf(out, ";; %s: %s\n", skydns.Quote(strings.TrimPrefix(string(kv.Key), register.HealthPrefix)), &h)
+			return
 		}
+		fmt.Fprintf(out, ";; %s: %s\n", skydns.Quote(strings.TrimPrefix(string(kv.Key), register.HealthPrefix)), &h)
+	})
+	if err != nil {
+		return fmt.Errorf("reading the check states at %s: %w", quoteKeys(at), err)
+	}
+	if bad != nil {
+		return bad
+	}
+	switch {
+	case cov.none() && cov.acc != nil:
+		fmt.Fprintf(out, ";; check states not shown: %s may not read them (at or below %s)\n", cov.acc.who(), quoteKeys(at))
+	case cov.none():
+		fmt.Fprintf(out, ";; check states not shown: etcd refused reading them (at or below %s): %s\n", quoteKeys(at), cov.why())
+	case cov.partial():
+		fmt.Fprintln(out, ";; check states "+cov.note())
 	}
 	return nil
 }

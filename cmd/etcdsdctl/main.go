@@ -29,8 +29,9 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command line and returns the exit code: 0, 1 for an error or, for
-// check, values that would be skipped.
+// run executes one command line and returns the exit code: 0, or 1 for an error; check,
+// as grep and diff do, exits 1 for what it finds (values that would be skipped, keys that
+// are no DNS name) and 2 for trouble: keys it could not read, or any other error.
 func run(args []string, stdout, stderr io.Writer) int {
 	// The plugin code ls reads with logs through the standard logger; a CLI keeps quiet.
 	golog.SetOutput(io.Discard)
@@ -38,17 +39,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd.SetArgs(args)
 	cmd.SetOut(stdout)
 	cmd.SetErr(stderr)
-	if err := cmd.Execute(); err != nil {
-		if !errors.Is(err, errReported) {
-			fmt.Fprintln(stderr, "Error:", err)
-		}
-		return 1
+	ran, err := cmd.ExecuteC() // the command that ran, also when its flags or arguments are wrong
+	if err == nil {
+		return 0
 	}
-	return 0
+	if !errors.Is(err, errReported) {
+		fmt.Fprintln(stderr, "Error:", err)
+	}
+	if ran != nil && ran.Name() == "check" && !errors.Is(err, errFound) {
+		return 2
+	}
+	return 1
 }
 
 // errReported is returned by commands that already told the user what is wrong.
 var errReported = errors.New("reported")
+
+// errFound is check's error when it read every key asked for and printed values that
+// would be skipped or keys that are no DNS name: exit 1, where its other errors exit 2.
+var errFound = fmt.Errorf("found: %w", errReported)
 
 // global holds the flags every command shares: where etcd is and how to reach it.
 type global struct {

@@ -173,10 +173,11 @@ func releases(t *testing.T) []string {
 	return append([]string{bin}, devetcd.Releases()...)
 }
 
-// The README's read-only role, which may read the keys below one zone: check and ls work
-// over what it may read, with or without a zone, and say which ranges they could not read
-// and why; what it may not do at all is an error that says what the role grants. etcd
-// lets a user read its own roles in 3.4 as in 3.7, which is how etcdsdctl knows.
+// The README's read-only role, which may read the keys below one zone (here also their
+// check states), and one on another zone: check and ls work over what it may read, with or
+// without a zone, and say which ranges they could not read and why, and check exits 2 for
+// them; what it may not do at all is an error that says what the role grants. etcd lets a
+// user read its own roles in 3.4 as in 3.7, which is how etcdsdctl knows.
 func TestReadOnlyRole(t *testing.T) {
 	const p = "/ro"
 	for _, bin := range releases(t) {
@@ -184,74 +185,104 @@ func TestReadOnlyRole(t *testing.T) {
 		t.Run("etcd "+c.Version, func(t *testing.T) {
 			ctx := context.Background()
 			for k, v := range map[string]string{
-				p + "/local/example":       `{"host":"10.3.0.9"}`,
-				p + "/local/example/web/a": `{"host":"10.3.0.1","port":80}`,
-				p + "/local/example/web/b": `{"host":`,
-				p + "/local/other/x":       `{"host":"10.9.0.1"}`,
+				p + "/local/example":                           `{"host":"10.3.0.9"}`,
+				p + "/local/example/web/a":                     `{"host":"10.3.0.1","port":80}`,
+				p + "/local/example/web/b":                     `{"host":`,
+				p + "/local/other/x":                           `{"host":"10.9.0.1"}`,
+				register.HealthKey(p + "/local/example/web/a"): `{"passing":true,"since":"2026-01-02T03:04:05Z"}`,
 			} {
 				if _, err := admin.Put(ctx, k, v); err != nil {
 					t.Fatal(err)
 				}
 			}
 			if err := devetcd.EnableAuth(ctx, admin, "rootpw",
-				devetcd.Reader{User: "coredns", Password: "corednspw", Ranges: [][2]string{devetcd.PrefixRange(p + "/local/example/")}}); err != nil {
+				// The zone's records and its check states, as a record's key spells it.
+				devetcd.Reader{User: "coredns", Password: "corednspw", Ranges: [][2]string{
+					devetcd.PrefixRange(p + "/local/example/"), devetcd.PrefixRange(register.HealthKey(p + "/local/example/"))}},
+				devetcd.Reader{User: "other", Password: "otherpw", Ranges: [][2]string{devetcd.PrefixRange(p + "/local/other/")}}); err != nil {
 				t.Fatal(err)
 			}
-			const who = "user coredns (role coredns)"
+			const (
+				who   = "user coredns (role coredns)"
+				other = "user other (role other)"
+			)
 			for _, tc := range []struct {
+				user        string // "" for coredns
 				args        []string
 				code        int
 				out, errOut []string // what stdout and stderr hold
 				not         []string // what stdout does not hold
 			}{
-				{[]string{"check"}, 1, []string{
+				// What could not be read exits 2, whatever was found in the rest.
+				{"", []string{"check"}, 2, []string{
 					p + "/local/example/web/b: invalid_json",
 					"checked 2 keys under /ro, in the parts " + who + " may read: 1 would be skipped, 0 are no DNS name",
 					"not read: /ro, [/ro/, /ro/local/example/), [/ro/local/example0, /ro0): " + who + " may not read there"}, nil, nil},
-				{[]string{"check", "example.local"}, 1, []string{
+				{"", []string{"check", "example.local"}, 2, []string{
 					"checked 2 keys under /ro/local/example, in the parts " + who + " may read: 1 would be skipped",
-					"not read: /ro/local/example: " + who + " may not read there (it may read [/ro/local/example/, /ro/local/example0))"}, nil, nil},
-				{[]string{"check", "web.example.local"}, 1, []string{
+					"not read: /ro/local/example: " + who + " may not read there (it may read [/etcdsd/health/ro/local/example/, /etcdsd/health/ro/local/example0), [/ro/local/example/, /ro/local/example0))"}, nil, nil},
+				{"", []string{"check", "web.example.local"}, 1, []string{
 					"checked 2 keys under /ro/local/example/web: 1 would be skipped"}, nil, []string{"not read"}},
-				{[]string{"ls", "web.example.local"}, 0, []string{
+				// A role on another zone: the one key it may read is no clean answer for all.
+				{"other", []string{"check"}, 2, []string{
+					"checked 1 key under /ro, in the parts " + other + " may read: 0 would be skipped, 0 are no DNS name",
+					"not read: /ro, [/ro/, /ro/local/other/), [/ro/local/other0, /ro0): " + other + " may not read there"}, nil, nil},
+				{"other", []string{"check", "example.local"}, 2, nil, []string{
+					"nothing under /ro/local/example could be read: " + other + " may not read there (it may read [/ro/local/other/, /ro/local/other0))"}, nil},
+				{"other", []string{"check", "x.other.local"}, 0, []string{
+					"checked 1 key under /ro/local/other/x: 0 would be skipped, 0 are no DNS name"}, nil, []string{"not read"}},
+				{"", []string{"ls", "web.example.local"}, 0, []string{
 					";; zone example.local.: the widest at or above web.example.local. whose keys user coredns may read (reading [/ro/local/, /ro/local0): etcdserver: permission denied)",
 					"web.example.local.\t300\tIN\tA\t10.3.0.1",
-					";; check states not shown: etcd refused user coredns reading /etcdsd/health/ro/local/example/web and the keys below it"},
-					[]string{"skipped /ro/local/example/web/b: invalid_json"}, nil},
-				{[]string{"ls", "example.local"}, 0, []string{
+					";; /ro/local/example/web/a: check passing since 2026-01-02T03:04:05Z"},
+					[]string{"skipped /ro/local/example/web/b: invalid_json"}, []string{";; check states"}},
+				// The check states below a name are read where the role grants them, though
+				// it does not grant the name's own.
+				{"", []string{"ls", "example.local"}, 0, []string{
 					";; zone example.local.: the widest",
 					"example.local.\t300\tIN\tA\t10.3.0.1",
-					";; not read: /ro/local/example: " + who + " may not read there"}, nil, []string{"10.3.0.9"}},
-				{[]string{"ls", "web.example.local", "--zone", "example.local"}, 0, []string{
+					";; not read: /ro/local/example: " + who + " may not read there",
+					";; /ro/local/example/web/a: check passing since 2026-01-02T03:04:05Z",
+					";; check states not read: /etcdsd/health/ro/local/example: " + who + " may not read there"}, nil, []string{"10.3.0.9"}},
+				{"", []string{"ls", "web.example.local", "--zone", "example.local"}, 0, []string{
 					"web.example.local.\t300\tIN\tA\t10.3.0.1"}, nil, []string{";; zone"}},
-				{[]string{"ls", "x.other.local"}, 1, nil, []string{
+				// A role that grants no check state: one line that says so, no etcd error.
+				{"other", []string{"ls", "x.other.local"}, 0, []string{
+					"x.other.local.\t300\tIN\tA\t10.9.0.1",
+					";; check states not shown: " + other + " may not read them (at or below /etcdsd/health/ro/local/other/x)\n"}, nil, []string{"etcd refused"}},
+				{"", []string{"ls", "x.other.local"}, 1, nil, []string{
 					"reading the keys of x.other.local. or of any zone above it: etcd refused " + who + " to read [/ro/local/other/x/, /ro/local/other/x0) (etcdserver: permission denied): its roles grant read on none of it"}, nil},
-				{[]string{"ls", "x.other.local", "--zone", "other.local"}, 1, nil, []string{
+				{"", []string{"ls", "x.other.local", "--zone", "other.local"}, 1, nil, []string{
 					"reading the keys of zone other.local.: etcd refused " + who + " to read [/ro/local/other/, /ro/local/other0)",
 					"without --zone, ls previews the name in the widest zone above it"}, nil},
-				{[]string{"rm", "web.example.local"}, 1, nil, []string{
+				{"", []string{"rm", "web.example.local"}, 1, nil, []string{
 					"etcd refused " + who + " to delete /ro/local/example/web (etcdserver: permission denied): its roles grant write on none of it"}, nil},
-				{[]string{"register", "new.example.local", "--host", "10.3.0.5"}, 1, nil, []string{
+				{"", []string{"register", "new.example.local", "--host", "10.3.0.5"}, 1, nil, []string{
 					"etcd refused " + who + " to write /ro/local/example/new (", "its roles grant write on none of it"}, nil},
 			} {
+				user := "coredns"
+				if tc.user != "" {
+					user = tc.user
+				}
+				args := append([]string{"--user", user + ":" + user + "pw"}, tc.args...)
 				var o, e bytes.Buffer
-				code := run(append([]string{"--endpoints", c.Endpoint(0), "--path", p, "--user", "coredns:corednspw"}, tc.args...), &o, &e)
+				code := run(append([]string{"--endpoints", c.Endpoint(0), "--path", p}, args...), &o, &e)
 				if code != tc.code {
-					t.Errorf("%v: exit %d, want %d\n%s%s", tc.args, code, tc.code, o.String(), e.String())
+					t.Errorf("%v: exit %d, want %d\n%s%s", args, code, tc.code, o.String(), e.String())
 				}
 				for _, want := range tc.out {
 					if !strings.Contains(o.String(), want) {
-						t.Errorf("%v: stdout lacks %q:\n%s%s", tc.args, want, o.String(), e.String())
+						t.Errorf("%v: stdout lacks %q:\n%s%s", args, want, o.String(), e.String())
 					}
 				}
 				for _, want := range tc.errOut {
 					if !strings.Contains(e.String(), want) {
-						t.Errorf("%v: stderr lacks %q:\n%s%s", tc.args, want, o.String(), e.String())
+						t.Errorf("%v: stderr lacks %q:\n%s%s", args, want, o.String(), e.String())
 					}
 				}
 				for _, not := range tc.not {
 					if strings.Contains(o.String(), not) {
-						t.Errorf("%v: stdout holds %q:\n%s", tc.args, not, o.String())
+						t.Errorf("%v: stdout holds %q:\n%s", args, not, o.String())
 					}
 				}
 			}
@@ -296,8 +327,9 @@ func TestCheck(t *testing.T) {
 		{"CAPS.example.local", 1, "checked 1 key under /check/local/example/Caps: 1 would be skipped, 0 are no DNS name"},
 		{"nothing.example.local", 0, "checked 0 keys under /check/local/example/nothing: there is no key at or below it"},
 		{p + "/local/example/a//empty", 1, "checked 1 key under /check/local/example/a//empty: 0 would be skipped, 1 is no DNS name"},
-		{"/elsewhere/x", 1, "key /elsewhere/x is not under --path /check"},
-		{"*.example.local", 1, `*.example.local.: label "*" is a wildcard in lookups, so it stands for no one key; to name a key as it is, give the key (such as /check/local/example/*)`},
+		// Trouble, such as a NAME that stands for no key, exits 2: 1 is for what check finds.
+		{"/elsewhere/x", 2, "key /elsewhere/x is not under --path /check"},
+		{"*.example.local", 2, `*.example.local.: label "*" is a wildcard in lookups, so it stands for no one key; to name a key as it is, give the key (such as /check/local/example/*)`},
 	} {
 		code, out, errOut := ctl(t, p, "check", tc.arg)
 		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
@@ -333,7 +365,8 @@ func TestKeysPrintedEscaped(t *testing.T) {
 // it deleted and, when it deletes nothing, what is there.
 func TestRm(t *testing.T) {
 	const p = "/rm"
-	for _, k := range []string{"web", "web/a", "web/b", "web-2", "MixedCase", "Both", "both", "kids/x", "kids/y", "kids/Z/deep", "a//empty"} {
+	for _, k := range []string{"web", "web/a", "web/b", "web-2", "MixedCase", "Both", "both", "kids/x", "kids/y", "kids/Z/deep", "a//empty",
+		"Cap/child", "cap/Child2", "parent/a", "parent/b", "Rest", "rest/x"} {
 		put(t, p+"/local/example/"+k, `{"host":"10.0.0.1"}`)
 	}
 	for _, tc := range []struct {
@@ -351,6 +384,14 @@ func TestRm(t *testing.T) {
 		{[]string{"-r", "kids.example.local"}, 0, "deleted 3 keys: 3 keys below /rm/local/example/kids\n"},
 		{[]string{p + "/local/example/a//empty"}, 0, "deleted 1 key: /rm/local/example/a//empty\n"},
 		{[]string{p + "/local/example/a//empty"}, 1, "no key /rm/local/example/a//empty, nor any below it"},
+		// The keys below a name are counted in every spelling of it, as -r deletes them.
+		{[]string{"cap.example.local"}, 1, "no record for cap.example.local.: a name with 2 keys below it (1 below /rm/local/example/Cap, 1 below /rm/local/example/cap); rm -r cap.example.local deletes them with it"},
+		{[]string{"-r", "cap.example.local"}, 0, "deleted 2 keys: 1 key below /rm/local/example/Cap; 1 key below /rm/local/example/cap\n"},
+		{[]string{"rest.example.local"}, 0, "deleted 1 key: /rm/local/example/Rest\n1 key below /rm/local/example/rest is left (rm -r deletes the keys below a name too)"},
+		{[]string{"-r", "rest.example.local"}, 0, "deleted 1 key: 1 key below /rm/local/example/rest\n"},
+		// A KEY is named once.
+		{[]string{p + "/local/example/parent"}, 1, "Error: no key /rm/local/example/parent: 2 keys below it; rm -r deletes them with it\n"},
+		{[]string{"-r", p + "/local/example/parent"}, 0, "deleted 2 keys: 2 keys below /rm/local/example/parent\n"},
 		{[]string{"*.example.local"}, 1, `label "*" is a wildcard in lookups, so it stands for no one key; to name a key as it is, give the key (such as /rm/local/example/*)`},
 		{[]string{"-r", p}, 1, "/rm is --path itself: rm deletes records below it"},
 		{[]string{"/elsewhere/x"}, 1, "key /elsewhere/x is not under --path /rm"},
@@ -429,21 +470,26 @@ func TestSplit(t *testing.T) {
 }
 
 // Errors that leave etcd unreached say why: a port nobody listens on, TLS flags that do
-// not go together or name no file.
+// not go together or name no file. They exit 1, and 2 for check, whose 1 is for what it
+// finds.
 func TestConnectionErrors(t *testing.T) {
 	port := devetcd.FreePortFor(t)
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"--endpoints", fmt.Sprintf("127.0.0.1:%d", port), "--command-timeout", "1s", "check"}, "etcd is not reachable: dial tcp 127.0.0.1:"},
-		{[]string{"--endpoints", fmt.Sprintf("http://127.0.0.1:%d", port), "--command-timeout", "1s", "rm", "x.example.local"}, "connect: connection refused"},
-		{[]string{"--cert", "/nonexistent.pem", "check"}, "--cert and --key go together"},
-		{[]string{"--cacert", "/nonexistent.pem", "check"}, "reading the TLS files (--cacert, --cert, --key): open /nonexistent.pem: no such file or directory"},
+		{[]string{"--endpoints", fmt.Sprintf("127.0.0.1:%d", port), "--command-timeout", "1s", "check"}, 2, "etcd is not reachable: dial tcp 127.0.0.1:"},
+		{[]string{"--endpoints", fmt.Sprintf("http://127.0.0.1:%d", port), "--command-timeout", "1s", "rm", "x.example.local"}, 1, "connect: connection refused"},
+		{[]string{"--cert", "/nonexistent.pem", "check"}, 2, "--cert and --key go together"},
+		{[]string{"--cacert", "/nonexistent.pem", "check"}, 2, "reading the TLS files (--cacert, --cert, --key): open /nonexistent.pem: no such file or directory"},
+		{[]string{"--cacert", "/nonexistent.pem", "ls", "x.example.local"}, 1, "reading the TLS files (--cacert, --cert, --key)"},
+		{[]string{"check", "--no-such-flag"}, 2, "unknown flag: --no-such-flag"},
+		{[]string{"check", "a.example.local", "b.example.local"}, 2, "accepts at most 1 arg(s), received 2"},
 	} {
 		var o, e bytes.Buffer
-		if code := run(tc.args, &o, &e); code != 1 || !strings.Contains(e.String(), tc.want) {
-			t.Errorf("%v: exit %d, %q; want 1 and %q", tc.args, code, e.String(), tc.want)
+		if code := run(tc.args, &o, &e); code != tc.code || !strings.Contains(e.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.args, code, e.String(), tc.code, tc.want)
 		}
 	}
 }

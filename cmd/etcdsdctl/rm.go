@@ -25,7 +25,8 @@ records for a name (so MixedCase.example.local and mixedcase.example.local both 
 as it is: for a key that no name leads to, such as one with an empty label. With -r rm also
 deletes every record below NAME or KEY, in one transaction; a sibling whose key merely
 starts with the same letters is left alone. It fails when there was nothing to delete, and
-says what is there: a name with records below it only wants -r.`,
+says what is there: a name with records below it only wants -r, and rm counts them below
+every spelling of NAME, as -r deletes them.`,
 		Example: `  etcdsdctl rm web-server04._web._tcp.example.local
   etcdsdctl rm -r _web._tcp.example.local
   etcdsdctl rm /skydns/local/example/a//empty`,
@@ -67,11 +68,12 @@ says what is there: a name with records below it only wants -r.`,
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s: %s\n", plural(total, "key"), strings.Join(parts, "; "))
 				if !recursive {
-					for i, key := range keys {
-						if deleted[i].key == 0 {
-							continue
-						}
-						if n, err := countBelow(ctx, cli, key); err == nil && n > 0 {
+					// Below every spelling of the name, as -r would delete them.
+					for _, key := range keys {
+						n, err := countBelow(ctx, cli, key)
+						if err != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "the keys below %s, which rm -r deletes, could not be counted: %v\n", skydns.Quote(key), err)
+						} else if n > 0 {
 							fmt.Fprintf(cmd.OutOrStdout(), "%s below %s %s left (rm -r deletes the keys below a name too)\n",
 								plural(n, "key"), skydns.Quote(key), verb(n))
 						}
@@ -132,22 +134,40 @@ func countBelow(ctx context.Context, cli *clientv3.Client, key string) (int, err
 	return int(resp.Count), nil
 }
 
-// nothingToDelete is rm's error when it deleted nothing: what is there instead.
+// nothingToDelete is rm's error when it deleted nothing: what is there instead, counted
+// below every one of keys, as rm -r deletes them.
 func nothingToDelete(ctx context.Context, cli *clientv3.Client, t target, keys []string, recursive bool) error {
 	what := "no record for " + skydns.Quote(t.name)
 	if t.name == "" {
 		what = "no key " + skydns.Quote(t.key)
 	}
 	if !recursive {
+		total := 0
+		var at, each []string // the keys with keys below them, and how many each
 		for _, key := range keys {
 			n, err := countBelow(ctx, cli, key)
 			if err != nil {
-				return fmt.Errorf("%s at %s; the keys below it could not be counted: %w", what, skydns.Quote(key), err)
+				if t.name == "" {
+					return fmt.Errorf("%s; the keys below it could not be counted: %w", what, err)
+				}
+				return fmt.Errorf("%s; the keys below %s could not be counted: %w", what, skydns.Quote(key), err)
 			}
 			if n > 0 {
-				return fmt.Errorf("%s at %s: a name with %s below it; rm -r %s deletes them with it",
-					what, skydns.Quote(key), plural(n, "key"), t.arg)
+				total += n
+				at = append(at, key)
+				each = append(each, fmt.Sprintf("%d below %s", n, skydns.Quote(key)))
 			}
+		}
+		switch {
+		case total == 0:
+		case t.name == "": // the key is the argument: say it once
+			return fmt.Errorf("%s: %s below it; rm -r deletes them with it", what, plural(total, "key"))
+		case len(at) == 1:
+			return fmt.Errorf("%s at %s: a name with %s below it; rm -r %s deletes them with it",
+				what, skydns.Quote(at[0]), plural(total, "key"), t.arg)
+		default: // spellings of the name with capitals
+			return fmt.Errorf("%s: a name with %s below it (%s); rm -r %s deletes them with it",
+				what, plural(total, "key"), strings.Join(each, ", "), t.arg)
 		}
 	}
 	if t.name == "" {
