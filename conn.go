@@ -122,7 +122,7 @@ func explain(ctx context.Context, c etcdConn, err error) error {
 		return err
 	}
 	if why := c.why(ctx); why != nil {
-		return fmt.Errorf("%w (%w)", err, why)
+		return fmt.Errorf("%w (%w)", why, err)
 	}
 	return err
 }

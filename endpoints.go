@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -17,35 +19,68 @@ import (
 )
 
 // The endpoint forms the etcd client dials (go.etcd.io/etcd/client/v3/internal/endpoint):
-// http:// and https:// URLs, unix:// and unixs:// sockets, and a bare host:port.
+// http:// and https:// URLs, unix and unixs sockets (unix:PATH, unix://PATH), and a bare
+// HOST:PORT.
 var endpointSchemes = []string{"http", "https", "unix", "unixs"}
 
-// checkEndpoint refuses an endpoint the etcd client cannot dial: with any other scheme it
-// would only time out on every request.
-func checkEndpoint(ep string) error {
+// checkEndpoint refuses an endpoint the etcd client cannot dial, or dials otherwise than
+// it reads: with a bad scheme or port it would only time out on every request. It warns
+// of a part the client ignores.
+func checkEndpoint(ep string) (warning string, err error) {
+	if _, _, ok := socket(ep); ok {
+		return "", nil
+	}
+	if l := strings.ToLower(ep); strings.HasPrefix(l, "unix:") || strings.HasPrefix(l, "unixs:") {
+		return "", fmt.Errorf("%q: the etcd client knows sockets only as unix: and unixs:, in lower case", ep)
+	}
 	if !strings.Contains(ep, "://") {
-		if _, _, err := net.SplitHostPort(ep); err != nil {
-			return fmt.Errorf("%q is neither a URL such as http://127.0.0.1:2379 nor a HOST:PORT", ep)
+		host, port, err := net.SplitHostPort(ep)
+		if err != nil || host == "" {
+			return "", fmt.Errorf("%q is neither a URL such as http://127.0.0.1:2379 nor a HOST:PORT", ep)
 		}
-		return nil
+		return "", checkPort(ep, port)
 	}
 	u, err := url.Parse(ep)
 	if err != nil {
-		return fmt.Errorf("%q is no URL: %v", ep, err)
+		return "", fmt.Errorf("%q is no URL: %v", ep, err)
 	}
-	switch u.Scheme {
-	case "http", "https":
-		if u.Host == "" || u.Hostname() == "" {
-			return fmt.Errorf("%q names no host", ep)
-		}
-		if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
-			return fmt.Errorf("%q has a path or query, which the etcd client ignores", ep)
-		}
-	case "unix", "unixs":
-	default:
-		return fmt.Errorf("%q: the scheme %q is none of %s", ep, u.Scheme, strings.Join(endpointSchemes, ", "))
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("%q: the scheme %q is none of %s", ep, u.Scheme, strings.Join(endpointSchemes, ", "))
+	}
+	if u.Hostname() == "" {
+		return "", fmt.Errorf("%q names no host", ep)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("%q: the etcd client ignores a user in the URL; give it with credentials", ep)
+	}
+	if err := checkPort(ep, u.Port()); err != nil {
+		return "", err
+	}
+	if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+		return fmt.Sprintf("endpoint %q: the etcd client ignores its path and query", ep), nil
+	}
+	return "", nil
+}
+
+func checkPort(ep, port string) error {
+	if port == "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", ep, port)
 	}
 	return nil
+}
+
+// socket returns the path of a unix or unixs endpoint, as the etcd client reads it.
+func socket(ep string) (path string, overTLS, ok bool) {
+	for _, scheme := range []string{"unixs", "unix"} {
+		if rest, found := strings.CutPrefix(ep, scheme+":"); found {
+			rest = strings.TrimPrefix(rest, "//")
+			return rest, scheme == "unixs", rest != ""
+		}
+	}
+	return "", false, false
 }
 
 // errNotTLS and errTLS are endpoints whose scheme and server disagree: the client would
@@ -53,80 +88,125 @@ func checkEndpoint(ep string) error {
 // Corefile can fix them.
 var (
 	errNotTLS = errors.New("the server speaks plaintext, not TLS")
-	errTLS    = errors.New("the server speaks TLS")
+	errTLS    = errors.New("the server speaks TLS only")
 )
 
-// target is how the etcd client reaches an endpoint: network, address, and whether over
-// TLS (https and unixs always; a bare HOST:PORT or unix when tls is set).
-func target(ep string, cfg *tls.Config) (network, addr string, overTLS bool) {
-	for _, s := range []string{"unix", "unixs"} {
-		if path, ok := strings.CutPrefix(ep, s+"://"); ok {
-			return "unix", path, s == "unixs" || s == "unix" && cfg != nil
-		}
+// overTLS reports whether the etcd client dials its endpoints over TLS. Its balancer
+// takes one transport for all of them, from the first endpoint (clientv3's
+// dialWithBalancer): TLS for https and unixs; for HOST:PORT and unix when tls is set;
+// never for http.
+func overTLS(endpoints []string, cfg *tls.Config) bool {
+	first := endpoints[0]
+	if _, tlsAlways, ok := socket(first); ok {
+		return tlsAlways || cfg != nil
+	}
+	if u, err := url.Parse(first); err == nil && strings.Contains(first, "://") {
+		return u.Scheme == "https"
+	}
+	return cfg != nil
+}
+
+// target is the network and address of an endpoint, and the name the client verifies the
+// server's certificate for.
+func target(ep string) (network, addr, serverName string) {
+	if path, _, ok := socket(ep); ok {
+		return "unix", path, filepath.Base(path)
 	}
 	u, err := url.Parse(ep)
 	if err != nil || !strings.Contains(ep, "://") {
-		return "tcp", ep, cfg != nil
+		host, _, _ := net.SplitHostPort(ep)
+		return "tcp", ep, host
 	}
-	return "tcp", u.Host, u.Scheme == "https"
+	return "tcp", u.Host, u.Hostname()
 }
 
-// probeEndpoint connects to one endpoint as the client would and says what stops it:
-// the name does not resolve, nothing listens, no answer in time, or TLS on one side only,
-// or a certificate that fails verification.
-func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config) error {
-	network, addr, overTLS := target(ep, cfg)
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+// probeEndpoint connects to one endpoint as the client would and says what stops it: the
+// name does not resolve, nothing listens, no answer in time, TLS on one side only, or a
+// certificate that fails verification. nil: reached, or nothing known against it.
+func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool) error {
+	network, addr, serverName := target(ep)
+	conn, err := dial(ctx, network, addr)
 	var dnsErr *net.DNSError
 	switch {
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("%s: the name does not resolve: %w", ep, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("%s: connection refused: nothing listens on %s", ep, addr)
-	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+	case isTimeout(err):
 		return fmt.Errorf("%s: no answer from %s within %v", ep, addr, probeTimeout)
 	case err != nil:
 		return fmt.Errorf("%s: %w", ep, err)
 	}
-	defer conn.Close()
-	c := &tls.Config{InsecureSkipVerify: true} // only asks whether the server speaks TLS
-	if overTLS {
-		c = cfg.Clone()
-		if c == nil {
-			c = &tls.Config{}
+	conn.Close()
+	if !overTLS {
+		if plaintextHTTP(ctx, network, addr) {
+			return nil
 		}
-		if c.ServerName == "" {
-			c.ServerName, _, _ = net.SplitHostPort(addr)
+		// Not a plaintext server, or a silent one: a TLS one takes a handshake.
+		err := handshake(ctx, network, addr, &tls.Config{InsecureSkipVerify: true})
+		var (
+			alert  tls.AlertError
+			verify *tls.CertificateVerificationError
+		)
+		switch {
+		case err == nil || errors.As(err, &alert) || errors.As(err, &verify):
+			return fmt.Errorf("%s: %w: use https:// and, for a private CA or a client certificate, the tls option", ep, errTLS)
+		case isTimeout(err):
+			return fmt.Errorf("%s: no answer from %s within %v", ep, addr, probeTimeout)
 		}
+		return nil
 	}
-	err = tls.Client(conn, c).HandshakeContext(ctx)
+	c := cfg.Clone()
+	if c == nil {
+		c = &tls.Config{}
+	}
+	if c.ServerName == "" {
+		c.ServerName = serverName
+	}
+	err = handshake(ctx, network, addr, c)
 	var (
-		record *tls.RecordHeaderError
-		alert  tls.AlertError
+		record tls.RecordHeaderError
 		verify *tls.CertificateVerificationError
 	)
 	switch {
-	case overTLS && errors.As(err, &verify):
+	case err == nil:
+		return nil
+	case errors.As(err, &verify):
 		return fmt.Errorf("%s: %w", ep, err)
-	case overTLS && (errors.As(err, &record) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && plaintextHTTP(ctx, network, addr):
+	case (errors.As(err, &record) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && plaintextHTTP(ctx, network, addr):
 		return fmt.Errorf("%s: %w: use http:// (a plaintext etcd needs no tls option)", ep, errNotTLS)
-	case overTLS && (errors.Is(err, context.DeadlineExceeded) || isTimeout(err)):
+	case isTimeout(err):
 		return fmt.Errorf("%s: no answer to the TLS handshake within %v", ep, probeTimeout)
-	case overTLS && err != nil:
-		return fmt.Errorf("%s: TLS handshake: %w", ep, err)
-	case !overTLS && (err == nil || errors.As(err, &alert) || errors.As(err, &verify)):
-		return fmt.Errorf("%s: %w: use https:// and, for a private CA or a client certificate, the tls option", ep, errTLS)
 	}
-	return nil
+	return fmt.Errorf("%s: TLS handshake: %w", ep, err)
 }
 
-// plaintextHTTP reports whether the server at addr answers an HTTP request sent in the
-// clear, as etcd's client port does (GET /version) when it has no TLS. A TLS server
-// closes the connection at a ClientHello it cannot take (etcd), or answers with an
-// error the TLS side of Go's HTTP server writes.
+// dial connects to addr within probeTimeout.
+func dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return (&net.Dialer{}).DialContext(ctx, network, addr)
+}
+
+// handshake makes a TLS handshake with addr within probeTimeout.
+func handshake(ctx context.Context, network, addr string, cfg *tls.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return tls.Client(conn, cfg).HandshakeContext(ctx)
+}
+
+// plaintextHTTP reports whether the server at addr answers, within probeTimeout, an HTTP
+// request sent in the clear, as etcd's client port does (GET /version) when it serves
+// plaintext, alone or beside TLS. A TLS-only server closes the connection (etcd), or
+// answers with the error the TLS side of Go's HTTP server writes.
 func plaintextHTTP(ctx context.Context, network, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 	if err != nil {
 		return false
@@ -144,7 +224,7 @@ func plaintextHTTP(ctx context.Context, network, addr string) bool {
 
 func isTimeout(err error) bool {
 	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // endpointErrors is why none of a stanza's endpoints can be reached, one error each.
@@ -166,9 +246,10 @@ func (e endpointErrors) Unwrap() []error { return e }
 func diagnose(ctx context.Context, endpoints []string, cfg *tls.Config) error {
 	errs := make(endpointErrors, len(endpoints))
 	done := make(chan struct{}, len(endpoints))
+	secure := overTLS(endpoints, cfg)
 	for i, ep := range endpoints {
 		go func() {
-			errs[i] = probeEndpoint(ctx, ep, cfg)
+			errs[i] = probeEndpoint(ctx, ep, cfg, secure)
 			done <- struct{}{}
 		}()
 	}

@@ -1,7 +1,16 @@
 package etcdsd
 
 import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,20 +27,7 @@ import (
 func TestUnreachableEndpointsSayWhy(t *testing.T) {
 	tlsEtcd, tf, _ := devetcd.StartTLSFor(t)
 	plain := strings.TrimPrefix(testEtcd.Endpoint, "http://")
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { silent.Close() })
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
+	silent := silentListener(t)
 	clientCert := "tls " + tf.ClientCert + " " + tf.ClientKey + " " + tf.CA
 	for _, tc := range []struct {
 		name, endpoint, tls, cause string
@@ -40,11 +36,11 @@ func TestUnreachableEndpointsSayWhy(t *testing.T) {
 		{"https to a plaintext etcd", "https://" + plain, "", "https://" + plain + ": the server speaks plaintext, not TLS: use http://", true},
 		{"https with tls to a plaintext etcd", "https://" + plain, clientCert, "the server speaks plaintext, not TLS", true},
 		{"HOST:PORT with tls to a plaintext etcd", plain, clientCert, plain + ": the server speaks plaintext, not TLS", true},
-		{"http to a TLS etcd", strings.Replace(tlsEtcd.Endpoint, "https", "http", 1), "", ": the server speaks TLS: use https://", true},
+		{"http to a TLS etcd", strings.Replace(tlsEtcd.Endpoint, "https", "http", 1), "", ": the server speaks TLS only: use https://", true},
 		{"nothing listens", "http://127.0.0.1:" + strconv.Itoa(devetcd.FreePortFor(t)), "", "connection refused: nothing listens on 127.0.0.1:", false},
 		{"a name that does not resolve", "http://etcd.invalid:2379", "", "http://etcd.invalid:2379: the name does not resolve", false},
-		{"silent at the TLS handshake", "https://" + silent.Addr().String(), "", "no answer to the TLS handshake within", false},
-		{"two endpoints, each its cause", "http://127.0.0.1:" + strconv.Itoa(devetcd.FreePortFor(t)) + " https://" + plain, "", "; https://" + plain + ": the server speaks plaintext", false},
+		{"silent at the TLS handshake", "https://" + silent, "", "no answer to the TLS handshake within", false},
+		{"two endpoints, each its cause", "http://127.0.0.1:" + strconv.Itoa(devetcd.FreePortFor(t)) + " http://" + silent, "", "; http://" + silent + ": no answer from", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := captureLog(t)
@@ -71,8 +67,8 @@ func TestUnreachableEndpointsSayWhy(t *testing.T) {
 					t.Fatalf("the log does not say %q:\n%s", tc.cause, logs)
 				}
 			}
-			if strings.Contains(logs.String(), "deadline exceeded") {
-				t.Errorf("the log speaks of a deadline:\n%s", logs)
+			if line := logLine(logs.String(), tc.cause); strings.Contains(line, "deadline exceeded") && strings.Index(line, "deadline exceeded") < strings.Index(line, tc.cause) {
+				t.Errorf("the log speaks of a deadline before the cause:\n%s", line)
 			}
 			t.Log(logs)
 		})
@@ -95,4 +91,173 @@ func TestEtcdGoneSaysWhy(t *testing.T) {
 		}
 	}
 	t.Log(logs)
+}
+
+// logLine returns the first line of logs that holds s.
+func logLine(logs, s string) string {
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
+}
+
+// What the probe finds at servers of each kind, from memory: it must name a scheme the
+// server does not speak, and find nothing against a server that speaks both on one port
+// (etcd's --listen-client-urls http://H:P,https://H:P) or against a unix socket.
+func TestProbeEndpoint(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, `{"etcdserver":"3.7.2"}`) })
+	plain := httptest.NewServer(ok)
+	defer plain.Close()
+	tlsOnly := httptest.NewTLSServer(ok)
+	defer tlsOnly.Close()
+	both := bothOnOnePort(t, ok)
+	silent := silentListener(t)
+	sock := filepath.Join(t.TempDir(), "etcd.sock")
+	ul, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(ul, ok)
+	defer ul.Close()
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	host := func(s *httptest.Server) string {
+		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
+	}
+
+	for _, tc := range []struct {
+		endpoint string
+		cfg      *tls.Config
+		want     error  // errors.Is; nil with cause "": nothing found
+		cause    string // in the error
+	}{
+		{"http://" + host(plain), nil, nil, ""},
+		{"https://" + host(plain), nil, errNotTLS, "use http://"},
+		{host(plain), insecure, errNotTLS, ""},
+		{"https://" + host(tlsOnly), insecure, nil, ""},
+		{"http://" + host(tlsOnly), nil, errTLS, "use https://"},
+		{host(tlsOnly), nil, errTLS, ""},
+		{"https://" + host(tlsOnly), nil, nil, "certificate signed by unknown authority"},
+		{"http://" + both, nil, nil, ""},
+		{"https://" + both, insecure, nil, ""},
+		{"http://" + silent, nil, nil, "no answer from " + silent + " within 500ms"},
+		{"https://" + silent, nil, nil, "no answer to the TLS handshake within 500ms"},
+		{"unix:" + sock, nil, nil, ""},
+		{"unix://" + sock, nil, nil, ""},
+		{"unixs://" + sock, insecure, errNotTLS, ""},
+	} {
+		err := probeEndpoint(context.Background(), tc.endpoint, tc.cfg, overTLS([]string{tc.endpoint}, tc.cfg))
+		switch {
+		case tc.want == nil && tc.cause == "" && err != nil:
+			t.Errorf("%s: %v, want nothing found", tc.endpoint, err)
+		case tc.want != nil && !errors.Is(err, tc.want):
+			t.Errorf("%s: %v, want %v", tc.endpoint, err, tc.want)
+		case tc.cause != "" && (err == nil || !strings.Contains(err.Error(), tc.cause)):
+			t.Errorf("%s: %v, want it to say %q", tc.endpoint, err, tc.cause)
+		}
+	}
+}
+
+// bothOnOnePort serves h over TLS and in the clear on one port, as etcd does when its
+// client URLs name both schemes at one address, and returns its address.
+func bothOnOnePort(t *testing.T, h http.Handler) string {
+	srv := httptest.NewUnstartedServer(h)
+	srv.StartTLS() // makes the certificate
+	srv.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	plainConns, tlsConns := make(chan net.Conn), make(chan net.Conn)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(plainConns)
+				close(tlsConns)
+				return
+			}
+			go func() {
+				b := bufio.NewReader(c)
+				first, err := b.Peek(1)
+				if err != nil {
+					c.Close()
+					return
+				}
+				pc := peeked{c, b}
+				if first[0] == 0x16 { // a TLS handshake record
+					tlsConns <- pc
+				} else {
+					plainConns <- pc
+				}
+			}()
+		}
+	}()
+	go http.Serve(chanListener{plainConns, l}, h)
+	go http.Serve(tls.NewListener(chanListener{tlsConns, l}, srv.TLS), h)
+	return l.Addr().String()
+}
+
+type peeked struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (p peeked) Read(b []byte) (int, error) { return p.r.Read(b) }
+
+type chanListener struct {
+	conns <-chan net.Conn
+	net.Listener
+}
+
+func (l chanListener) Accept() (net.Conn, error) {
+	c, ok := <-l.conns
+	if !ok {
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// silentListener accepts connections and says nothing on them, as a frozen etcd does.
+func silentListener(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	return l.Addr().String()
+}
+
+// The etcd client dials every endpoint as it dials the first (clientv3's balancer): an
+// https:// after an http:// one is dialed in the clear, and one endpoint that answers is
+// enough.
+func TestDiagnoseTakesTheFirstEndpointsScheme(t *testing.T) {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	plain := strings.TrimPrefix(httptest.NewServer(ok).URL, "http://")
+	refused := "127.0.0.1:" + strconv.Itoa(devetcd.FreePortFor(t))
+	for _, tc := range []struct {
+		endpoints []string
+		cause     string // in the error; "": reachable
+	}{
+		{[]string{"http://" + plain, "https://" + plain}, ""},
+		{[]string{"https://" + plain, "http://" + plain}, "the server speaks plaintext, not TLS"},
+		{[]string{"http://" + refused, "http://" + plain}, ""},
+		{[]string{"http://" + refused, "http://" + refused}, "connection refused"},
+	} {
+		err := diagnose(context.Background(), tc.endpoints, nil)
+		if tc.cause == "" && err != nil || tc.cause != "" && !strings.Contains(fmt.Sprint(err), tc.cause) {
+			t.Errorf("%v: %v, want %q", tc.endpoints, err, tc.cause)
+		}
+	}
 }

@@ -127,11 +127,13 @@ func (e *Etcdsd) reach(ctx context.Context) error { return diagnose(ctx, e.endpo
 
 // newClient makes the client of one watcher. With credentials, clientv3.New
 // authenticates before it returns: ctx (the watcher's) and the dial timeout keep that from
-// blocking a shutdown or hiding a failure. A server certificate that fails verification
-// is found first, as is an etcd that cannot be reached at all and why (diagnose): the
-// client would only time out.
+// blocking a shutdown or hiding a failure. A server certificate that fails verification,
+// or a scheme the server does not speak, is found first (diagnose): the client would only
+// time out.
 func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
-	if err := e.reach(ctx); err != nil {
+	// Only a cause that no retry can mend stops the client; for the others (a member
+	// down, a slow link) it is made, and the cause explains what its requests meet.
+	if err := e.reach(ctx); err != nil && definitive(err) {
 		return nil, err
 	}
 	return clientv3.New(clientv3.Config{

@@ -473,7 +473,7 @@ func TestNegativeTTL(t *testing.T) {
 	}{
 		{"", "example.local. 30 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 30"},
 		{"negative_ttl 5", "example.local. 5 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 5"},
-		{"negative_ttl 1h", "example.local. 300 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 3600"},
+		{"negative_ttl 5m", "example.local. 300 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 300"},
 	} {
 		t.Run(tc.option, func(t *testing.T) {
 			e := startPlugin(t, "etcdsd example.local {\n path /rfc-negttl\n "+tc.option+"\n}")

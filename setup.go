@@ -1,8 +1,10 @@
 package etcdsd
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -101,8 +103,12 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, usageErr(c, opt, "ENDPOINT...")
 			}
 			for _, ep := range args {
-				if err := checkEndpoint(ep); err != nil {
+				warning, err := checkEndpoint(ep)
+				if err != nil {
 					return nil, c.Errf("endpoint: %v", err)
+				}
+				if warning != "" {
+					log.Warningf("%s:%d: %s", c.File(), c.Line(), warning)
 				}
 			}
 			e.endpoints = args
@@ -134,8 +140,17 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, err
 			}
 			// 0 would mean the default inside (30 s, 24 h, 30 s): say so rather than take it.
-			if d < time.Second || d > math.MaxInt32*time.Second {
-				return nil, c.Errf("%s: %q is not between 1s and %ds (RFC 2181 section 8)", opt, c.Val(), math.MaxInt32)
+			// A negative answer is cached for the lesser of the SOA's MINIMUM and its TTL,
+			// which plugin.SOA makes at most 300 s (RFC 2308 section 5).
+			most, why := time.Duration(math.MaxInt32)*time.Second, "RFC 2181 section 8"
+			if opt == "negative_ttl" {
+				most, why = 300*time.Second, "the SOA's TTL, which bounds negative caching, is at most 300s"
+			}
+			if d < time.Second || d > most {
+				return nil, c.Errf("%s: %q is not between 1s and %ds (%s)", opt, c.Val(), most/time.Second, why)
+			}
+			if d%time.Second != 0 {
+				return nil, c.Errf("%s: %q is not a whole number of seconds", opt, c.Val())
 			}
 			secs := uint32(d / time.Second)
 			switch opt {
@@ -215,8 +230,13 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			return nil, c.Errf("unknown property '%s'", opt)
 		}
 	}
-	if e.tlsConfig != nil && !slices.ContainsFunc(e.endpoints, func(ep string) bool { _, _, overTLS := target(ep, e.tlsConfig); return overTLS }) {
-		log.Warningf("tls is set, but every endpoint of %v is http://, which the etcd client dials without TLS: use https://", e.endpoints)
+	// The etcd client dials every endpoint as it dials the first.
+	secure := overTLS(e.endpoints, e.tlsConfig)
+	if e.tlsConfig != nil && !secure {
+		log.Warningf("tls is set, but the etcd client dials %v without TLS, as it dials the first (http://): use https://", e.endpoints)
+	}
+	if slices.ContainsFunc(e.endpoints, func(ep string) bool { return overTLS([]string{ep}, e.tlsConfig) != secure }) {
+		log.Warningf("The etcd client dials every endpoint of %v as it dials the first, %s TLS: give them all one scheme", e.endpoints, map[bool]string{true: "over", false: "without"}[secure])
 	}
 	e.watchZones()
 	return e, nil
@@ -234,12 +254,13 @@ func durationArg(c *caddy.Controller, opt string) (time.Duration, error) {
 	if len(args) != 1 {
 		return 0, usageErr(c, opt, "DURATION")
 	}
-	if n, err := strconv.ParseUint(args[0], 10, 64); err == nil {
-		return time.Duration(min(n, math.MaxInt64/uint64(time.Second))) * time.Second, nil
+	n, err := strconv.ParseUint(args[0], 10, 64)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		return time.Duration(min(n, math.MaxInt64/uint64(time.Second))) * time.Second, nil // ErrRange: n is the largest uint64
 	}
 	d, err := time.ParseDuration(args[0])
 	if err != nil || d < 0 {
-		return 0, c.Errf("%s: %q is neither seconds nor a duration such as 0, 30s, 5m or 2h30m", opt, args[0])
+		return 0, c.Errf("%s: %q is neither seconds nor a duration such as 30, 30s, 5m or 2h30m", opt, args[0])
 	}
 	return d, nil
 }
@@ -254,11 +275,23 @@ var options = []string{
 	"notify_interval", "max_answers", "ixfr_journal", "answer_cache",
 }
 
+// renamed are other plugins' names for an option of etcdsd's: the kubernetes plugin's
+// ttl, which is its SOA's MINIMUM too.
+var renamed = map[string]string{"ttl": "negative_ttl"}
+
 // suggest returns the option an unknown one is likely a misspelling of, or "": the one
 // nearest in edit distance, with '-' and '_' taken as the same, since the inherited
 // names use one and etcdsd's the other.
 func suggest(opt string) string {
 	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
+	if near, ok := renamed[norm(opt)]; ok {
+		return near
+	}
+	for _, o := range options {
+		if strings.HasPrefix(norm(opt), norm(o)+"_") { // verify_interval
+			return o
+		}
+	}
 	best, dist := "", max(2, len(opt)/3)+1
 	for _, o := range options {
 		if d := levenshtein.ComputeDistance(norm(opt), norm(o)); d < dist {
@@ -277,8 +310,14 @@ func checkZones(args, zones, serverBlockKeys []string) error {
 		if len(n) == 0 {
 			return fmt.Errorf("zone %q is no domain name", a)
 		}
+		if strings.Contains(a, "/") {
+			if _, _, err := net.ParseCIDR(a); err != nil {
+				return fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8: %v", a, err)
+			}
+			continue
+		}
 		for _, z := range n {
-			if _, ok := dns.IsDomainName(z); !ok {
+			if _, ok := dns.IsDomainName(z); !ok || !hostLabels(z) {
 				return fmt.Errorf("zone %q is no domain name", a)
 			}
 		}
@@ -293,4 +332,17 @@ func checkZones(args, zones, serverBlockKeys []string) error {
 		}
 	}
 	return nil
+}
+
+// hostLabels reports whether every label of the zone name is letters, digits, '-' and '_'
+// (service labels such as _tcp): a zone with a space, '*' or brackets is a typo.
+func hostLabels(zone string) bool {
+	for _, l := range dns.SplitDomainName(zone) {
+		if strings.IndexFunc(l, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) >= 0 {
+			return false
+		}
+	}
+	return true
 }

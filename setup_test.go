@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"cmp"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,13 @@ func TestParse(t *testing.T) {
 		// The endpoint forms of the etcd client.
 		{input: "etcdsd {\n endpoint 127.0.0.1:2379 https://etcd.example:2379/ unix:///run/etcd.sock unixs://etcd.sock:0\n}", zones: []string{"example.local."}, path: "skydns",
 			endpoints: []string{"127.0.0.1:2379", "https://etcd.example:2379/", "unix:///run/etcd.sock", "unixs://etcd.sock:0"}, minTTL: 30, maxTTL: 86400},
+		// Forms the etcd client takes too: a unix socket as unix:PATH, an IPv6 address, a
+		// scheme in capitals, a path it ignores (with a warning).
+		{input: "etcdsd {\n endpoint unix:/run/etcd.sock [::1]:2379 http://[::1]:2379 HTTP://127.0.0.1:2379 http://127.0.0.1:2379/v3\n}", zones: []string{"example.local."}, path: "skydns",
+			endpoints: []string{"unix:/run/etcd.sock", "[::1]:2379", "http://[::1]:2379", "HTTP://127.0.0.1:2379", "http://127.0.0.1:2379/v3"}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd {\n verify 99999999999999999999\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, verify: dur(math.MaxInt64 / time.Second * time.Second)},
+		{input: "etcdsd 10.0.0.0/12", block: []string{"."}, zones: []string{"0.10.in-addr.arpa.", "1.10.in-addr.arpa.", "2.10.in-addr.arpa.", "3.10.in-addr.arpa.", "4.10.in-addr.arpa.", "5.10.in-addr.arpa.", "6.10.in-addr.arpa.", "7.10.in-addr.arpa.", "8.10.in-addr.arpa.", "9.10.in-addr.arpa.", "10.10.in-addr.arpa.", "11.10.in-addr.arpa.", "12.10.in-addr.arpa.", "13.10.in-addr.arpa.", "14.10.in-addr.arpa.", "15.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd Example.LOCAL _tcp.example.local", zones: []string{"example.local.", "_tcp.example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 		{input: "etcdsd {\n wildcards\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, wildcards: true},
 		{input: "etcdsd {\n max_answers 20\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxAnswers: 20},
 		{input: "etcdsd {\n startup_timeout 30s\n verify 1h\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, startup: dur(30 * time.Second), verify: dur(time.Hour)},
@@ -88,7 +96,11 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n endpoint htp://127.0.0.1:2379\n}", shouldErr: true, errContains: `endpoint: "htp://127.0.0.1:2379": the scheme "htp" is none of http, https, unix, unixs`},
 		{input: "etcdsd {\n endpoint http://127.0.0.1:2379 grpc://127.0.0.1:2379\n}", shouldErr: true, errContains: `the scheme "grpc"`},
 		{input: "etcdsd {\n endpoint http://:2379\n}", shouldErr: true, errContains: `endpoint: "http://:2379" names no host`},
-		{input: "etcdsd {\n endpoint http://127.0.0.1:2379/v3\n}", shouldErr: true, errContains: "has a path"},
+		{input: "etcdsd {\n endpoint http://127.0.0.1:99999\n}", shouldErr: true, errContains: `port "99999" is not a number from 1 to 65535`},
+		{input: "etcdsd {\n endpoint 127.0.0.1:abc\n}", shouldErr: true, errContains: `port "abc" is not a number`},
+		{input: "etcdsd {\n endpoint http://u:p@127.0.0.1:2379\n}", shouldErr: true, errContains: "give it with credentials"},
+		{input: "etcdsd {\n endpoint UNIX:///run/etcd.sock\n}", shouldErr: true, errContains: "only as unix: and unixs:, in lower case"},
+		{input: "etcdsd {\n endpoint unix:\n}", shouldErr: true, errContains: "only as unix: and unixs:"},
 		{input: "etcdsd {\n endpoint localhost\n}", shouldErr: true, errContains: `endpoint: "localhost" is neither a URL`},
 		// On one line, the closing brace is an argument (Caddyfile syntax).
 		{input: "etcdsd { endpoint http://127.0.0.1:2379 }", shouldErr: true, errContains: `endpoint: "}" is neither a URL`},
@@ -109,11 +121,21 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n min-lease-ttl soon\n}", shouldErr: true, errContains: "min-lease-ttl: \"soon\""},
 		{input: "etcdsd {\n max-lease-ttl -5s\n}", shouldErr: true, errContains: "max-lease-ttl: \"-5s\" is neither seconds nor a duration"},
 		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is not between"},
-		{input: "etcdsd {\n max-lease-ttl 99999999999999999999\n}", shouldErr: true, errContains: "max-lease-ttl: \"99999999999999999999\" is neither"},
+		{input: "etcdsd {\n max-lease-ttl 99999999999999999999\n}", shouldErr: true, errContains: "max-lease-ttl: \"99999999999999999999\" is not between"},
 		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is not between"},
 		// 0 would silently be the default.
 		{input: "etcdsd {\n min-lease-ttl 0\n}", shouldErr: true, errContains: "min-lease-ttl: \"0\" is not between 1s and 2147483647s"},
-		{input: "etcdsd {\n negative_ttl 0\n}", shouldErr: true, errContains: "negative_ttl: \"0\" is not between 1s and 2147483647s"},
+		{input: "etcdsd {\n negative_ttl 0\n}", shouldErr: true, errContains: "negative_ttl: \"0\" is not between 1s and 300s"},
+		{input: "etcdsd {\n negative_ttl 1h\n}", shouldErr: true, errContains: "negative_ttl: \"1h\" is not between 1s and 300s (the SOA's TTL"},
+		{input: "etcdsd {\n min-lease-ttl 1.5s\n}", shouldErr: true, errContains: "min-lease-ttl: \"1.5s\" is not a whole number of seconds"},
+		{input: "etcdsd {\n ttl 5\n}", shouldErr: true, errContains: "did you mean 'negative_ttl'?"},
+		{input: "etcdsd {\n verify_interval 5m\n}", shouldErr: true, errContains: "did you mean 'verify'?"},
+		{input: "etcdsd 300.0.0.0/8", block: []string{"."}, shouldErr: true, errContains: `zone "300.0.0.0/8" is no CIDR`},
+		{input: "etcdsd 10.0.0.0/33", block: []string{"."}, shouldErr: true, errContains: `zone "10.0.0.0/33" is no CIDR`},
+		{input: "etcdsd example.local/8", block: []string{"."}, shouldErr: true, errContains: "is no CIDR"},
+		{input: "etcdsd *.example.local", block: []string{"."}, shouldErr: true, errContains: `zone "*.example.local" is no domain name`},
+		{input: `etcdsd "exa mple.local"`, block: []string{"."}, shouldErr: true, errContains: "is no domain name"},
+		{input: "etcdsd [::1]:53", block: []string{"."}, shouldErr: true, errContains: "is no domain name"},
 		{input: "etcdsd {\n negative_ttl\n}", shouldErr: true, errContains: "'negative_ttl DURATION'"},
 		{input: "etcdsd {\n min-lease-ttl 500ms\n}", shouldErr: true, errContains: "min-lease-ttl: \"500ms\" is not between"},
 		{input: "etcdsd {\n max-lease-ttl 2147483648\n}", shouldErr: true, errContains: "max-lease-ttl: \"2147483648\" is not between"},
