@@ -18,16 +18,17 @@ build:
 	cd test/tools && $(GO) build -o $(BIN)/etcdctl go.etcd.io/etcd/etcdctl/v3
 	cd test/tools && $(GO) build -o $(BIN)/etcd go.etcd.io/etcd/server/v3
 
-# A local etcd (data in .run/etcd) loaded with testdata/seed.records, and CoreDNS with
+# A local etcd (data in $(RUN_DATA), .run/etcd) loaded with testdata/seed.records, and CoreDNS with
 # etcdsd on 127.0.0.1:1053 (the built-in etcd plugin on 1054), until Ctrl-C. It refuses to
 # start while any of its ports is taken; give it others with, for example,
 # make run RUN_ETCD_PORT=23790 RUN_DNS_PORT=10530.
+RUN_DATA ?= .run/etcd
 RUN_ETCD_PORT ?= 2379
 RUN_DNS_PORT ?= 1053
 RUN_READY_PORT ?= 8181
 RUN_METRICS_PORT ?= 9153
 run: build
-	ETCDSD_ETCD=$(BIN)/etcd $(BIN)/devstack -data .run/etcd -records testdata/seed.records -coredns $(BIN)/coredns -conf Corefile \
+	ETCDSD_ETCD=$(BIN)/etcd $(BIN)/devstack -data $(RUN_DATA) -records testdata/seed.records -coredns $(BIN)/coredns -conf Corefile \
 		-etcd-port $(RUN_ETCD_PORT) -dns-port $(RUN_DNS_PORT) -ready-port $(RUN_READY_PORT) -metrics-port $(RUN_METRICS_PORT)
 
 lint:
@@ -46,7 +47,8 @@ TEST_ENV = ETCDSD_COREDNS=$(BIN)/coredns ETCDSD_ETCDSDCTL=$(BIN)/etcdsdctl \
 
 etcd34:
 	@test -x $(ETCD34) || { echo "installing etcd-server (Debian package)"; \
-		apt-get install -y -qq etcd-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server; }; }
+		{ apt-get install -y -qq etcd-server >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-server; }; } && \
+		{ service etcd stop >/dev/null 2>&1 || true; systemctl disable etcd >/dev/null 2>&1 || true; }; }
 	@test -x $(dir $(ETCD34))etcdctl || { echo "installing etcd-client (Debian package: etcdctl 3.4, which restores snapshots)"; \
 		apt-get install -y -qq etcd-client >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq etcd-client; }; }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -43,17 +44,26 @@ type stackPorts struct{ etcd, dns, ready, metrics int }
 
 func run(data, records, coredns, conf string, ports stackPorts) error {
 	err := checkPorts([]port{
-		{number: ports.etcd, use: "etcd's client port"},
-		{number: ports.dns, udp: true, use: "etcdsd's DNS port"},
-		{number: ports.dns + 1, udp: true, use: "the built-in etcd plugin's DNS port"},
-		{number: ports.ready, use: "the ready plugin's port"},
-		{number: ports.metrics, use: "the prometheus plugin's port"},
+		{number: ports.etcd, use: "etcd's client port", flag: "RUN_ETCD_PORT"},
+		{number: ports.dns, udp: true, use: "etcdsd's DNS port", flag: "RUN_DNS_PORT"},
+		{number: ports.dns + 1, udp: true, use: "the built-in etcd plugin's DNS port, the next after etcdsd's", flag: "RUN_DNS_PORT"},
+		{number: ports.ready, use: "the ready plugin's port", flag: "RUN_READY_PORT"},
+		{number: ports.metrics, use: "the prometheus plugin's port", flag: "RUN_METRICS_PORT"},
 	})
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
+	}
+	// etcd waits without a word for the lock of a data directory another etcd holds.
+	lock, err := os.OpenFile(filepath.Join(data, "devstack.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("%s is the data of another make run (%v): stop it, or give this one other data and ports: make run RUN_DATA=.run/etcd2 RUN_ETCD_PORT=23790 RUN_DNS_PORT=10530 RUN_READY_PORT=18181 RUN_METRICS_PORT=19153", data, err)
 	}
 	etcdPort, dnsPort := ports.etcd, ports.dns
 	etcd, err := devetcd.Start(data, etcdPort)

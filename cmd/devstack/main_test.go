@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/etcdsd/etcdsd/internal/devetcd"
@@ -24,12 +27,13 @@ func TestRefusesTakenPorts(t *testing.T) {
 		port    func(stackPorts) int
 		use     string
 	}{
-		{"etcd", "tcp", func(p stackPorts) int { return p.etcd }, "etcd's client port"},
-		{"dns over udp", "udp", func(p stackPorts) int { return p.dns }, "etcdsd's DNS port"},
-		{"dns over tcp", "tcp", func(p stackPorts) int { return p.dns }, "etcdsd's DNS port"},
-		{"built-in's dns", "udp", func(p stackPorts) int { return p.dns + 1 }, "the built-in etcd plugin's DNS port"},
-		{"ready", "tcp", func(p stackPorts) int { return p.ready }, "the ready plugin's port"},
-		{"metrics", "tcp", func(p stackPorts) int { return p.metrics }, "the prometheus plugin's port"},
+		{"etcd", "tcp", func(p stackPorts) int { return p.etcd }, "etcd's client port) is in use by devstack.test (pid"},
+		{"dns over udp", "udp", func(p stackPorts) int { return p.dns }, "etcdsd's DNS port) is in use"},
+		{"dns over tcp", "tcp", func(p stackPorts) int { return p.dns }, "etcdsd's DNS port) is in use"},
+		{"built-in's dns", "udp", func(p stackPorts) int { return p.dns + 1 }, "the built-in etcd plugin's DNS port, the next after etcdsd's) is in use by devstack.test (pid"},
+		{"ready", "tcp", func(p stackPorts) int { return p.ready }, "the ready plugin's port) is in use by devstack.test (pid"},
+		{"ready's make variable", "tcp", func(p stackPorts) int { return p.ready }, "; stop it, or give make run another: make run RUN_READY_PORT=PORT"},
+		{"metrics", "tcp", func(p stackPorts) int { return p.metrics }, "the prometheus plugin's port) is in use by devstack.test (pid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -53,7 +57,10 @@ func TestRefusesTakenPorts(t *testing.T) {
 			if err == nil {
 				t.Fatal("run started with a port taken")
 			}
-			want := "port " + strconv.Itoa(tc.port(ports)) + " (" + tc.use + ") is in use"
+			want := tc.use
+			if !strings.HasPrefix(want, ";") {
+				want = "port " + strconv.Itoa(tc.port(ports)) + " (" + want
+			}
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q, want it to say %q", err, want)
 			}
@@ -83,4 +90,44 @@ func TestNeverWritesToAnotherEtcd(t *testing.T) {
 		t.Errorf("the other etcd now holds %d keys", resp.Count)
 	}
 	t.Log(err)
+}
+
+// Ports that are no port, or two uses on one port, and a data directory another stack
+// holds, are refused before anything starts, each naming the make variable that moves it.
+func TestRefusesBadPortsAndSharedData(t *testing.T) {
+	ports := freePorts(t)
+	same := ports
+	same.metrics = same.etcd
+	high := ports
+	high.dns = 65535
+	for _, tc := range []struct {
+		name  string
+		ports stackPorts
+		want  string
+	}{
+		{"two uses on one port", same, "is both etcd's client port and the prometheus plugin's port: give another with make run RUN_METRICS_PORT=PORT"},
+		{"the built-in's port past 65535", high, "port 65536 (the built-in etcd plugin's DNS port, the next after etcdsd's) is not a port from 1 to 65535: give another with make run RUN_DNS_PORT=PORT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(t.TempDir(), "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", tc.ports)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to say %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("data of another stack", func(t *testing.T) {
+		data := t.TempDir()
+		lock, err := os.OpenFile(filepath.Join(data, "devstack.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lock.Close()
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatal(err)
+		}
+		err = run(data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", freePorts(t))
+		if want := "is the data of another make run"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	})
 }
