@@ -310,14 +310,16 @@ func checkZones(args, zones, serverBlockKeys []string) error {
 		if len(n) == 0 {
 			return fmt.Errorf("zone %q is no domain name", a)
 		}
-		if strings.Contains(a, "/") {
-			if _, _, err := net.ParseCIDR(a); err != nil {
-				return fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8: %v", a, err)
-			}
+		if _, _, err := net.ParseCIDR(a); err == nil {
 			continue
 		}
+		// A reverse zone's labels may hold a '/' (RFC 2317's 128/27.2.0.192.in-addr.arpa).
+		reverse := plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(n[0]) != ""
+		if strings.Contains(a, "/") && !reverse {
+			return fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8, nor a reverse zone's name", a)
+		}
 		for _, z := range n {
-			if _, ok := dns.IsDomainName(z); !ok || !hostLabels(z) {
+			if _, ok := dns.IsDomainName(z); !ok || !hostLabels(z, reverse) {
 				return fmt.Errorf("zone %q is no domain name", a)
 			}
 		}
@@ -335,11 +337,12 @@ func checkZones(args, zones, serverBlockKeys []string) error {
 }
 
 // hostLabels reports whether every label of the zone name is letters, digits, '-' and '_'
-// (service labels such as _tcp): a zone with a space, '*' or brackets is a typo.
-func hostLabels(zone string) bool {
+// (service labels such as _tcp), and '/' in a reverse zone: a zone with a space, '*' or
+// brackets is a typo.
+func hostLabels(zone string, reverse bool) bool {
 	for _, l := range dns.SplitDomainName(zone) {
 		if strings.IndexFunc(l, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || reverse && r == '/')
 		}) >= 0 {
 			return false
 		}

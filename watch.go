@@ -366,16 +366,18 @@ func (w *watcher) list(ctx context.Context, c etcdConn, reason string) error {
 		w.b.Len(), listed.Leases, w.root, listed.Rev, time.Since(started).Round(time.Millisecond))
 	w.cause.Store(nil)
 	w.markFresh(w.now())
+	// The list's metrics before the index it read is served: whoever sees the zone ready
+	// sees them.
+	listsTotal.WithLabelValues(reason).Inc()
+	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
+	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
+	staleGauge.WithLabelValues(w.root).Set(0) // a complete list is fresh
 	w.publish(nil, true)
 	if listed.Restored {
 		log.Warningf("etcd's history is not the one the index of %s was built from (the index had reached revision %d, etcd is at %d): "+
 			"restored from a snapshot, or started on empty data? Read anew; the SOA serial goes on at %d",
 			w.root, reached, listed.Rev, w.snapshot().Serial())
 	}
-	listsTotal.WithLabelValues(reason).Inc()
-	listDuration.WithLabelValues(reason).Observe(time.Since(started).Seconds())
-	listTimestamp.WithLabelValues(w.root).SetToCurrentTime()
-	staleGauge.WithLabelValues(w.root).Set(0) // a complete list is fresh
 	return nil
 }
 
