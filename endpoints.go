@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -181,18 +182,22 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 	return fmt.Errorf("%s: TLS handshake: %w", ep, err)
 }
 
-// dial connects to addr within probeTimeout.
+// dial connects to addr within probeTimeout, and gives what is said on the connection
+// probeTimeout more.
 func dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	return (&net.Dialer{}).DialContext(ctx, network, addr)
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(probeTimeout))
+	return conn, nil
 }
 
-// handshake makes a TLS handshake with addr within probeTimeout.
+// handshake makes a TLS handshake with addr within dial's deadlines.
 func handshake(ctx context.Context, network, addr string, cfg *tls.Config) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	conn, err := dial(ctx, network, addr)
 	if err != nil {
 		return err
 	}
@@ -200,21 +205,16 @@ func handshake(ctx context.Context, network, addr string, cfg *tls.Config) error
 	return tls.Client(conn, cfg).HandshakeContext(ctx)
 }
 
-// plaintextHTTP reports whether the server at addr answers, within probeTimeout, an HTTP
-// request sent in the clear, as etcd's client port does (GET /version) when it serves
+// plaintextHTTP reports whether the server at addr answers, within dial's deadlines, an
+// HTTP request sent in the clear, as etcd's client port does (GET /version) when it serves
 // plaintext, alone or beside TLS. A TLS-only server closes the connection (etcd), or
 // answers with the error the TLS side of Go's HTTP server writes.
 func plaintextHTTP(ctx context.Context, network, addr string) bool {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	conn, err := dial(ctx, network, addr)
 	if err != nil {
 		return false
 	}
 	defer conn.Close()
-	if d, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(d)
-	}
 	if _, err := io.WriteString(conn, "GET /version HTTP/1.0\r\n\r\n"); err != nil {
 		return false
 	}
