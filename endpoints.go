@@ -108,10 +108,16 @@ func overTLS(endpoints []string, cfg *tls.Config) bool {
 }
 
 // target is the network and address of an endpoint, and the name the client verifies the
-// server's certificate for.
+// server's certificate for: gRPC's TLS credentials drop the port from the authority the
+// etcd client gives, which for a socket is its file name (etcd names its own sockets
+// HOST:PORT, as in localhost:2379).
 func target(ep string) (network, addr, serverName string) {
 	if path, _, ok := socket(ep); ok {
-		return "unix", path, filepath.Base(path)
+		name := filepath.Base(path)
+		if host, _, err := net.SplitHostPort(name); err == nil {
+			name = host
+		}
+		return "unix", path, name
 	}
 	u, err := url.Parse(ep)
 	if err != nil || !strings.Contains(ep, "://") {

@@ -121,6 +121,15 @@ func TestProbeEndpoint(t *testing.T) {
 	}
 	go http.Serve(ul, ok)
 	defer ul.Close()
+	// A TLS socket named as etcd names its own, HOST:PORT: the certificate is for HOST.
+	tlsSock := filepath.Join(t.TempDir(), "example.com:2379")
+	tl, err := net.Listen("unix", tlsSock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(tls.NewListener(tl, tlsOnly.TLS), ok)
+	defer tl.Close()
+	trusting := &tls.Config{RootCAs: tlsOnly.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
 	insecure := &tls.Config{InsecureSkipVerify: true}
 	host := func(s *httptest.Server) string {
 		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
@@ -146,6 +155,8 @@ func TestProbeEndpoint(t *testing.T) {
 		{"unix:" + sock, nil, nil, ""},
 		{"unix://" + sock, nil, nil, ""},
 		{"unixs://" + sock, insecure, errNotTLS, ""},
+		{"unixs://" + tlsSock, trusting, nil, ""},
+		{"unix://" + tlsSock, nil, errTLS, ""},
 	} {
 		err := probeEndpoint(context.Background(), tc.endpoint, tc.cfg, overTLS([]string{tc.endpoint}, tc.cfg))
 		switch {

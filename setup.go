@@ -4,12 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agnivade/levenshtein"
 	"github.com/coredns/caddy"
@@ -21,6 +21,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 const defaultEndpoint = "http://localhost:2379"
@@ -82,8 +83,12 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	}
 	args := c.RemainingArgs()
 	e.Zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
-	if err := checkZones(args, e.Zones, c.ServerBlockKeys); err != nil {
+	warnings, err := checkZones(args, e.Zones, c.ServerBlockKeys)
+	if err != nil {
 		return nil, c.Errf("%v", err)
+	}
+	for _, w := range warnings {
+		log.Warningf("%s:%d: %s", c.File(), c.Line(), w)
 	}
 
 	for c.NextBlock() {
@@ -134,33 +139,30 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("tls: %v", err)
 			}
 			e.tlsConfig = cfg
-		case "min-lease-ttl", "max-lease-ttl", "negative_ttl":
+		case "min-lease-ttl", "max-lease-ttl":
+			secs, warning, err := leaseTTLArg(c, opt)
+			if err != nil {
+				return nil, err
+			}
+			if warning != "" {
+				log.Warningf("%s:%d: %s", c.File(), c.Line(), warning)
+			}
+			if opt == "min-lease-ttl" {
+				e.MinLeaseTTL = secs
+			} else {
+				e.MaxLeaseTTL = secs
+			}
+		case "negative_ttl":
 			d, err := durationArg(c, opt)
 			if err != nil {
 				return nil, err
 			}
-			// 0 would mean the default inside (30 s, 24 h, 30 s): say so rather than take it.
 			// A negative answer is cached for the lesser of the SOA's MINIMUM and its TTL,
 			// which plugin.SOA makes at most 300 s (RFC 2308 section 5).
-			most, why := time.Duration(math.MaxInt32)*time.Second, "RFC 2181 section 8"
-			if opt == "negative_ttl" {
-				most, why = 300*time.Second, "the SOA's TTL, which bounds negative caching, is at most 300s"
+			if d < time.Second || d > 300*time.Second || d%time.Second != 0 {
+				return nil, c.Errf("%s: %q is not a whole number of seconds between 1s and 300s (the SOA's TTL, which bounds negative caching, is at most 300s)", opt, c.Val())
 			}
-			if d < time.Second || d > most {
-				return nil, c.Errf("%s: %q is not between 1s and %ds (%s)", opt, c.Val(), most/time.Second, why)
-			}
-			if d%time.Second != 0 {
-				return nil, c.Errf("%s: %q is not a whole number of seconds", opt, c.Val())
-			}
-			secs := uint32(d / time.Second)
-			switch opt {
-			case "min-lease-ttl":
-				e.MinLeaseTTL = secs
-			case "max-lease-ttl":
-				e.MaxLeaseTTL = secs
-			default:
-				e.NegativeTTL = secs
-			}
+			e.NegativeTTL = uint32(d / time.Second)
 		case "no_apex_fallback", "wildcards":
 			if len(c.RemainingArgs()) != 0 {
 				return nil, usageErr(c, opt, "")
@@ -265,6 +267,31 @@ func durationArg(c *caddy.Controller, opt string) (time.Duration, error) {
 	return d, nil
 }
 
+// leaseTTLArg reads min-lease-ttl or max-lease-ttl as the built-in plugin does, so that its
+// Corefiles start unchanged: up to 2^32-1 seconds, a fraction of a second dropped, 0 the
+// default. What it changes it returns as a warning; past 2^31-1 seconds it takes 2^31-1,
+// the most a TTL may be (RFC 2181 section 8).
+func leaseTTLArg(c *caddy.Controller, opt string) (secs uint32, warning string, err error) {
+	d, err := durationArg(c, opt)
+	if err != nil {
+		return 0, "", err
+	}
+	if d > math.MaxUint32*time.Second {
+		return 0, "", c.Errf("%s: %q is more than 4294967295 seconds", opt, c.Val())
+	}
+	def := map[string]uint32{"min-lease-ttl": index.DefaultMinLeaseTTL, "max-lease-ttl": index.DefaultMaxLeaseTTL}[opt]
+	switch s := d / time.Second; {
+	case s == 0:
+		return def, fmt.Sprintf("%s %s is 0 seconds, which means the default, %ds", opt, c.Val(), def), nil
+	case s > math.MaxInt32:
+		return math.MaxInt32, fmt.Sprintf("%s %s is more than a TTL may be: taking 2147483647s (RFC 2181 section 8)", opt, c.Val()), nil
+	case d%time.Second != 0:
+		return uint32(s), fmt.Sprintf("%s %s: TTLs are whole seconds, taking %ds", opt, c.Val(), s), nil
+	default:
+		return uint32(s), "", nil
+	}
+}
+
 // options are the stanza's option names: the built-in etcd plugin's (fallthrough, path,
 // endpoint, credentials, tls, min-lease-ttl, max-lease-ttl, and stubzones, upstream and
 // debug, which it ignores too), under its spelling, and etcdsd's own.
@@ -302,25 +329,25 @@ func suggest(opt string) string {
 }
 
 // checkZones refuses a stanza's zone that is no domain name (OriginsFromArgsOrServerBlock
-// drops those without a word), or that no query of the server block can reach: neither
-// inside one of the block's zones nor above one.
-func checkZones(args, zones, serverBlockKeys []string) error {
+// drops those without a word), a CIDR that does not parse, or a zone that no query of the
+// server block can reach: neither inside one of the block's zones nor above one. A zone
+// the built-in plugin takes but queries are unlikely to carry (a '*' label, non-ASCII
+// letters) it returns as warnings, so that the built-in's Corefiles start unchanged.
+func checkZones(args, zones, serverBlockKeys []string) (warnings []string, err error) {
 	for _, a := range args {
-		n := plugin.Host(a).NormalizeExact()
+		n := plugin.Host(a).NormalizeExact() // drops dns:// and :53 as the server block's keys do
 		if len(n) == 0 {
-			return fmt.Errorf("zone %q is no domain name", a)
-		}
-		if _, _, err := net.ParseCIDR(a); err == nil {
-			continue
-		}
-		// A reverse zone's labels may hold a '/' (RFC 2317's 128/27.2.0.192.in-addr.arpa).
-		reverse := plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(n[0]) != ""
-		if strings.Contains(a, "/") && !reverse {
-			return fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8, nor a reverse zone's name", a)
+			return nil, fmt.Errorf("zone %q is no domain name", a)
 		}
 		for _, z := range n {
-			if _, ok := dns.IsDomainName(z); !ok || !hostLabels(z, reverse) {
-				return fmt.Errorf("zone %q is no domain name", a)
+			// A reverse zone's labels may hold a '/' (RFC 2317's 128/27.2.0.192.in-addr.arpa);
+			// a CIDR is made into reverse zones, so a '/' anywhere else is a CIDR that failed.
+			reverse := plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(z) != ""
+			if strings.Contains(z, "/") && !reverse {
+				return nil, fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8, nor a reverse zone's name", a)
+			}
+			if w := oddLabels(z, reverse); w != "" {
+				warnings = append(warnings, fmt.Sprintf("zone %s %s", z, w))
 			}
 		}
 	}
@@ -330,22 +357,26 @@ func checkZones(args, zones, serverBlockKeys []string) error {
 			break // a test's controller, without a server block
 		}
 		if !slices.ContainsFunc(block, func(b string) bool { return dns.IsSubDomain(b, z) || dns.IsSubDomain(z, b) }) {
-			return fmt.Errorf("zone %s is outside this server block's zones %v: no query for it would reach etcdsd", z, block)
+			return nil, fmt.Errorf("zone %s is outside this server block's zones %v: no query for it would reach etcdsd", z, block)
 		}
 	}
-	return nil
+	return warnings, nil
 }
 
-// hostLabels reports whether every label of the zone name is letters, digits, '-' and '_'
-// (service labels such as _tcp), and '/' in a reverse zone: a zone with a space, '*' or
-// brackets is a typo.
-func hostLabels(zone string, reverse bool) bool {
-	for _, l := range dns.SplitDomainName(zone) {
-		if strings.IndexFunc(l, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || reverse && r == '/')
-		}) >= 0 {
-			return false
-		}
+// oddLabels says why queries are unlikely to reach a zone whose labels hold more than
+// letters, digits, '-' and '_' (service labels such as _tcp), and '/' in a reverse zone,
+// or returns "". Resolvers send internationalized names as A-labels (RFC 5891 section
+// 4), so a zone written in U-labels is named in the form they ask for.
+func oddLabels(zone string, reverse bool) string {
+	odd := strings.IndexFunc(zone, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || reverse && r == '/')
+	})
+	if odd < 0 {
+		return ""
 	}
-	return true
+	if ascii, err := idna.Lookup.ToASCII(zone); err == nil && ascii != zone {
+		return fmt.Sprintf("has letters outside ASCII, which queries never carry: they ask for %s; write that", ascii)
+	}
+	r, _ := utf8.DecodeRuneInString(zone[odd:])
+	return fmt.Sprintf("has %q in a label: only a query with that very label reaches it (a '*' in a zone is no wildcard)", r)
 }

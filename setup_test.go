@@ -34,6 +34,7 @@ func TestParse(t *testing.T) {
 		cache       *uint64        // nil: the default
 		negativeTTL uint32         // 0: the default
 		block       []string       // the server block's keys; nil: example.local.
+		warning     string         // a warning the log must hold; "": none
 	}{
 		// Defaults.
 		{input: "etcdsd", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -53,9 +54,9 @@ func TestParse(t *testing.T) {
 			no_apex_fallback
 			fallthrough in-addr.arpa
 		}`, block: []string{"skydns.local.:1053"}, zones: []string{"skydns.local."}, path: "/other", endpoints: []string{"http://127.0.0.1:2379", "http://127.0.0.2:2379"},
-			minTTL: 60, maxTTL: 3600, noApex: true, tls: true, username: "root"},
-		{input: "etcdsd {\n tls\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
-		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true},
+			minTTL: 60, maxTTL: 3600, noApex: true, tls: true, username: "root", warning: "tls is set, but the etcd client dials"},
+		{input: "etcdsd {\n tls\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true, warning: "use https://"},
+		{input: "etcdsd {\n tls testdata/tls/ca.pem\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, tls: true, warning: "use https://"},
 		{input: "etcdsd {\n min-lease-ttl 1\n max-lease-ttl 2h30m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 1, maxTTL: 9000},
 		{input: "etcdsd {\n max_stale 5m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, maxStale: 5 * time.Minute},
 		// Every duration option takes bare seconds too, as the lease options always did.
@@ -65,11 +66,11 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n negative_ttl 1m\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, negativeTTL: 60},
 		// The endpoint forms of the etcd client.
 		{input: "etcdsd {\n endpoint 127.0.0.1:2379 https://etcd.example:2379/ unix:///run/etcd.sock unixs://etcd.sock:0\n}", zones: []string{"example.local."}, path: "skydns",
-			endpoints: []string{"127.0.0.1:2379", "https://etcd.example:2379/", "unix:///run/etcd.sock", "unixs://etcd.sock:0"}, minTTL: 30, maxTTL: 86400},
+			endpoints: []string{"127.0.0.1:2379", "https://etcd.example:2379/", "unix:///run/etcd.sock", "unixs://etcd.sock:0"}, minTTL: 30, maxTTL: 86400, warning: "give them all one scheme"},
 		// Forms the etcd client takes too: a unix socket as unix:PATH, an IPv6 address, a
 		// scheme in capitals, a path it ignores (with a warning).
 		{input: "etcdsd {\n endpoint unix:/run/etcd.sock [::1]:2379 http://[::1]:2379 HTTP://127.0.0.1:2379 http://127.0.0.1:2379/v3\n}", zones: []string{"example.local."}, path: "skydns",
-			endpoints: []string{"unix:/run/etcd.sock", "[::1]:2379", "http://[::1]:2379", "HTTP://127.0.0.1:2379", "http://127.0.0.1:2379/v3"}, minTTL: 30, maxTTL: 86400},
+			endpoints: []string{"unix:/run/etcd.sock", "[::1]:2379", "http://[::1]:2379", "HTTP://127.0.0.1:2379", "http://127.0.0.1:2379/v3"}, minTTL: 30, maxTTL: 86400, warning: "the etcd client ignores its path"},
 		{input: "etcdsd {\n verify 99999999999999999999\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, verify: dur(math.MaxInt64 / time.Second * time.Second)},
 		{input: "etcdsd 10.0.0.0/12", block: []string{"."}, zones: []string{"0.10.in-addr.arpa.", "1.10.in-addr.arpa.", "2.10.in-addr.arpa.", "3.10.in-addr.arpa.", "4.10.in-addr.arpa.", "5.10.in-addr.arpa.", "6.10.in-addr.arpa.", "7.10.in-addr.arpa.", "8.10.in-addr.arpa.", "9.10.in-addr.arpa.", "10.10.in-addr.arpa.", "11.10.in-addr.arpa.", "12.10.in-addr.arpa.", "13.10.in-addr.arpa.", "14.10.in-addr.arpa.", "15.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 		{input: "etcdsd Example.LOCAL _tcp.example.local", zones: []string{"example.local.", "_tcp.example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
@@ -120,27 +121,32 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n min-lease-ttl\n}", shouldErr: true, errContains: "'min-lease-ttl'"},
 		{input: "etcdsd {\n min-lease-ttl soon\n}", shouldErr: true, errContains: "min-lease-ttl: \"soon\""},
 		{input: "etcdsd {\n max-lease-ttl -5s\n}", shouldErr: true, errContains: "max-lease-ttl: \"-5s\" is neither seconds nor a duration"},
-		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is not between"},
-		{input: "etcdsd {\n max-lease-ttl 99999999999999999999\n}", shouldErr: true, errContains: "max-lease-ttl: \"99999999999999999999\" is not between"},
-		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is not between"},
-		// 0 would silently be the default.
-		{input: "etcdsd {\n min-lease-ttl 0\n}", shouldErr: true, errContains: "min-lease-ttl: \"0\" is not between 1s and 2147483647s"},
-		{input: "etcdsd {\n negative_ttl 0\n}", shouldErr: true, errContains: "negative_ttl: \"0\" is not between 1s and 300s"},
-		{input: "etcdsd {\n negative_ttl 1h\n}", shouldErr: true, errContains: "negative_ttl: \"1h\" is not between 1s and 300s (the SOA's TTL"},
-		{input: "etcdsd {\n min-lease-ttl 1.5s\n}", shouldErr: true, errContains: "min-lease-ttl: \"1.5s\" is not a whole number of seconds"},
+		{input: "etcdsd {\n negative_ttl 0\n}", shouldErr: true, errContains: "negative_ttl: \"0\" is not a whole number of seconds between 1s and 300s"},
+		{input: "etcdsd {\n negative_ttl 1h\n}", shouldErr: true, errContains: "negative_ttl: \"1h\" is not a whole number of seconds between 1s and 300s (the SOA's TTL"},
+		{input: "etcdsd {\n negative_ttl 1.5s\n}", shouldErr: true, errContains: "is not a whole number of seconds"},
 		{input: "etcdsd {\n ttl 5\n}", shouldErr: true, errContains: "did you mean 'negative_ttl'?"},
 		{input: "etcdsd {\n verify_interval 5m\n}", shouldErr: true, errContains: "did you mean 'verify'?"},
+		// What the built-in plugin takes starts unchanged, with a warning for what it changes.
+		{input: "etcdsd {\n min-lease-ttl 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: "min-lease-ttl 0 is 0 seconds, which means the default, 30s"},
+		{input: "etcdsd {\n min-lease-ttl 500ms\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: "which means the default, 30s"},
+		{input: "etcdsd {\n min-lease-ttl 1.5s\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 1, maxTTL: 86400, warning: "min-lease-ttl 1.5s: TTLs are whole seconds, taking 1s"},
+		{input: "etcdsd {\n max-lease-ttl 4294967295\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: math.MaxInt32, warning: "taking 2147483647s (RFC 2181 section 8)"},
+		{input: "etcdsd {\n max-lease-ttl 4294967296\n}", shouldErr: true, errContains: "max-lease-ttl: \"4294967296\" is more than 4294967295 seconds"},
+		{input: "etcdsd {\n max-lease-ttl 99999999999999999999\n}", shouldErr: true, errContains: "is more than 4294967295 seconds"},
+		{input: "etcdsd {\n max-lease-ttl 2000000h\n}", shouldErr: true, errContains: "max-lease-ttl: \"2000000h\" is more than"},
+		{input: "etcdsd dns://example.local", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd dns://10.0.0.0/24:53", block: []string{"."}, zones: []string{"0.0.10.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd example.local:1053", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
+		{input: "etcdsd dns://exampel.local", shouldErr: true, errContains: "zone exampel.local. is outside"},
+		{input: "etcdsd bücher.example", block: []string{"."}, zones: []string{"bücher.example."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: "they ask for xn--bcher-kva.example.; write that"},
+		{input: "etcdsd *.example.local", zones: []string{"*.example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: `zone *.example.local. has '*' in a label`},
+		{input: `etcdsd "exa mple.local"`, block: []string{"."}, zones: []string{"exa mple.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: `has ' ' in a label`},
 		{input: "etcdsd 300.0.0.0/8", block: []string{"."}, shouldErr: true, errContains: `zone "300.0.0.0/8" is no CIDR`},
 		{input: "etcdsd 1/2.example.local", block: []string{"."}, shouldErr: true, errContains: "nor a reverse zone's name"},
 		{input: "etcdsd 10.0.0.0/33", block: []string{"."}, shouldErr: true, errContains: `zone "10.0.0.0/33" is no CIDR`},
 		{input: "etcdsd example.local/8", block: []string{"."}, shouldErr: true, errContains: "is no CIDR"},
 		{input: "etcdsd 128/27.2.0.192.in-addr.arpa", block: []string{"."}, zones: []string{"128/27.2.0.192.in-addr.arpa."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
-		{input: "etcdsd *.example.local", block: []string{"."}, shouldErr: true, errContains: `zone "*.example.local" is no domain name`},
-		{input: `etcdsd "exa mple.local"`, block: []string{"."}, shouldErr: true, errContains: "is no domain name"},
-		{input: "etcdsd [::1]:53", block: []string{"."}, shouldErr: true, errContains: "is no domain name"},
 		{input: "etcdsd {\n negative_ttl\n}", shouldErr: true, errContains: "'negative_ttl DURATION'"},
-		{input: "etcdsd {\n min-lease-ttl 500ms\n}", shouldErr: true, errContains: "min-lease-ttl: \"500ms\" is not between"},
-		{input: "etcdsd {\n max-lease-ttl 2147483648\n}", shouldErr: true, errContains: "max-lease-ttl: \"2147483648\" is not between"},
 		{input: "etcdsd {\n no_apex_fallback yes\n}", shouldErr: true, errContains: "'no_apex_fallback'"},
 		{input: "etcdsd {\n wildcards on\n}", shouldErr: true, errContains: "'wildcards'"},
 		{input: "etcdsd {\n notify_interval soon\n}", shouldErr: true, errContains: "notify_interval"},
@@ -162,6 +168,7 @@ func TestParse(t *testing.T) {
 	}
 
 	for i, tc := range tests {
+		logs := captureLog(t)
 		c := caddy.NewTestController("dns", tc.input)
 		c.ServerBlockKeys = tc.block
 		if c.ServerBlockKeys == nil {
@@ -179,6 +186,9 @@ func TestParse(t *testing.T) {
 		if err != nil {
 			t.Errorf("test %d: unexpected error %v", i, err)
 			continue
+		}
+		if got := logs.String(); tc.warning == "" && strings.Contains(got, "[WARNING]") || !strings.Contains(got, tc.warning) {
+			t.Errorf("test %d: log %q, want a warning containing %q", i, got, tc.warning)
 		}
 		e := stanzas[0]
 		if !equal(e.Zones, tc.zones) {
