@@ -116,8 +116,11 @@ func (c *conn) why(ctx context.Context) error {
 }
 
 // explain adds to an error that says only that no member answered (unreachable) what
-// stops each endpoint.
+// stops each endpoint, and to a refusal for want of credentials what it means.
 func explain(ctx context.Context, c etcdConn, err error) error {
+	if errors.Is(err, rpctypes.ErrUserEmpty) {
+		return fmt.Errorf("%w: etcd has authentication enabled; give the stanza credentials USERNAME PASSWORD", err)
+	}
 	if !unreachable(err) {
 		return err
 	}
@@ -215,7 +218,7 @@ func definitive(err error) bool {
 		return !slices.ContainsFunc(each, func(err error) bool { return !definitive(err) })
 	}
 	var verify *tls.CertificateVerificationError
-	return errors.Is(err, rpctypes.ErrAuthFailed) ||
+	return errors.Is(err, rpctypes.ErrAuthFailed) || errors.Is(err, rpctypes.ErrUserEmpty) ||
 		errors.Is(err, rpctypes.ErrPermissionDenied) ||
 		errors.As(err, &verify) ||
 		errors.Is(err, errNotTLS) || errors.Is(err, errTLS)

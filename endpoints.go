@@ -34,6 +34,9 @@ func checkEndpoint(ep string) (warning string, err error) {
 	if l := strings.ToLower(ep); strings.HasPrefix(l, "unix:") || strings.HasPrefix(l, "unixs:") {
 		return "", fmt.Errorf("%q: the etcd client knows sockets only as unix: and unixs:, in lower case", ep)
 	}
+	if strings.Contains(ep, ",") {
+		return "", fmt.Errorf("%q: give each endpoint as an argument of its own, separated by spaces (etcdctl's --endpoints takes commas, the Corefile does not)", ep)
+	}
 	if !strings.Contains(ep, "://") {
 		host, port, err := net.SplitHostPort(ep)
 		if err != nil || host == "" {
@@ -54,6 +57,10 @@ func checkEndpoint(ep string) (warning string, err error) {
 	if u.User != nil {
 		return "", fmt.Errorf("%q: the etcd client ignores a user in the URL; give it with credentials", ep)
 	}
+	if u.Port() == "" {
+		// gRPC would dial the host without a port and fail every time.
+		return "", fmt.Errorf("%q names no port: etcd's client port is usually 2379, as in %s://%s:2379", ep, u.Scheme, u.Hostname())
+	}
 	if err := checkPort(ep, u.Port()); err != nil {
 		return "", err
 	}
@@ -65,7 +72,7 @@ func checkEndpoint(ep string) (warning string, err error) {
 
 func checkPort(ep, port string) error {
 	if port == "" {
-		return nil
+		return fmt.Errorf("%q names no port", ep)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("%q: port %q is not a number from 1 to 65535", ep, port)
@@ -157,7 +164,7 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 		)
 		switch {
 		case err == nil || errors.As(err, &alert) || errors.As(err, &verify):
-			return fmt.Errorf("%s: %w: use https:// and, for a private CA or a client certificate, the tls option", ep, errTLS)
+			return fmt.Errorf("%s: %w: %s", ep, errTLS, schemeFix(ep, true))
 		case isTimeout(err):
 			return fmt.Errorf("%s: no answer from %s within %v", ep, addr, probeTimeout)
 		}
@@ -181,11 +188,29 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 	case errors.As(err, &verify):
 		return fmt.Errorf("%s: %w", ep, err)
 	case (errors.As(err, &record) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && plaintextHTTP(ctx, network, addr):
-		return fmt.Errorf("%s: %w: use http:// (a plaintext etcd needs no tls option)", ep, errNotTLS)
+		return fmt.Errorf("%s: %w: %s", ep, errNotTLS, schemeFix(ep, false))
 	case isTimeout(err):
 		return fmt.Errorf("%s: no answer to the TLS handshake within %v", ep, probeTimeout)
 	}
 	return fmt.Errorf("%s: TLS handshake: %w", ep, err)
+}
+
+// schemeFix says how to make the client dial ep over TLS, or without, in ep's own form.
+func schemeFix(ep string, overTLS bool) string {
+	_, _, isSocket := socket(ep)
+	switch {
+	case isSocket && overTLS:
+		return "use unixs:// and, for a private CA or a client certificate, the tls option"
+	case isSocket:
+		return "use unix:// without the tls option"
+	case !strings.Contains(ep, "://") && overTLS:
+		return "set the tls option, or use https://"
+	case !strings.Contains(ep, "://"):
+		return "drop the tls option, or use http://"
+	case overTLS:
+		return "use https:// and, for a private CA or a client certificate, the tls option"
+	}
+	return "use http:// (a plaintext etcd needs no tls option)"
 }
 
 // dial connects to addr within probeTimeout, and gives what is said on the connection

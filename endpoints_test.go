@@ -143,10 +143,10 @@ func TestProbeEndpoint(t *testing.T) {
 	}{
 		{"http://" + host(plain), nil, nil, ""},
 		{"https://" + host(plain), nil, errNotTLS, "use http://"},
-		{host(plain), insecure, errNotTLS, ""},
+		{host(plain), insecure, errNotTLS, "drop the tls option"},
 		{"https://" + host(tlsOnly), insecure, nil, ""},
 		{"http://" + host(tlsOnly), nil, errTLS, "use https://"},
-		{host(tlsOnly), nil, errTLS, ""},
+		{host(tlsOnly), nil, errTLS, "set the tls option"},
 		{"https://" + host(tlsOnly), nil, nil, "certificate signed by unknown authority"},
 		{"http://" + both, nil, nil, ""},
 		{"https://" + both, insecure, nil, ""},
@@ -154,9 +154,9 @@ func TestProbeEndpoint(t *testing.T) {
 		{"https://" + silent, nil, nil, "no answer to the TLS handshake within 500ms"},
 		{"unix:" + sock, nil, nil, ""},
 		{"unix://" + sock, nil, nil, ""},
-		{"unixs://" + sock, insecure, errNotTLS, ""},
+		{"unixs://" + sock, insecure, errNotTLS, "use unix:// without the tls option"},
 		{"unixs://" + tlsSock, trusting, nil, ""},
-		{"unix://" + tlsSock, nil, errTLS, ""},
+		{"unix://" + tlsSock, nil, errTLS, "use unixs://"},
 	} {
 		err := probeEndpoint(context.Background(), tc.endpoint, tc.cfg, overTLS([]string{tc.endpoint}, tc.cfg))
 		switch {

@@ -31,7 +31,7 @@ func TestProbes(t *testing.T) {
  bind 127.0.0.1
  etcdsd {
   endpoint http://127.0.0.1:%d
-  max_stale 1s
+  max_stale 3s
  }
  ready 127.0.0.1:%d {
   monitor continuously
@@ -99,6 +99,13 @@ func TestProbes(t *testing.T) {
 	for end := time.Now().Add(10 * time.Second); rcode() != dns.RcodeSuccess; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("the index never held web.example.local: %s", indexState(inst))
+		}
+	}
+
+	// A quiet watch of a healthy etcd is heard from often enough for the least max_stale.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if rc := rcode(); rc != dns.RcodeSuccess {
+			t.Fatalf("etcd up and quiet: rcode %s, want NOERROR: %s", dns.RcodeToString[rc], indexState(inst))
 		}
 	}
 

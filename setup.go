@@ -26,6 +26,10 @@ import (
 
 const defaultEndpoint = "http://localhost:2379"
 
+// minMaxStale is the least max_stale: well past the silentAfter between the times a quiet
+// watch hears from etcd, and past the second or two a member's failover takes.
+const minMaxStale = 3 * silentAfter
+
 func init() { plugin.Register(pluginName, setup) }
 
 func setup(c *caddy.Controller) error {
@@ -177,8 +181,8 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			if err != nil {
 				return nil, err
 			}
-			if d <= 0 {
-				return nil, c.Errf("max_stale: %q is not a positive duration such as 30s or 5m", c.Val())
+			if d < minMaxStale {
+				return nil, c.Errf("max_stale: %q is less than %v: a quiet watch of a healthy etcd is heard from about every %v, so answers would fail while nothing is wrong", c.Val(), minMaxStale, silentAfter)
 			}
 			e.MaxStale = d
 		case "startup_timeout", "verify", "notify_interval":
@@ -315,7 +319,8 @@ func suggest(opt string) string {
 		return near
 	}
 	for _, o := range options {
-		if strings.HasPrefix(norm(opt), norm(o)+"_") { // verify_interval
+		rest, ok := strings.CutPrefix(norm(opt), norm(o)+"_")
+		if ok && slices.Contains([]string{"interval", "period", "every"}, rest) { // verify_interval
 			return o
 		}
 	}

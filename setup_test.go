@@ -94,6 +94,9 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n startup-timout 5s\n}", shouldErr: true, errContains: "did you mean 'startup_timeout'?"},
 		{input: "etcdsd {\n negativettl 5\n}", shouldErr: true, errContains: "did you mean 'negative_ttl'?"},
 		// Endpoints the client could only time out on.
+		{input: "etcdsd {\n endpoint http://10.0.0.1:2379,http://10.0.0.2:2379\n}", shouldErr: true, errContains: "separated by spaces (etcdctl's --endpoints takes commas"},
+		{input: "etcdsd {\n endpoint http://etcd.example\n}", shouldErr: true, errContains: `"http://etcd.example" names no port: etcd's client port is usually 2379, as in http://etcd.example:2379`},
+		{input: "etcdsd {\n endpoint 127.0.0.1:\n}", shouldErr: true, errContains: `"127.0.0.1:" names no port`},
 		{input: "etcdsd {\n endpoint htp://127.0.0.1:2379\n}", shouldErr: true, errContains: `endpoint: "htp://127.0.0.1:2379": the scheme "htp" is none of http, https, unix, unixs`},
 		{input: "etcdsd {\n endpoint http://127.0.0.1:2379 grpc://127.0.0.1:2379\n}", shouldErr: true, errContains: `the scheme "grpc"`},
 		{input: "etcdsd {\n endpoint http://:2379\n}", shouldErr: true, errContains: `endpoint: "http://:2379" names no host`},
@@ -157,8 +160,9 @@ func TestParse(t *testing.T) {
 		{input: "etcdsd {\n max_answers\n}", shouldErr: true, errContains: "'max_answers N'"},
 		{input: "etcdsd {\n max_answers 0\n}", shouldErr: true, errContains: "max_answers: \"0\" is not a whole number"},
 		{input: "etcdsd {\n max_answers many\n}", shouldErr: true, errContains: "max_answers: \"many\""},
-		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is not a positive duration"},
-		{input: "etcdsd {\n max_stale 0\n}", shouldErr: true, errContains: "max_stale: \"0\" is not a positive duration"},
+		{input: "etcdsd {\n max_stale 0s\n}", shouldErr: true, errContains: "max_stale: \"0s\" is less than 3s"},
+		{input: "etcdsd {\n max_stale 1s\n}", shouldErr: true, errContains: "is less than 3s"},
+		{input: "etcdsd {\n max_stale 0\n}", shouldErr: true, errContains: "max_stale: \"0\" is less than 3s: a quiet watch of a healthy etcd is heard from about every 1s"},
 		{input: "etcdsd {\n startup_timeout\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
 		{input: "etcdsd {\n startup_timeout 5s 6s\n}", shouldErr: true, errContains: "'startup_timeout DURATION'"},
 		{input: "etcdsd {\n startup_timeout 5x\n}", shouldErr: true, errContains: "startup_timeout: \"5x\" is neither seconds nor a duration"},
@@ -243,6 +247,23 @@ func TestParse(t *testing.T) {
 }
 
 func dur(d time.Duration) *time.Duration { return &d }
+
+// The option an unknown one is taken for, or none: an interval spelled out names its
+// option, another suffix does not.
+func TestSuggest(t *testing.T) {
+	for opt, want := range map[string]string{
+		"verify_interval":  "verify",
+		"endpoint_timeout": "",
+		"endpoints":        "endpoint",
+		"Max-Stale":        "max_stale",
+		"ttl":              "negative_ttl",
+		"zone":             "",
+	} {
+		if got := suggest(opt); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", opt, got, want)
+		}
+	}
+}
 
 func TestParseErrorNamesLine(t *testing.T) {
 	c := caddy.NewTestController("dns", "etcdsd {\n path /a\n\n min-lease-ttl x\n}")

@@ -311,7 +311,11 @@ func (w *watcher) unstick(ctx context.Context, c etcdConn, r *retry) {
 	if all, _ := c.steer(ctx); !all || w.age(w.now()) < redialAfter {
 		return
 	}
-	log.Infof("etcd answers, but %s has heard nothing from it for %v; making a new client", w.root, w.age(w.now()).Round(time.Second))
+	since := "since it started"
+	if w.fresh.Load() != 0 {
+		since = "for " + w.age(w.now()).Round(time.Second).String()
+	}
+	log.Infof("etcd answers, but %s has heard nothing from it %s; making a new client", w.root, since)
 	if err := c.redial(ctx); err != nil {
 		r.fail(ctx, err)
 	}
@@ -322,12 +326,15 @@ func (w *watcher) dial(ctx context.Context) etcdConn {
 	r := newRetry("connecting for " + w.root)
 	for {
 		c, err := w.connect(ctx)
+		if ctx.Err() != nil { // shutting down: nothing recovered, whatever connect says
+			if err == nil {
+				c.Close()
+			}
+			return nil
+		}
 		if err == nil {
 			r.ok()
 			return c
-		}
-		if ctx.Err() != nil {
-			return nil
 		}
 		w.noteFailure(err)
 		r.fail(ctx, err)

@@ -24,25 +24,42 @@ import (
 
 func main() {
 	var (
-		data     = flag.String("data", ".run/etcd", "etcd data directory")
-		etcdPort = flag.Int("etcd-port", 2379, "etcd client port on 127.0.0.1")
-		records  = flag.String("records", "testdata/seed.records", "records to load, KEY VALUE per line")
-		coredns  = flag.String("coredns", "bin/coredns", "CoreDNS binary")
-		conf     = flag.String("conf", "Corefile", "Corefile")
-		dnsPort  = flag.Int("dns-port", 1053, "DNS port on 127.0.0.1 (etcdsd; the built-in etcd plugin on the next one)")
-		ready    = flag.Int("ready-port", 8181, "ready plugin's port on 127.0.0.1")
-		metrics  = flag.Int("metrics-port", 9153, "prometheus plugin's port on 127.0.0.1")
+		data    = flag.String("data", ".run/etcd", "etcd data directory")
+		records = flag.String("records", "testdata/seed.records", "records to load, KEY VALUE per line")
+		coredns = flag.String("coredns", "bin/coredns", "CoreDNS binary")
+		conf    = flag.String("conf", "Corefile", "Corefile")
+		ports   = stackPorts{etcd: 2379, dns: 1053, ready: 8181, metrics: 9153}
 	)
+	portFlag(flag.CommandLine, &ports.etcd, "etcd-port", "RUN_ETCD_PORT", "etcd client port on 127.0.0.1")
+	portFlag(flag.CommandLine, &ports.dns, "dns-port", "RUN_DNS_PORT", "DNS port on 127.0.0.1 (etcdsd; the built-in etcd plugin on the next one)")
+	portFlag(flag.CommandLine, &ports.ready, "ready-port", "RUN_READY_PORT", "ready plugin's port on 127.0.0.1")
+	portFlag(flag.CommandLine, &ports.metrics, "metrics-port", "RUN_METRICS_PORT", "prometheus plugin's port on 127.0.0.1")
 	flag.Parse()
-	if err := run(*data, *records, *coredns, *conf, stackPorts{etcd: *etcdPort, dns: *dnsPort, ready: *ready, metrics: *metrics}); err != nil {
+	// Ctrl-C at any point stops what has started; what is still starting sees ctx end.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *data, *records, *coredns, *conf, ports); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// portFlag defines a port flag whose error names the make variable that sets it, since
+// `make run` users give RUN_ETCD_PORT=..., not -etcd-port.
+func portFlag(fs *flag.FlagSet, p *int, name, makeVar, usage string) {
+	fs.Func(name, fmt.Sprintf("%s (make run %s=PORT; default %d)", usage, makeVar, *p), func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%s=%q is no port number: give one from 1 to 65535", makeVar, s)
+		}
+		*p = n
+		return nil
+	})
 }
 
 // stackPorts are the ports on 127.0.0.1 the stack serves.
 type stackPorts struct{ etcd, dns, ready, metrics int }
 
-func run(data, records, coredns, conf string, ports stackPorts) error {
+func run(ctx context.Context, data, records, coredns, conf string, ports stackPorts) error {
 	err := checkPorts([]port{
 		{number: ports.etcd, use: "etcd's client port", flag: "RUN_ETCD_PORT"},
 		{number: ports.dns, udp: true, use: "etcdsd's DNS port", flag: "RUN_DNS_PORT"},
@@ -52,6 +69,11 @@ func run(data, records, coredns, conf string, ports stackPorts) error {
 	})
 	if err != nil {
 		return err
+	}
+	// A data directory of an etcd make run did not start is someone's data.
+	_, member := os.Stat(filepath.Join(data, "member"))
+	if _, ours := os.Stat(filepath.Join(data, "devstack.lock")); member == nil && ours != nil {
+		return fmt.Errorf("%s holds the data of an etcd that make run did not start: give make run a directory of its own, make run RUN_DATA=.run/etcd", data)
 	}
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return err
@@ -75,10 +97,13 @@ func run(data, records, coredns, conf string, ports stackPorts) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	n, err := devetcd.LoadRecords(ctx, cli, records)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	n, err := devetcd.LoadRecords(lctx, cli, records)
 	cancel()
 	cli.Close()
+	if ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -93,14 +118,23 @@ func run(data, records, coredns, conf string, ports stackPorts) error {
 		"METRICS_PORT="+strconv.Itoa(ports.metrics),
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	devetcd.DieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	running := true
+	defer func() { // before etcd's Close: CoreDNS goes first
+		if running {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-exited
+		}
+	}()
 
 	addr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
-	if err := waitAnswer(addr, exited); err != nil {
+	if err := waitAnswer(ctx, addr, exited); err != nil || ctx.Err() != nil {
+		running = !errors.Is(err, errExited)
 		return err
 	}
 	fmt.Printf(`
@@ -114,26 +148,28 @@ Change the records with bin/etcdctl (endpoint %[3]s); metrics on http://127.0.0.
 Ctrl-C stops CoreDNS and etcd.
 `, addr, dnsPort, etcd.Endpoint, dnsPort+1, ports.metrics)
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	select {
-	case <-sig:
-		cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
+	case <-ctx.Done():
 		return nil
 	case err := <-exited:
+		running = false
 		return fmt.Errorf("coredns exited: %v", err)
 	}
 }
 
-// waitAnswer waits until CoreDNS answers for the example records.
-func waitAnswer(addr string, exited <-chan error) error {
+var errExited = errors.New("coredns exited while starting")
+
+// waitAnswer waits until CoreDNS answers for the example records, and returns nil early
+// when ctx ends (Ctrl-C).
+func waitAnswer(ctx context.Context, addr string, exited <-chan error) error {
 	q := new(dns.Msg).SetQuestion("_web._tcp.example.local.", dns.TypeSRV)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("coredns exited while starting: %v", err)
+			return fmt.Errorf("%w: %v", errExited, err)
+		case <-ctx.Done():
+			return nil
 		default:
 		}
 		if m, err := dns.Exchange(q, addr); err == nil && len(m.Answer) > 0 {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -9,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/etcdsd/etcdsd/internal/devetcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -53,7 +57,7 @@ func TestRefusesTakenPorts(t *testing.T) {
 				defer l.Close()
 			}
 			data := t.TempDir() + "/etcd"
-			err := run(data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", ports)
+			err := run(t.Context(), data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", ports)
 			if err == nil {
 				t.Fatal("run started with a port taken")
 			}
@@ -75,7 +79,7 @@ func TestNeverWritesToAnotherEtcd(t *testing.T) {
 	t.Cleanup(other.Close)
 	ports := freePorts(t)
 	ports.etcd = other.Port()
-	err := run(t.TempDir()+"/etcd", "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", ports)
+	err := run(t.Context(), t.TempDir()+"/etcd", "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", ports)
 	if err == nil {
 		t.Fatal("run started beside another etcd on its port")
 	}
@@ -109,12 +113,35 @@ func TestRefusesBadPortsAndSharedData(t *testing.T) {
 		{"the built-in's port past 65535", high, "port 65536 (the built-in etcd plugin's DNS port, the next after etcdsd's) is not a port from 1 to 65535: give another with make run RUN_DNS_PORT=PORT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := run(t.TempDir(), "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", tc.ports)
+			err := run(t.Context(), t.TempDir(), "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", tc.ports)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want it to say %q", err, tc.want)
 			}
 		})
 	}
+	t.Run("data of an etcd it did not start", func(t *testing.T) {
+		data := t.TempDir()
+		if err := os.Mkdir(filepath.Join(data, "member"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		err := run(t.Context(), data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", freePorts(t))
+		if want := "holds the data of an etcd that make run did not start"; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+		if _, err := os.Stat(filepath.Join(data, "devstack.lock")); err == nil {
+			t.Error("run wrote devstack.lock into another etcd's data")
+		}
+	})
+	t.Run("a port that is no number", func(t *testing.T) {
+		fs := flag.NewFlagSet("devstack", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		port := 2379
+		portFlag(fs, &port, "etcd-port", "RUN_ETCD_PORT", "etcd client port")
+		err := fs.Parse([]string{"-etcd-port", "23x9"})
+		if want := `RUN_ETCD_PORT="23x9" is no port number`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want it to say %q", err, want)
+		}
+	})
 	t.Run("data of another stack", func(t *testing.T) {
 		data := t.TempDir()
 		lock, err := os.OpenFile(filepath.Join(data, "devstack.lock"), os.O_CREATE|os.O_RDWR, 0o600)
@@ -125,9 +152,47 @@ func TestRefusesBadPortsAndSharedData(t *testing.T) {
 		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			t.Fatal(err)
 		}
-		err = run(data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", freePorts(t))
+		err = run(t.Context(), data, "../../testdata/seed.records", "no-coredns-needed", "../../Corefile", freePorts(t))
 		if want := "is the data of another make run"; err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want it to say %q", err, want)
 		}
 	})
+}
+
+// Ctrl-C while CoreDNS is starting stops CoreDNS and etcd: nothing is left holding the
+// stack's ports.
+func TestInterruptedStartLeavesNothing(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "coredns.pid")
+	// A CoreDNS that never answers, which records its pid.
+	fake := filepath.Join(dir, "coredns")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho $$ > "+pidFile+"\nexec sleep 600\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	ports := freePorts(t)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, filepath.Join(dir, "etcd"), "../../testdata/seed.records", fake, "../../Corefile", ports)
+	}()
+	var pid int
+	for pid == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("run ended before CoreDNS started: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run after Ctrl-C: %v, want nil", err)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("CoreDNS (pid %d) still runs after run returned: %v", pid, err)
+	}
+	if err := bindable("tcp", "127.0.0.1:"+strconv.Itoa(ports.etcd)); err != nil {
+		t.Errorf("etcd's port still taken after run returned: %v", err)
+	}
 }

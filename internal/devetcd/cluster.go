@@ -43,6 +43,21 @@ type process struct {
 	err    error         // why, once exited is closed
 }
 
+// startProcess starts bin with args, its output kept in logs, to die with this process.
+func startProcess(bin string, args ...string) (*process, error) {
+	p := &process{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	DieWithParent(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
 // Releases returns the etcd binaries that tests run against besides the current release:
 // the paths in $ETCDSD_ETCD_RELEASES, separated by spaces, such as Debian's /usr/bin/etcd.
 func Releases() []string { return strings.Fields(os.Getenv("ETCDSD_ETCD_RELEASES")) }
@@ -174,15 +189,10 @@ func (c *Cluster) Start(i int) error {
 	if c.atLeast(3, 5) {
 		args = append(args, "--unsafe-no-fsync") // test data: speed over durability
 	}
-	p := &process{cmd: exec.Command(c.Bin, args...), exited: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
-	if err := p.cmd.Start(); err != nil {
+	p, err := startProcess(c.Bin, args...)
+	if err != nil {
 		return err
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
 	c.mu.Lock()
 	c.procs[i] = p
 	c.mu.Unlock()

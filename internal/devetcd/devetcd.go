@@ -78,16 +78,11 @@ func start(dir string, clientPort int, tf *TLSFiles) (*Server, error) {
 			"--trusted-ca-file", tf.CA, "--client-cert-auth")
 	}
 	args = append(args, "--listen-client-urls", curl.String(), "--advertise-client-urls", curl.String())
-	s := &Server{Endpoint: curl.String(), tls: tf, proc: &process{cmd: exec.Command(bin, args...), exited: make(chan struct{})}}
-	p := s.proc
-	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
-	if err := p.cmd.Start(); err != nil {
+	p, err := startProcess(bin, args...)
+	if err != nil {
 		return nil, err
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
+	s := &Server{Endpoint: curl.String(), tls: tf, proc: p}
 	cli, err := s.Client()
 	if err != nil {
 		s.Close()

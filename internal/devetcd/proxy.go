@@ -3,7 +3,6 @@ package devetcd
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strings"
 	"syscall"
 	"time"
@@ -18,9 +17,7 @@ type Proxy struct {
 	Endpoint string // http://127.0.0.1:PORT, for clients
 	Metrics  string // its Prometheus metrics URL
 	args     []string
-	cmd      *exec.Cmd
-	logs     Buffer
-	exited   chan struct{}
+	proc     *process // the process of the latest Restart
 }
 
 // StartProxy starts bin's gRPC proxy in front of endpoints (Restart).
@@ -48,13 +45,11 @@ func StartProxy(bin string, endpoints []string) (*Proxy, error) {
 // Restart starts the proxy (again, after Stop) on its ports and waits until a read
 // through it succeeds.
 func (p *Proxy) Restart() error {
-	p.exited = make(chan struct{})
-	p.cmd = exec.Command(p.args[0], p.args[1:]...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
-	if err := p.cmd.Start(); err != nil {
+	proc, err := startProcess(p.args[0], p.args[1:]...)
+	if err != nil {
 		return err
 	}
-	go func(cmd *exec.Cmd, exited chan struct{}) { cmd.Wait(); close(exited) }(p.cmd, p.exited)
+	p.proc = proc
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{p.Endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		p.Stop()
@@ -70,19 +65,19 @@ func (p *Proxy) Restart() error {
 		}
 		if time.Now().After(deadline) {
 			p.Stop()
-			return fmt.Errorf("grpc-proxy not serving: %v\n%s", err, p.logs.String())
+			return fmt.Errorf("grpc-proxy not serving: %v\n%s", err, p.proc.logs.String())
 		}
 	}
 }
 
 // Pid returns the proxy's process id.
-func (p *Proxy) Pid() int { return p.cmd.Process.Pid }
+func (p *Proxy) Pid() int { return p.proc.cmd.Process.Pid }
 
-// Logs returns what the proxy wrote.
-func (p *Proxy) Logs() string { return p.logs.String() }
+// Logs returns what the proxy wrote since its latest Restart.
+func (p *Proxy) Logs() string { return p.proc.logs.String() }
 
 // Stop ends the proxy.
 func (p *Proxy) Stop() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
+	p.proc.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.proc.exited
 }
