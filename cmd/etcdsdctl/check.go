@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/etcdsd/etcdsd/internal/index"
@@ -48,28 +49,16 @@ it did read.`,
 			}
 			out := cmd.OutOrStdout()
 			var (
-				n, bad, unnamed int
-				keys            []string
-				cov             *coverage
+				keys    []string
+				cov     *coverage
+				counted = tally{out: out}
 			)
 			err := g.withClient(func(ctx context.Context, cli *clientv3.Client) error {
 				var err error
 				if keys, err = t.keys(ctx, cli, g.userName(), root); err != nil {
 					return err
 				}
-				cov, err = scan(ctx, cli, g.userName(), keys, func(kv *mvccpb.KeyValue, err error) {
-					n++
-					if err == nil {
-						return
-					}
-					line, skipped := describe(kv, err)
-					if skipped {
-						bad++
-					} else {
-						unnamed++
-					}
-					fmt.Fprintln(out, line)
-				})
+				cov, err = scan(ctx, cli, g.userName(), keys, counted.add)
 				return err
 			})
 			if err != nil {
@@ -83,10 +72,10 @@ it did read.`,
 			if cov.partial() {
 				in = ", in the parts " + cov.user() + " may read"
 			}
-			if n == 0 {
+			if counted.n == 0 {
 				fmt.Fprintf(out, "checked 0 keys under %s%s: there is no key at or below it\n", under, in)
 			} else {
-				fmt.Fprintf(out, "checked %s under %s%s: %d would be skipped, %s no DNS name\n", plural(n, "key"), under, in, bad, isAre(unnamed))
+				fmt.Fprintf(out, "checked %s under %s%s: %d would be skipped, %s no DNS name\n", plural(counted.n, "key"), under, in, counted.bad, isAre(counted.unnamed))
 			}
 			if cov.partial() {
 				// An answer for part of the keys is no answer for all: exit 2, even when
@@ -94,12 +83,36 @@ it did read.`,
 				fmt.Fprintln(out, cov.note())
 				return errReported
 			}
-			if bad+unnamed > 0 {
+			if counted.bad+counted.unnamed > 0 {
 				return errFound
 			}
 			return nil
 		},
 	}
+}
+
+// tally counts the keys a scan reads, the values etcdsd would skip (bad) and the keys
+// that are no DNS name (unnamed), and writes a line for each of the two to out, the
+// skipped ones after skippedPrefix.
+type tally struct {
+	n, bad, unnamed int
+	out             io.Writer
+	skippedPrefix   string
+}
+
+func (t *tally) add(kv *mvccpb.KeyValue, err error) {
+	t.n++
+	if err == nil {
+		return
+	}
+	line, skipped := describe(kv, err)
+	if skipped {
+		t.bad++
+		line = t.skippedPrefix + line
+	} else {
+		t.unnamed++
+	}
+	fmt.Fprintln(t.out, line)
 }
 
 // quoteKeys joins keys for a message.

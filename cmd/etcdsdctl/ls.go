@@ -80,32 +80,19 @@ line.`,
 				if err != nil {
 					return err
 				}
-				var n, bad, unnamed int
-				cov, err := scan(ctx, cli, user, keys, func(kv *mvccpb.KeyValue, err error) {
-					n++
-					if err == nil {
-						return
-					}
-					line, skipped := describe(kv, err)
-					if skipped {
-						bad++
-						fmt.Fprintln(cmd.ErrOrStderr(), "skipped "+line)
-					} else {
-						unnamed++
-						fmt.Fprintln(cmd.ErrOrStderr(), line)
-					}
-				})
+				counted := tally{out: cmd.ErrOrStderr(), skippedPrefix: "skipped "}
+				cov, err := scan(ctx, cli, user, keys, counted.add)
 				if err != nil {
 					return err
 				}
 				if cov.partial() {
 					fmt.Fprintln(out, ";; "+cov.note())
 				}
-				if n == 0 {
+				if counted.n == 0 {
 					found = fmt.Sprintf("no key at or below %s", quoteKeys(keys))
 				} else {
 					found = fmt.Sprintf("%s at or below %s, of which %d would be skipped and %s no DNS name",
-						plural(n, "key"), quoteKeys(keys), bad, isAre(unnamed))
+						plural(counted.n, "key"), quoteKeys(keys), counted.bad, isAre(counted.unnamed))
 				}
 				if cov.partial() {
 					found += " (of the keys read: see \"not read\")"
