@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -213,97 +212,6 @@ func askAt(t *testing.T, addr, name string, qtype uint16) (answer, extra []strin
 // rdata is what `dig +short` prints for rr.
 func rdata(rr dns.RR) string {
 	return strings.TrimPrefix(rr.String(), rr.Header().String())
-}
-
-func TestSeedWalkThrough(t *testing.T) {
-	s := startStack(t)
-	tests := []struct {
-		name   string
-		qtype  uint16
-		answer []string
-		extra  []string
-	}{
-		{"_web._tcp.example.local.", dns.TypeSRV,
-			[]string{
-				"10 33 80 web-server01._web._tcp.example.local.",
-				"10 33 80 web-server02._web._tcp.example.local.",
-				"10 33 80 web-server03._web._tcp.example.local.",
-			},
-			[]string{
-				"web-server01._web._tcp.example.local. 1.1.1.1",
-				"web-server02._web._tcp.example.local. 1.1.1.2",
-				"web-server03._web._tcp.example.local. 1.1.1.3",
-			}},
-		{"_web._tcp.example.local.", dns.TypeA, []string{"1.1.1.1", "1.1.1.2", "1.1.1.3"}, nil},
-		{"_app._tcp.example.local.", dns.TypeSRV,
-			[]string{
-				"10 33 8080 app-server01._app._tcp.example.local.",
-				"10 33 8080 app-server02._app._tcp.example.local.",
-				"10 33 8080 app-server03._app._tcp.example.local.",
-			},
-			[]string{
-				"app-server01._app._tcp.example.local. 1.1.2.1",
-				"app-server02._app._tcp.example.local. 1.1.2.2",
-				"app-server03._app._tcp.example.local. 1.1.2.3",
-			}},
-		{"_app._tcp.example.local.", dns.TypeA, []string{"1.1.2.1", "1.1.2.2", "1.1.2.3"}, nil},
-	}
-	for _, tc := range tests {
-		answer, extra := s.ask(t, tc.name, tc.qtype)
-		if !slices.Equal(answer, tc.answer) {
-			t.Errorf("%s %s: answer %q, want %q", tc.name, dns.TypeToString[tc.qtype], answer, tc.answer)
-		}
-		if !slices.Equal(extra, tc.extra) {
-			t.Errorf("%s %s: additional %q, want %q", tc.name, dns.TypeToString[tc.qtype], extra, tc.extra)
-		}
-	}
-}
-
-// The README's walk-through from make run on: register a fourth web server with the
-// etcdsdctl binary, find it through DNS and etcdsdctl ls, stop it, and it is gone.
-func TestRegisterWalkThrough(t *testing.T) {
-	s := startStack(t)
-	ctl := binary(t, "ETCDSD_ETCDSDCTL", "etcdsdctl")
-	reg := exec.Command(ctl, "--endpoints", s.etcd.Endpoint, "register", "web-server04._web._tcp.example.local", "--host", "1.1.1.4", "--port", "80")
-	out, err := reg.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.Stderr = os.Stderr
-	if err := reg.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Process.Kill()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if !strings.HasPrefix(line, "registered web-server04._web._tcp.example.local at /skydns/local/example/_tcp/_web/web-server04") {
-		t.Fatalf("register said %q (%v)", line, err)
-	}
-
-	want := []string{
-		"10 25 80 web-server01._web._tcp.example.local.",
-		"10 25 80 web-server02._web._tcp.example.local.",
-		"10 25 80 web-server03._web._tcp.example.local.",
-		"10 25 80 web-server04._web._tcp.example.local.",
-	}
-	s.waitAnswer(t, "register", "_web._tcp.example.local.", dns.TypeSRV, want)
-	ls, err := exec.Command(ctl, "--endpoints", s.etcd.Endpoint, "ls", "_web._tcp.example.local", "--zone", "example.local").CombinedOutput()
-	if err != nil || !strings.Contains(string(ls), "SRV\t10 25 80 web-server04._web._tcp.example.local.") ||
-		!strings.Contains(string(ls), "web-server04._web._tcp.example.local.\t10\tIN\tA\t1.1.1.4") {
-		t.Errorf("etcdsdctl ls (%v):\n%s", err, ls)
-	}
-
-	if err := reg.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	rest, _ := io.ReadAll(out)
-	if err := reg.Wait(); err != nil || !strings.Contains(string(rest), "removed /skydns/local/example/_tcp/_web/web-server04") {
-		t.Errorf("register after Ctrl-C: %v, %q", err, rest)
-	}
-	s.waitAnswer(t, "Ctrl-C", "_web._tcp.example.local.", dns.TypeSRV, []string{
-		"10 33 80 web-server01._web._tcp.example.local.",
-		"10 33 80 web-server02._web._tcp.example.local.",
-		"10 33 80 web-server03._web._tcp.example.local.",
-	})
 }
 
 func TestQueriesReadNothingFromEtcd(t *testing.T) {
