@@ -192,7 +192,7 @@ func BenchmarkSelfCheck(b *testing.B) {
 		if err := devetcd.Commit(ctx, testClient, ops); err != nil {
 			b.Fatal(err)
 		}
-		w := newWatcher(root, nil, 0)
+		w := newWatcher(watchConfig{root: root})
 		c := lend(testClient)
 		if err := w.list(ctx, c, listStart); err != nil {
 			b.Fatal(err)

@@ -39,10 +39,7 @@ func startPlugin(t *testing.T, stanza string) *Etcdsd {
 func startPluginAt(t *testing.T, stanza string, now func() time.Time) *Etcdsd {
 	t.Helper()
 	e := parsePlugin(t, stanza)
-	e.Now = now
-	for _, w := range e.watchers {
-		w.now = now
-	}
+	e.Now = now // the watchers' clock too
 	if err := e.OnStartup(); err != nil {
 		t.Fatal(err)
 	}

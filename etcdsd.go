@@ -23,11 +23,6 @@ const pluginName = "etcdsd"
 
 var log = clog.NewWithPlugin(pluginName)
 
-// defaultStartupTimeout is how long CoreDNS's start waits for the first complete lists
-// (startup_timeout), as the kubernetes plugin's; queries get SERVFAIL until a zone's
-// list completes.
-const defaultStartupTimeout = 5 * time.Second
-
 const dialTimeout = 5 * time.Second
 
 // keepaliveTime is how long the client's connection may be quiet before it pings etcd.
@@ -52,10 +47,10 @@ type Etcdsd struct {
 	index.Options                // what answers depend on besides the records
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all
-	Verify         time.Duration // how often the index is checked against etcd; 0: never
 	NotifyInterval time.Duration // the shortest time between two NOTIFY messages for a zone
-	IXFRJournal    int           // changes kept for IXFR; 0: every transfer is whole
-	AnswerCache    uint64        // bytes of prepared answers per watched prefix; 0: none
+	// watch is what each of the stanza's watchers is made with, at parse: the options
+	// that only a watcher reads (verify, ixfr_journal, answer_cache) are set nowhere else.
+	watch watchConfig
 
 	endpoints []string
 	tlsConfig *tls.Config

@@ -51,7 +51,7 @@ func relayedWatcher(t *testing.T, bin, root string) (*watcher, *devetcd.Cluster,
 	}
 	t.Cleanup(relay.Close)
 	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
-	w := newWatcher(root, connector(e.newClient, nil), 0)
+	w := newWatcher(watchConfig{root: root, connect: connector(e.newClient, nil)})
 	w.run()
 	t.Cleanup(w.stop) // before the relay and the cluster close
 	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
@@ -390,13 +390,13 @@ func TestKeepaliveAccepted(t *testing.T) {
 		e := &Etcdsd{endpoints: []string{proxy.Endpoint}}
 		var breaks atomic.Int64
 		var last atomic.Value
-		w := newWatcher(root, func(ctx context.Context) (etcdConn, error) {
+		w := newWatcher(watchConfig{root: root, connect: func(ctx context.Context) (etcdConn, error) {
 			c, err := connector(e.newClient, nil)(ctx)
 			if err != nil {
 				return nil, err
 			}
 			return breakCountingConn{c, &breaks, &last}, nil
-		}, 0)
+		}})
 		w.run()
 		defer w.stop()
 		wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })

@@ -6,9 +6,6 @@ import (
 	"github.com/etcdsd/etcdsd/internal/index"
 )
 
-// defaultJournal is how many changes of a zone the IXFR journal keeps (ixfr_journal).
-const defaultJournal = 100
-
 // journal keeps the last snapshots of a watcher's index and the keys each change
 // touched, so that an IXFR (RFC 1995) can be answered with the difference of the zone
 // between two serials, computed when a secondary asks. Its snapshots share their trees'

@@ -1,39 +1,31 @@
 package etcdsd
 
 import (
-	"strings"
+	"time"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/etcdsd/etcdsd/internal/index"
+	"github.com/etcdsd/etcdsd/skydns"
 )
 
-// watchZones makes one watcher per zone's key prefix, leaving out prefixes that lie within
-// another zone's, so that only the zones' keys are read (and an etcd role needs to grant
-// no more), and maps every zone to the watcher that holds its keys.
-func (e *Etcdsd) watchZones() {
-	paths := make([]string, len(e.Zones))
-	for i, z := range e.Zones {
-		paths[i] = index.RootKey(msg.Path(z, e.PathPrefix))
+// zoneRoot is the key a zone's records are kept under: its labels reversed below the
+// path prefix, as SkyDNS and the built-in etcd plugin lay keys out (msg.Path), in the form
+// the index keys its roots (index.RootKey).
+func zoneRoot(zone, pathPrefix string) string {
+	return index.RootKey(msg.Path(zone, pathPrefix))
+}
+
+// skipped counts a value that does not decode, or a key that is no DNS name, and logs it,
+// a few a second at most, the key escaped (skydns.Quote).
+func (w *watcher) skipped(key string, rev int64, err error) {
+	reason := skydns.Reason(err)
+	skippedTotal.WithLabelValues(reason).Inc()
+	if !w.skipLog.allow(time.Now()) {
+		return
 	}
-	byPath := map[string]*watcher{}
-	e.byZone = make(map[string]*watcher, len(e.Zones))
-	for i, z := range e.Zones {
-		outer := paths[i]
-		for _, p := range paths {
-			if index.Within(outer, p) {
-				outer = p
-			}
-		}
-		w, ok := byPath[outer]
-		if !ok {
-			w = newWatcher(outer, connector(e.newClient, e.reach), e.Verify)
-			w.now = e.Now
-			w.journal.size = e.IXFRJournal
-			w.answerBudget = e.AnswerCache
-			w.source = strings.Join(e.endpoints, " ") + " as " + e.username
-			byPath[outer] = w
-			e.watchers = append(e.watchers, w)
-		}
-		e.byZone[z] = w
+	if reason == skydns.ReasonInvalidKey {
+		log.Warningf("Key %s at revision %d maps to no DNS name: no record is named after it; the names above it answer its records", skydns.Quote(key), rev)
+		return
 	}
+	log.Warningf("Skipping %s at revision %d: %v", skydns.Quote(key), rev, err)
 }

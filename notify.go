@@ -6,10 +6,6 @@ import (
 	"time"
 )
 
-// defaultNotifyInterval is the shortest time between two NOTIFY messages for one zone
-// (notify_interval): a burst of writes makes one message at once and one more after it.
-const defaultNotifyInterval = time.Second
-
 // startNotify sends NOTIFY (RFC 1996), through the transfer plugin, to the secondaries
 // of e's zones when their data changes; it does nothing when the server block has no
 // transfer plugin.

@@ -16,19 +16,12 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
-	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/dustin/go-humanize"
 	"github.com/etcdsd/etcdsd/internal/index"
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
 )
-
-const defaultEndpoint = "http://localhost:2379"
-
-// minMaxStale is the least max_stale: well past the silentAfter between the times a quiet
-// watch hears from etcd, and past the second or two a member's failover takes.
-const minMaxStale = 3 * silentAfter
 
 func init() { plugin.Register(pluginName, setup) }
 
@@ -68,23 +61,7 @@ func parse(c *caddy.Controller) ([]*Etcdsd, error) {
 }
 
 func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
-	e := &Etcdsd{
-		Options: index.Options{
-			Now:         time.Now,
-			PathPrefix:  "skydns",
-			MinLeaseTTL: index.DefaultMinLeaseTTL,
-			MaxLeaseTTL: index.DefaultMaxLeaseTTL,
-			NegativeTTL: index.DefaultNegativeTTL,
-			MaxAnswers:  index.DefaultMaxAnswers,
-			Upstream:    upstream.New(),
-		},
-		StartupTimeout: defaultStartupTimeout,
-		Verify:         defaultVerify,
-		NotifyInterval: defaultNotifyInterval,
-		IXFRJournal:    defaultJournal,
-		AnswerCache:    index.DefaultAnswerCache,
-		endpoints:      []string{defaultEndpoint},
-	}
+	e := defaults()
 	args := c.RemainingArgs()
 	e.Zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
 	warnings, err := checkZones(args, e.Zones, c.ServerBlockKeys)
@@ -192,7 +169,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			}
 			switch opt {
 			case "verify":
-				e.Verify = d
+				e.watch.verifyEvery = d
 			case "notify_interval":
 				e.NotifyInterval = d
 			default:
@@ -212,7 +189,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("%s: %q is not a whole number of at least %d", opt, args[0], least)
 			}
 			if opt == "ixfr_journal" {
-				e.IXFRJournal = n
+				e.watch.journal = n
 			} else {
 				e.MaxAnswers = n
 			}
@@ -225,7 +202,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			if err != nil {
 				return nil, c.Errf("answer_cache: %q is not a size such as 0, 64MiB or 1GiB", args[0])
 			}
-			e.AnswerCache = n
+			e.watch.answerBudget = n
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
 			c.RemainingArgs()

@@ -219,11 +219,11 @@ func TestParse(t *testing.T) {
 		if want := *cmp.Or(tc.notify, dur(defaultNotifyInterval)); e.NotifyInterval != want {
 			t.Errorf("test %d: notify_interval %v, want %v", i, e.NotifyInterval, want)
 		}
-		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.IXFRJournal != want {
-			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.IXFRJournal, want)
+		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.watch.journal != want {
+			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.watch.journal, want)
 		}
-		if want := *cmp.Or(tc.cache, ptr(uint64(index.DefaultAnswerCache))); e.AnswerCache != want {
-			t.Errorf("test %d: answer_cache %d, want %d", i, e.AnswerCache, want)
+		if want := *cmp.Or(tc.cache, ptr(uint64(index.DefaultAnswerCache))); e.watch.answerBudget != want {
+			t.Errorf("test %d: answer_cache %d, want %d", i, e.watch.answerBudget, want)
 		}
 		if e.Wildcards != tc.wildcards {
 			t.Errorf("test %d: wildcards %v, want %v", i, e.Wildcards, tc.wildcards)
@@ -240,8 +240,8 @@ func TestParse(t *testing.T) {
 		if want := *cmp.Or(tc.startup, dur(defaultStartupTimeout)); e.StartupTimeout != want {
 			t.Errorf("test %d: startup_timeout %v, want %v", i, e.StartupTimeout, want)
 		}
-		if want := *cmp.Or(tc.verify, dur(defaultVerify)); e.Verify != want || e.watchers[0].verifyEvery != want {
-			t.Errorf("test %d: verify %v (the watcher's %v), want %v", i, e.Verify, e.watchers[0].verifyEvery, want)
+		if want := *cmp.Or(tc.verify, dur(defaultVerify)); e.watchers[0].verifyEvery != want {
+			t.Errorf("test %d: verify %v, want %v", i, e.watchers[0].verifyEvery, want)
 		}
 	}
 }

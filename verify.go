@@ -14,9 +14,6 @@ import (
 )
 
 const (
-	// defaultVerify is how often the index is checked against etcd. A check reads every
-	// key of the zone without values: see the README for its cost.
-	defaultVerify = 10 * time.Minute
 	// confirmAfter is how long a difference found at etcd's current revision, not the
 	// index's own, is given to turn out to be events still on their way.
 	confirmAfter = 5 * time.Second

@@ -78,7 +78,7 @@ func checks(t *testing.T) uint64 {
 func TestSelfCheckFindsLostEvents(t *testing.T) {
 	const root = "/vf/local/example"
 	put(t, root+"/a", `{"host":"10.9.8.1"}`)
-	w := newWatcher(root, lossyConnect, 500*time.Millisecond)
+	w := newWatcher(watchConfig{root: root, connect: lossyConnect, verifyEvery: 500 * time.Millisecond})
 	w.run()
 	defer w.stop()
 	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })
@@ -110,7 +110,7 @@ func TestSelfCheckFindsLostEvents(t *testing.T) {
 func TestCompareAfterCompaction(t *testing.T) {
 	const root = "/vc/local/example"
 	put(t, root+"/a", `{"host":"10.9.7.1"}`)
-	w := newWatcher(root, nil, 0)
+	w := newWatcher(watchConfig{root: root})
 	c := lend(testClient)
 	ctx := context.Background()
 	if err := w.list(ctx, c, "start"); err != nil {
@@ -137,7 +137,7 @@ func TestCompareAfterCompaction(t *testing.T) {
 // is never found divergent.
 func TestSelfCheckQuietOnAHealthyIndex(t *testing.T) {
 	const root = "/vq/local/example"
-	w := newWatcher(root, testConnect, 50*time.Millisecond)
+	w := newWatcher(watchConfig{root: root, connect: testConnect, verifyEvery: 50 * time.Millisecond})
 	w.run()
 	defer w.stop()
 	wait.For(t, wait.Long, "the first list", func() bool { return w.snapshot() != nil })

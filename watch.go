@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/etcdsd/etcdsd/internal/index"
-	"github.com/etcdsd/etcdsd/skydns"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -60,10 +59,8 @@ func (r relist) Error() string { return "list again: " + r.reason }
 // responses from the etcd connection to the builder and publishes a snapshot after every
 // change; queries only load snapshots.
 type watcher struct {
-	root    string // the zone root's key, as in builder.root
-	source  string // which etcd, as whom: a reload's watcher adopts only the same source's index
-	connect func(context.Context) (etcdConn, error)
-	b       *index.Builder // written by the loop goroutine only
+	watchConfig
+	b *index.Builder // written by the loop goroutine only
 
 	current atomic.Pointer[index.Snapshot]
 	fresh   atomic.Int64          // unix nanoseconds of the last word from etcd: a list, event or progress
@@ -84,58 +81,51 @@ type watcher struct {
 	cancel                         context.CancelFunc
 	done                           chan struct{}
 
-	// now is the clock of staleness, lease expiries and leased TTLs (watch silence is
-	// timed by tickers); tests move a fake one.
-	now func() time.Time
-
 	// Tunables, fixed before run; tests shorten them.
 	progressEvery, silentAfter, staleAfter time.Duration
 	relistSpread, proxyRewatch             time.Duration
-	verifyEvery                            time.Duration // 0: no self-check
-	paging, checkPaging                    index.Paging  // of lists, of self-checks
-	answerBudget                           uint64        // bytes of prepared answers (answer_cache)
+	paging, checkPaging                    index.Paging // of lists, of self-checks
 
 	skipLog rateLimit // the loop's
 }
 
-func newWatcher(root string, connect func(context.Context) (etcdConn, error), verifyEvery time.Duration) *watcher {
+// watchConfig is what a zone's watcher is made with: its zone, its etcd, and its stanza's
+// options. It does not change once the watcher is made.
+type watchConfig struct {
+	root    string // the zone root's key, as in builder.root
+	source  string // which etcd, as whom: a reload's watcher adopts only the same source's index
+	connect func(context.Context) (etcdConn, error)
+	// now is the stanza's clock (Etcdsd.Now) for staleness, lease expiries and leased
+	// TTLs; watch silence is timed by tickers. nil: time.Now.
+	now          func() time.Time
+	verifyEvery  time.Duration // verify; 0: no self-check
+	journal      int           // ixfr_journal: changes kept for IXFR; 0: none
+	answerBudget uint64        // answer_cache: bytes of prepared answers; 0: none
+}
+
+func newWatcher(cfg watchConfig) *watcher {
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
 	w := &watcher{
-		root:    root,
-		connect: connect,
-		now:     time.Now,
-		b:       index.NewBuilder(root),
-		settled: make(chan struct{}),
-		relists: make(chan string, 1),
-		wake:    make(chan struct{}, 1),
-		changed: make(chan struct{}, 1),
+		watchConfig: cfg,
+		b:           index.NewBuilder(cfg.root),
+		settled:     make(chan struct{}),
+		relists:     make(chan string, 1),
+		wake:        make(chan struct{}, 1),
+		changed:     make(chan struct{}, 1),
+		journal:     journal{size: cfg.journal},
 
 		progressEvery: progressEvery,
 		silentAfter:   silentAfter,
 		staleAfter:    staleAfter,
 		relistSpread:  relistSpread,
 		proxyRewatch:  proxyRewatch,
-		verifyEvery:   verifyEvery,
 		paging:        index.ListPaging,
 		checkPaging:   index.Paging{Size: checkPageSize, Timeout: index.PageTimeout},
-		answerBudget:  index.DefaultAnswerCache,
 	}
 	w.b.Skipped = w.skipped
 	return w
-}
-
-// skipped counts a value that does not decode, or a key that is no DNS name, and logs it,
-// a few a second at most, the key escaped (skydns.Quote).
-func (w *watcher) skipped(key string, rev int64, err error) {
-	reason := skydns.Reason(err)
-	skippedTotal.WithLabelValues(reason).Inc()
-	if !w.skipLog.allow(time.Now()) {
-		return
-	}
-	if reason == skydns.ReasonInvalidKey {
-		log.Warningf("Key %s at revision %d maps to no DNS name: no record is named after it; the names above it answer its records", skydns.Quote(key), rev)
-		return
-	}
-	log.Warningf("Skipping %s at revision %d: %v", skydns.Quote(key), rev, err)
 }
 
 // age returns how long the index has heard nothing from etcd.

@@ -233,7 +233,7 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	put(t, "/rl/local/example/a", `{"host":"10.8.3.1"}`)
 	put(t, "/rl/local/example/b", `{"host":`)
-	w := newWatcher("/rl", nil, 0)
+	w := newWatcher(watchConfig{root: "/rl"})
 	c := lend(testClient)
 	ctx := context.Background()
 	if err := w.list(ctx, c, "start"); err != nil {
@@ -409,7 +409,7 @@ func totalLists() float64 {
 func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	ctx := context.Background()
 	put(t, "/cp/local/example/a", `{"host":"10.8.7.1"}`)
-	w := newWatcher("/cp", testConnect, 0)
+	w := newWatcher(watchConfig{root: "/cp", connect: testConnect})
 	if err := w.list(ctx, lend(testClient), "start"); err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +588,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	root := fmt.Sprintf("/pw%d", time.Now().UnixNano())
 	put(t, root+"/local/example/a", `{"host":"10.9.2.1"}`)
 	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
-	w := newWatcher(root, connector(e.newClient, nil), 0)
+	w := newWatcher(watchConfig{root: root, connect: connector(e.newClient, nil)})
 	w.proxyRewatch = 2 * w.silentAfter
 	if err := w.list(ctx, lend(testClient), "start"); err != nil {
 		t.Fatal(err)
