@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -238,8 +239,10 @@ func handshake(ctx context.Context, network, addr string, cfg *tls.Config) error
 
 // plaintextHTTP reports whether the server at addr answers, within dial's deadlines, an
 // HTTP request sent in the clear, as etcd's client port does (GET /version) when it serves
-// plaintext, alone or beside TLS. A TLS-only server closes the connection (etcd), or
-// answers with the error the TLS side of Go's HTTP server writes.
+// plaintext, alone or beside TLS, or HTTP/2 in the clear (h2c), as a port that serves
+// only gRPC does (etcd's --listen-client-http-urls moves HTTP elsewhere). A TLS-only
+// server closes the connection (etcd), or answers with the error the TLS side of Go's
+// HTTP server writes.
 func plaintextHTTP(ctx context.Context, network, addr string) bool {
 	conn, err := dial(ctx, network, addr)
 	if err != nil {
@@ -250,7 +253,27 @@ func plaintextHTTP(ctx context.Context, network, addr string) bool {
 		return false
 	}
 	b, _ := io.ReadAll(io.LimitReader(conn, 512))
-	return bytes.HasPrefix(b, []byte("HTTP/")) && !bytes.Contains(b, []byte("HTTPS server"))
+	if bytes.HasPrefix(b, []byte("HTTP/")) && !bytes.Contains(b, []byte("HTTPS server")) {
+		return true
+	}
+	return h2c(ctx, network, addr)
+}
+
+// h2c reports whether the server at addr answers HTTP/2's connection preface, sent in the
+// clear, with its SETTINGS frame (RFC 9113 section 3.4), as a gRPC server does.
+func h2c(ctx context.Context, network, addr string) bool {
+	conn, err := dial(ctx, network, addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	fr := http2.NewFramer(conn, conn)
+	if _, err := io.WriteString(conn, http2.ClientPreface); err != nil || fr.WriteSettings() != nil {
+		return false
+	}
+	f, err := fr.ReadFrame()
+	_, settings := f.(*http2.SettingsFrame)
+	return err == nil && settings
 }
 
 func isTimeout(err error) bool {

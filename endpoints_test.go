@@ -18,6 +18,7 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"google.golang.org/grpc"
 )
 
 // An etcd that cannot be reached is logged as what stops it, not as the client's
@@ -130,6 +131,14 @@ func TestProbeEndpoint(t *testing.T) {
 	go http.Serve(tls.NewListener(tl, tlsOnly.TLS), ok)
 	defer tl.Close()
 	trusting := &tls.Config{RootCAs: tlsOnly.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	// A port that serves only gRPC in the clear (etcd with --listen-client-http-urls).
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grpcOnly := grpc.NewServer()
+	go grpcOnly.Serve(gl)
+	defer grpcOnly.Stop()
 	insecure := &tls.Config{InsecureSkipVerify: true}
 	host := func(s *httptest.Server) string {
 		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
@@ -152,6 +161,8 @@ func TestProbeEndpoint(t *testing.T) {
 		{"https://" + both, insecure, nil, ""},
 		{"http://" + silent, nil, nil, "no answer from " + silent + " within 500ms"},
 		{"https://" + silent, nil, nil, "no answer to the TLS handshake within 500ms"},
+		{"http://" + gl.Addr().String(), nil, nil, ""},
+		{"https://" + gl.Addr().String(), insecure, errNotTLS, "use http://"},
 		{"unix:" + sock, nil, nil, ""},
 		{"unix://" + sock, nil, nil, ""},
 		{"unixs://" + sock, insecure, errNotTLS, "use unix:// without the tls option"},
