@@ -221,5 +221,5 @@ func definitive(err error) bool {
 	return errors.Is(err, rpctypes.ErrAuthFailed) || errors.Is(err, rpctypes.ErrUserEmpty) ||
 		errors.Is(err, rpctypes.ErrPermissionDenied) ||
 		errors.As(err, &verify) ||
-		errors.Is(err, errNotTLS) || errors.Is(err, errTLS)
+		errors.Is(err, errNotTLS) || errors.Is(err, errTLS) || errors.Is(err, errClientCert)
 }

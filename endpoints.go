@@ -98,6 +98,9 @@ func socket(ep string) (path string, overTLS, ok bool) {
 var (
 	errNotTLS = errors.New("the server speaks plaintext, not TLS")
 	errTLS    = errors.New("the server speaks TLS only")
+	// errClientCert is a TLS server that wants a client certificate the tls option does
+	// not give.
+	errClientCert = errors.New("the server requires a client certificate")
 )
 
 // overTLS reports whether the etcd client dials its endpoints over TLS. Its balancer
@@ -164,7 +167,7 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 			verify *tls.CertificateVerificationError
 		)
 		switch {
-		case err == nil || errors.As(err, &alert) || errors.As(err, &verify):
+		case err == nil || errors.As(err, &alert) || errors.As(err, &verify) || clientCertRefused(err):
 			return fmt.Errorf("%s: %w: %s", ep, errTLS, schemeFix(ep, true))
 		case isTimeout(err):
 			return fmt.Errorf("%s: no answer from %s within %v", ep, addr, probeTimeout)
@@ -188,6 +191,8 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 		return nil
 	case errors.As(err, &verify):
 		return fmt.Errorf("%s: %w", ep, err)
+	case clientCertRefused(err) && len(c.Certificates) == 0:
+		return fmt.Errorf("%s: %w: give the tls option a CERT and KEY (%v)", ep, errClientCert, err)
 	case (errors.As(err, &record) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) && plaintextHTTP(ctx, network, addr):
 		return fmt.Errorf("%s: %w: %s", ep, errNotTLS, schemeFix(ep, false))
 	case isTimeout(err):
@@ -234,7 +239,27 @@ func handshake(ctx context.Context, network, addr string, cfg *tls.Config) error
 		return err
 	}
 	defer conn.Close()
-	return tls.Client(conn, cfg).HandshakeContext(ctx)
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil || len(cfg.Certificates) > 0 || cfg.GetClientCertificate != nil {
+		return err
+	}
+	// Under TLS 1.3 the client's handshake ends before the server has read its (missing)
+	// certificate: a refusal comes as an alert on the first read (RFC 8446 section 4.4.2.4).
+	if _, err := io.WriteString(tc, "GET /version HTTP/1.0\r\n\r\n"); err != nil {
+		return err
+	}
+	_, err = tc.Read(make([]byte, 1))
+	if clientCertRefused(err) {
+		return err
+	}
+	return nil
+}
+
+// clientCertRefused reports whether err is a server's alert for a client certificate it
+// wants and did not get: certificate_required (TLS 1.3), bad_certificate (TLS 1.2 of some
+// servers; Go's, and so etcd's, send the handshake_failure of any other mismatch).
+func clientCertRefused(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "tls: certificate required") || strings.Contains(err.Error(), "tls: bad certificate"))
 }
 
 // plaintextHTTP reports whether the server at addr answers, within dial's deadlines, an

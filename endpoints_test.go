@@ -139,10 +139,19 @@ func TestProbeEndpoint(t *testing.T) {
 	grpcOnly := grpc.NewServer()
 	go grpcOnly.Serve(gl)
 	defer grpcOnly.Stop()
-	insecure := &tls.Config{InsecureSkipVerify: true}
 	host := func(s *httptest.Server) string {
 		return strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://")
 	}
+	// TLS servers that want a client certificate, over TLS 1.3 and 1.2.
+	wantsCert := func(version uint16) string {
+		s := httptest.NewUnstartedServer(ok)
+		s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, MinVersion: version, MaxVersion: version}
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return host(s)
+	}
+	tls13, tls12 := wantsCert(tls.VersionTLS13), wantsCert(tls.VersionTLS12)
+	insecure := &tls.Config{InsecureSkipVerify: true}
 
 	for _, tc := range []struct {
 		endpoint string
@@ -163,6 +172,10 @@ func TestProbeEndpoint(t *testing.T) {
 		{"https://" + silent, nil, nil, "no answer to the TLS handshake within 500ms"},
 		{"http://" + gl.Addr().String(), nil, nil, ""},
 		{"https://" + gl.Addr().String(), insecure, errNotTLS, "use http://"},
+		{"https://" + tls13, insecure, errClientCert, "give the tls option a CERT and KEY"},
+		// TLS 1.2's refusal is a handshake_failure, which a cipher mismatch sends too.
+		{"https://" + tls12, insecure, nil, "TLS handshake: remote error"},
+		{"http://" + tls13, nil, errTLS, ""},
 		{"unix:" + sock, nil, nil, ""},
 		{"unix://" + sock, nil, nil, ""},
 		{"unixs://" + sock, insecure, errNotTLS, "use unix:// without the tls option"},
