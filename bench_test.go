@@ -189,11 +189,11 @@ func BenchmarkSelfCheck(b *testing.B) {
 		for i := range ops {
 			ops[i] = clientv3.OpPut(fmt.Sprintf("%s/svc%d/i%d", root, i/3, i%3), fmt.Sprintf(`{"host":"10.%d.%d.%d","port":80}`, i>>16&255, i>>8&255, i&255))
 		}
-		if err := devetcd.Commit(ctx, testClient, ops); err != nil {
+		if err := devetcd.Commit(ctx, testEtcd.Client(), ops); err != nil {
 			b.Fatal(err)
 		}
 		w := newWatcher(watchConfig{root: root})
-		c := lend(testClient)
+		c := lend(testEtcd.Client())
 		if err := w.list(ctx, c, listStart); err != nil {
 			b.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func BenchmarkSelfCheck(b *testing.B) {
 				}
 			}
 		})
-		if _, err := testClient.Delete(ctx, root+"/", clientv3.WithPrefix()); err != nil {
+		if _, err := testEtcd.Client().Delete(ctx, root+"/", clientv3.WithPrefix()); err != nil {
 			b.Fatal(err)
 		}
 	}

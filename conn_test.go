@@ -13,12 +13,12 @@ import (
 func TestConnNeverWithoutClient(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := connect(ctx, func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() })
+	c, err := connect(ctx, func(context.Context) (*clientv3.Client, error) { return testEtcd.Server().Client() })
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	l, err := testClient.Grant(ctx, 600)
+	l, err := testEtcd.Client().Grant(ctx, 600)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func TestDNSSECSignsAnswersAndDenials(t *testing.T) {
 	})
 	key, dir := writeZoneKey(t, "example.org.")
 	addr := startServer(t, fmt.Sprintf(" dnssec example.org {\n  key file %s\n }\n etcdsd example.org {\n  path /sec\n  endpoint %s\n }",
-		filepath.Join(dir, keyBase(key)), testEtcd.Endpoint))
+		filepath.Join(dir, keyBase(key)), testEtcd.Server().Endpoint))
 
 	for _, tc := range []struct {
 		name    string

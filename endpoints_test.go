@@ -27,7 +27,7 @@ import (
 // does not resolve, a server silent at the TLS handshake.
 func TestUnreachableEndpointsSayWhy(t *testing.T) {
 	tlsEtcd, tf, _ := devetcd.StartTLSFor(t)
-	plain := strings.TrimPrefix(testEtcd.Endpoint, "http://")
+	plain := strings.TrimPrefix(testEtcd.Server().Endpoint, "http://")
 	silent := silentListener(t)
 	clientCert := "tls " + tf.ClientCert + " " + tf.ClientKey + " " + tf.CA
 	for _, tc := range []struct {

@@ -14,18 +14,16 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// One real etcd serves every test of the package; each test works under its own prefix.
-var (
-	testEtcd   *devetcd.Server
-	testClient *clientv3.Client
-)
+// One real etcd serves every test of the package that needs one, started by the first of
+// them (the Corefile parse tests run without); each test works under its own prefix.
+var testEtcd devetcd.Shared
 
 func TestMain(m *testing.M) {
-	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+	os.Exit(devetcd.RunTests(m, &testEtcd))
 }
 
 // testConnect connects a watcher to the test etcd.
-var testConnect = connector(func(context.Context) (*clientv3.Client, error) { return testEtcd.Client() }, nil)
+var testConnect = connector(func(context.Context) (*clientv3.Client, error) { return testEtcd.Server().Client() }, nil)
 
 // startPlugin parses one etcdsd stanza (its endpoint is added), starts it like CoreDNS
 // would and waits for its first complete list. Shutdown runs at the end of the test.
@@ -78,7 +76,7 @@ func parsePlugin(t *testing.T, stanza string) *Etcdsd {
 		stanza += " {\n}"
 		open = strings.Index(stanza, "{")
 	}
-	stanza = stanza[:open+1] + "\n endpoint " + testEtcd.Endpoint + "\n" + stanza[open+1:]
+	stanza = stanza[:open+1] + "\n endpoint " + testEtcd.Server().Endpoint + "\n" + stanza[open+1:]
 	stanzas, err := parse(caddy.NewTestController("dns", stanza))
 	if err != nil {
 		t.Fatalf("parsing %q: %v", stanza, err)
@@ -90,7 +88,7 @@ func put(t *testing.T, key, value string, opts ...clientv3.OpOption) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := testClient.Put(ctx, key, value, opts...)
+	resp, err := testEtcd.Client().Put(ctx, key, value, opts...)
 	if err != nil {
 		t.Fatalf("put %s: %v", key, err)
 	}
@@ -101,7 +99,7 @@ func del(t *testing.T, key string) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := testClient.Delete(ctx, key)
+	resp, err := testEtcd.Client().Delete(ctx, key)
 	if err != nil {
 		t.Fatalf("delete %s: %v", key, err)
 	}

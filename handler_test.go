@@ -324,7 +324,7 @@ func TestEscapedNamesStayInTheirZone(t *testing.T) {
 
 // An answer from a leased key is not prepared: its TTL counts down.
 func TestLeasedAnswersCountDown(t *testing.T) {
-	l, err := testClient.Grant(context.Background(), 120)
+	l, err := testEtcd.Client().Grant(context.Background(), 120)
 	if err != nil {
 		t.Fatal(err)
 	}

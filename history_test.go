@@ -380,7 +380,7 @@ func (s breakCountingStream) Recv() (*etcdserverpb.WatchResponse, error) {
 func TestKeepaliveAccepted(t *testing.T) {
 	perRelease(t, func(t *testing.T, bin, _ string) {
 		t.Parallel()
-		proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Endpoint})
+		proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Server().Endpoint})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -70,7 +70,7 @@ func TestPreparedAnswersFollowChanges(t *testing.T) {
 			}
 			compare("the start")
 			for _, s := range steps {
-				resp, err := testClient.Txn(ctx).Then(s.ops...).Commit()
+				resp, err := testEtcd.Client().Txn(ctx).Then(s.ops...).Commit()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -31,7 +31,7 @@ func TestReadAnswersAsThePlugin(t *testing.T) {
 	for _, zone := range []string{"example.local.", "in-addr.arpa."} {
 		e := startPlugin(t, "etcdsd "+zone+" {\n path "+p+"\n}")
 		o := &index.Options{PathPrefix: p, MaxAnswers: index.DefaultMaxAnswers, Now: time.Now}
-		snap, err := index.Read(ctx, lend(testClient), o, zone)
+		snap, err := index.Read(ctx, lend(testEtcd.Client()), o, zone)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -173,7 +173,7 @@ func indexState(inst *caddy.Instance) string {
 func TestReadyCoversEveryStanza(t *testing.T) {
 	dead := devetcd.FreePortFor(t)
 	good := func(zone string) string {
-		return fmt.Sprintf(" etcdsd %s {\n  endpoint %s\n }\n", zone, testEtcd.Endpoint)
+		return fmt.Sprintf(" etcdsd %s {\n  endpoint %s\n }\n", zone, testEtcd.Server().Endpoint)
 	}
 	bad := fmt.Sprintf(" etcdsd b.local {\n  endpoint http://127.0.0.1:%d\n }\n", dead)
 	for _, tc := range []struct {

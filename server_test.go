@@ -34,7 +34,7 @@ func putMany(t *testing.T, dir string, n int) {
 	for i := range n {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/i%04d", dir, i), fmt.Sprintf(`{"host":"10.30.%d.%d"}`, i/256, i%256)))
 	}
-	if err := devetcd.Commit(context.Background(), testClient, ops); err != nil {
+	if err := devetcd.Commit(context.Background(), testEtcd.Client(), ops); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,7 +45,7 @@ func putMany(t *testing.T, dir string, n int) {
 func TestLargeAnswers(t *testing.T) {
 	putMany(t, "/big/local/example/many", 300)
 	putMany(t, "/big/org/example/g", 1100)
-	addr := startServer(t, fmt.Sprintf(" etcdsd example.local {\n  path /big\n  endpoint %[1]s\n  max_answers 200\n }\n etcdsd example.org {\n  path /big\n  endpoint %[1]s\n }", testEtcd.Endpoint))
+	addr := startServer(t, fmt.Sprintf(" etcdsd example.local {\n  path /big\n  endpoint %[1]s\n  max_answers 200\n }\n etcdsd example.org {\n  path /big\n  endpoint %[1]s\n }", testEtcd.Server().Endpoint))
 
 	ask := func(name, net string, bufsize uint16) *dns.Msg {
 		t.Helper()
@@ -107,7 +107,7 @@ func TestStartsWithEtcdUnreachable(t *testing.T) {
 // etcdsd must not change what the next query gets.
 func TestPreparedAnswersUnderResponsePlugins(t *testing.T) {
 	for i, ip := range []string{"10.81.0.1", "10.81.0.2", "10.81.0.3"} {
-		if _, err := testClient.Put(context.Background(), fmt.Sprintf("/pa/local/example/_tcp/_web/w%d", i), fmt.Sprintf(`{"host":%q,"port":80}`, ip)); err != nil {
+		if _, err := testEtcd.Client().Put(context.Background(), fmt.Sprintf("/pa/local/example/_tcp/_web/w%d", i), fmt.Sprintf(`{"host":%q,"port":80}`, ip)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -117,7 +117,7 @@ func TestPreparedAnswersUnderResponsePlugins(t *testing.T) {
  etcdsd example.local {
   path /pa
   endpoint %s
- }`, testEtcd.Endpoint))
+ }`, testEtcd.Server().Endpoint))
 	ask := func(name string, qtype uint16) *dns.Msg {
 		t.Helper()
 		r, err := dns.Exchange(new(dns.Msg).SetQuestion(name, qtype), addr)

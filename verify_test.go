@@ -56,7 +56,7 @@ func txnPuts(t *testing.T, prefix string, n int) int64 {
 	for i := range n {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/k%d", prefix, i), fmt.Sprintf(`{"host":"10.9.9.%d"}`, i+1)))
 	}
-	resp, err := testClient.Txn(context.Background()).Then(ops...).Commit()
+	resp, err := testEtcd.Client().Txn(context.Background()).Then(ops...).Commit()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestCompareAfterCompaction(t *testing.T) {
 	const root = "/vc/local/example"
 	put(t, root+"/a", `{"host":"10.9.7.1"}`)
 	w := newWatcher(watchConfig{root: root})
-	c := lend(testClient)
+	c := lend(testEtcd.Client())
 	ctx := context.Background()
 	if err := w.list(ctx, c, "start"); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestCompareAfterCompaction(t *testing.T) {
 	// b comes after the index's revision, which etcd compacts.
 	put(t, root+"/b", `{"host":"10.9.7.2"}`)
 	rev := put(t, "/vc-elsewhere", "x")
-	if _, err := testClient.Compact(ctx, rev); err != nil {
+	if _, err := testEtcd.Client().Compact(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
 	d, err = w.compare(ctx, c, w.snapshot())
@@ -145,11 +145,11 @@ func TestSelfCheckQuietOnAHealthyIndex(t *testing.T) {
 	ctx := context.Background()
 	for i := range 5 {
 		waitApplied(t, w, txnPuts(t, fmt.Sprintf("%s/t%d", root, i), 20))
-		if _, err := testClient.Delete(ctx, fmt.Sprintf("%s/t%d/", root, i), clientv3.WithPrefix()); err != nil {
+		if _, err := testEtcd.Client().Delete(ctx, fmt.Sprintf("%s/t%d/", root, i), clientv3.WithPrefix()); err != nil {
 			t.Fatal(err)
 		}
 		rev := put(t, "/vq-elsewhere", "x")
-		if _, err := testClient.Compact(ctx, rev); err != nil {
+		if _, err := testEtcd.Client().Compact(ctx, rev); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond) // a few checks

@@ -163,7 +163,7 @@ func TestLeaseTTLAndExpiry(t *testing.T) {
 	ctx := context.Background()
 	grant := func(ttl int64) clientv3.LeaseID {
 		t.Helper()
-		l, err := testClient.Grant(ctx, ttl)
+		l, err := testEtcd.Client().Grant(ctx, ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +213,7 @@ func TestListInPagesAtOneRevision(t *testing.T) {
 	for i := range keys {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("/pg/local/example/many/i%05d", i), fmt.Sprintf(`{"host":"10.20.%d.%d"}`, i/256, i%256)))
 	}
-	if err := devetcd.Commit(context.Background(), testClient, ops); err != nil {
+	if err := devetcd.Commit(context.Background(), testEtcd.Client(), ops); err != nil {
 		t.Fatal(err)
 	}
 	// A neighbour of the prefix stays out of the index.
@@ -234,7 +234,7 @@ func TestRelistKeepsUnchangedEntries(t *testing.T) {
 	put(t, "/rl/local/example/a", `{"host":"10.8.3.1"}`)
 	put(t, "/rl/local/example/b", `{"host":`)
 	w := newWatcher(watchConfig{root: "/rl"})
-	c := lend(testClient)
+	c := lend(testEtcd.Client())
 	ctx := context.Background()
 	if err := w.list(ctx, c, "start"); err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestReloadLeavesNoWatchBehind(t *testing.T) {
 	put(t, "/r1/local/example/x", `{"host":"10.8.4.1"}`)
 	put(t, "/r2/local/example/x", `{"host":"10.8.4.2"}`)
 	corefile := func(port int, path string) string {
-		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Endpoint)
+		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n path %s\n endpoint %s\n }\n}\n", port, path, testEtcd.Server().Endpoint)
 	}
 	before := goleak.IgnoreCurrent()
 	inst, ports := testserver.Start(t, 1, func(p []int) string { return corefile(p[0], "/r1") })
@@ -289,7 +289,7 @@ func TestSeveralStanzasInOneServerBlock(t *testing.T) {
 	put(t, "/ma/local/a/x", `{"host":"10.8.6.1"}`)
 	put(t, "/mb/local/b/x", `{"host":"10.8.6.2"}`)
 	addr := startServer(t, fmt.Sprintf(" etcdsd a.local {\n  path /ma\n  endpoint %[1]s\n }\n"+
-		" etcdsd b.local {\n  path /mb\n  endpoint %[1]s\n }", testEtcd.Endpoint))
+		" etcdsd b.local {\n  path /mb\n  endpoint %[1]s\n }", testEtcd.Server().Endpoint))
 	expectA(t, addr, "x.a.local.", "10.8.6.1")
 	expectA(t, addr, "x.b.local.", "10.8.6.2")
 }
@@ -410,14 +410,14 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 	ctx := context.Background()
 	put(t, "/cp/local/example/a", `{"host":"10.8.7.1"}`)
 	w := newWatcher(watchConfig{root: "/cp", connect: testConnect})
-	if err := w.list(ctx, lend(testClient), "start"); err != nil {
+	if err := w.list(ctx, lend(testEtcd.Client()), "start"); err != nil {
 		t.Fatal(err)
 	}
 	// Changes the watcher has not seen, then compaction past them: a watch from the
 	// watcher's revision can only fail.
 	put(t, "/cp/local/example/b", `{"host":"10.8.7.2"}`)
 	del(t, "/cp/local/example/a")
-	if _, err := testClient.Compact(ctx, put(t, "/cp/local/example/c", `{"host":"10.8.7.3"}`)); err != nil {
+	if _, err := testEtcd.Client().Compact(ctx, put(t, "/cp/local/example/c", `{"host":"10.8.7.3"}`)); err != nil {
 		t.Fatal(err)
 	}
 	relists := testutil.ToFloat64(listsTotal.WithLabelValues("compacted"))
@@ -434,10 +434,10 @@ func TestWatchBehindCompactionListsAgain(t *testing.T) {
 
 	// Compaction and defragmentation while the watch is current change nothing.
 	rev := put(t, "/cp/local/example/d", `{"host":"10.8.7.4"}`)
-	if _, err := testClient.Compact(ctx, rev); err != nil {
+	if _, err := testEtcd.Client().Compact(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testClient.Defragment(ctx, testEtcd.Endpoint); err != nil {
+	if _, err := testEtcd.Client().Defragment(ctx, testEtcd.Server().Endpoint); err != nil {
 		t.Fatal(err)
 	}
 	rev = put(t, "/cp/local/example/e", `{"host":"10.8.7.5"}`)
@@ -574,7 +574,7 @@ func TestProxiedWatchBehindCompaction(t *testing.T) {
 
 func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	ctx := context.Background()
-	proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Endpoint})
+	proxy, err := devetcd.StartProxy(bin, []string{testEtcd.Server().Endpoint})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +590,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
 	w := newWatcher(watchConfig{root: root, connect: connector(e.newClient, nil)})
 	w.proxyRewatch = 2 * w.silentAfter
-	if err := w.list(ctx, lend(testClient), "start"); err != nil {
+	if err := w.list(ctx, lend(testEtcd.Client()), "start"); err != nil {
 		t.Fatal(err)
 	}
 	zone := w.b.Spans()[0]
@@ -600,7 +600,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 
 	relay.Cut(true)
 	put(t, root+"/local/example/b", `{"host":"10.9.2.2"}`)
-	if _, err := testClient.Compact(ctx, put(t, root+"/local/example/c", `{"host":"10.9.2.3"}`)); err != nil {
+	if _, err := testEtcd.Client().Compact(ctx, put(t, root+"/local/example/c", `{"host":"10.9.2.3"}`)); err != nil {
 		t.Fatal(err)
 	}
 	// A watch of the zone's range from revision 1 on a raw stream, which is never

@@ -21,20 +21,17 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-var (
-	testEtcd   *devetcd.Server
-	testClient *clientv3.Client
-)
+var testEtcd devetcd.Shared
 
 func TestMain(m *testing.M) {
-	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+	os.Exit(devetcd.RunTests(m, &testEtcd))
 }
 
 func get(t *testing.T, key string) *clientv3.GetResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	resp, err := testClient.Get(ctx, key)
+	resp, err := testEtcd.Client().Get(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +39,7 @@ func get(t *testing.T, key string) *clientv3.GetResponse {
 }
 
 func TestRegisterAndClose(t *testing.T) {
-	r, err := Register(context.Background(), testClient, "web-a._web._tcp.Example.Local.",
+	r, err := Register(context.Background(), testEtcd.Client(), "web-a._web._tcp.Example.Local.",
 		skydns.Service{Host: "10.1.0.1", Port: 80}, Options{Prefix: "/reg1", TTL: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +64,7 @@ func TestRegisterAndClose(t *testing.T) {
 	if clientv3.LeaseID(kv.Lease) != r.Lease() || kv.Lease == 0 {
 		t.Errorf("record under lease %x, registration holds %x", kv.Lease, r.Lease())
 	}
-	ttl, err := testClient.TimeToLive(context.Background(), r.Lease())
+	ttl, err := testEtcd.Client().TimeToLive(context.Background(), r.Lease())
 	if err != nil || ttl.GrantedTTL != 5 {
 		t.Errorf("lease granted TTL %d (%v), want 5", ttl.GrantedTTL, err)
 	}
@@ -91,12 +88,12 @@ func TestRegisterRefuses(t *testing.T) {
 		{"*.example.local", skydns.Service{Host: "10.0.0.1"}, "cannot be registered"},
 		{"a..b", skydns.Service{Host: "10.0.0.1"}, "not a DNS name"},
 	} {
-		_, err := Register(context.Background(), testClient, tc.name, tc.svc, Options{Prefix: "/reg2"})
+		_, err := Register(context.Background(), testEtcd.Client(), tc.name, tc.svc, Options{Prefix: "/reg2"})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %+v: got %v, want an error with %q", tc.name, tc.svc, err, tc.want)
 		}
 	}
-	resp, err := testClient.Get(context.Background(), "/reg2", clientv3.WithPrefix())
+	resp, err := testEtcd.Client().Get(context.Background(), "/reg2", clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 0 {
 		t.Errorf("refused registrations wrote %v (%v)", resp.Kvs, err)
 	}
@@ -106,14 +103,14 @@ func TestRegisterRefuses(t *testing.T) {
 // longer than the TTL) is replaced: the record comes back under a new lease.
 func TestRegisterComesBackAfterLeaseLoss(t *testing.T) {
 	var failures atomic.Int32
-	r, err := Register(context.Background(), testClient, "db.example.local", skydns.Service{Host: "10.2.0.1"},
+	r, err := Register(context.Background(), testEtcd.Client(), "db.example.local", skydns.Service{Host: "10.2.0.1"},
 		Options{Prefix: "/reg3", TTL: 30 * time.Second, OnError: func(error) { failures.Add(1) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	first := r.Lease()
-	if _, err := testClient.Revoke(context.Background(), first); err != nil {
+	if _, err := testEtcd.Client().Revoke(context.Background(), first); err != nil {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, "record back under a new lease", func() bool {
@@ -129,7 +126,7 @@ func TestRegisterComesBackAfterLeaseLoss(t *testing.T) {
 // can remove the record within the wait.
 func TestRegisterContextEndRevokes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	r, err := Register(ctx, testClient, "cache.example.local", skydns.Service{Host: "10.3.0.1"},
+	r, err := Register(ctx, testEtcd.Client(), "cache.example.local", skydns.Service{Host: "10.3.0.1"},
 		Options{Prefix: "/reg4", TTL: 60 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +164,7 @@ func TestCheckWithdrawsAndRestores(t *testing.T) {
 	}))
 	defer srv.Close()
 	var changes atomic.Int32
-	r, err := Register(context.Background(), testClient, "api.example.local.", skydns.Service{Host: "10.1.5.1"}, Options{
+	r, err := Register(context.Background(), testEtcd.Client(), "api.example.local.", skydns.Service{Host: "10.1.5.1"}, Options{
 		Prefix: "/regcheck", TTL: 10 * time.Second,
 		Check: HTTPCheck(srv.URL), CheckInterval: 50 * time.Millisecond, CheckFailures: 2,
 		OnHealth: func(bool, error) { changes.Add(1) },
@@ -208,7 +205,7 @@ func TestCheckWithdrawsAndRestores(t *testing.T) {
 	if r.Lease() != lease {
 		t.Errorf("lease changed from %x to %x on withdrawal", lease, r.Lease())
 	}
-	if ttl, err := testClient.TimeToLive(context.Background(), lease); err != nil || ttl.TTL <= 0 {
+	if ttl, err := testEtcd.Client().TimeToLive(context.Background(), lease); err != nil || ttl.TTL <= 0 {
 		t.Errorf("lease %x not kept alive while withdrawn: %v, %v", lease, ttl, err)
 	}
 	if h := r.Health(); h.Passing {
@@ -264,7 +261,7 @@ func TestFailuresBelowThresholdKeepRecord(t *testing.T) {
 		return nil
 	}
 	var withdrawn atomic.Bool
-	r, err := Register(context.Background(), testClient, "flaky.example.local.", skydns.Service{Host: "10.1.5.2"}, Options{
+	r, err := Register(context.Background(), testEtcd.Client(), "flaky.example.local.", skydns.Service{Host: "10.1.5.2"}, Options{
 		Prefix: "/regflaky", Check: flaky, CheckInterval: 20 * time.Millisecond, CheckFailures: 2,
 		OnHealth: func(passing bool, _ error) { withdrawn.Store(withdrawn.Load() || !passing) },
 	})
@@ -295,7 +292,7 @@ func TestExecCheckLeavesNoProcess(t *testing.T) {
 func TestWithdrawKeepsOthersRecord(t *testing.T) {
 	ctx := context.Background()
 	const key = "/regothers/local/example/shared"
-	if _, err := testClient.Put(ctx, key, `{"host":"10.1.6.9"}`); err != nil {
+	if _, err := testEtcd.Client().Put(ctx, key, `{"host":"10.1.6.9"}`); err != nil {
 		t.Fatal(err)
 	}
 	var failing atomic.Bool
@@ -306,7 +303,7 @@ func TestWithdrawKeepsOthersRecord(t *testing.T) {
 		}
 		return nil
 	}
-	r, err := Register(ctx, testClient, "shared.example.local.", skydns.Service{Host: "10.1.6.1"}, Options{
+	r, err := Register(ctx, testEtcd.Client(), "shared.example.local.", skydns.Service{Host: "10.1.6.1"}, Options{
 		Prefix: "/regothers", Check: check, CheckInterval: 20 * time.Millisecond, CheckFailures: 1,
 	})
 	if err != nil {
@@ -323,11 +320,11 @@ func TestWithdrawKeepsOthersRecord(t *testing.T) {
 		return len(kvs) == 1 && clientv3.LeaseID(kvs[0].Lease) == r.Lease()
 	})
 	// Another registration takes the name over; then this one's check fails.
-	other, err := testClient.Grant(ctx, 30)
+	other, err := testEtcd.Client().Grant(ctx, 30)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testClient.Put(ctx, key, `{"host":"10.1.6.2"}`, clientv3.WithLease(other.ID)); err != nil {
+	if _, err := testEtcd.Client().Put(ctx, key, `{"host":"10.1.6.2"}`, clientv3.WithLease(other.ID)); err != nil {
 		t.Fatal(err)
 	}
 	failing.Store(true)

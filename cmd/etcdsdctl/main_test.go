@@ -28,10 +28,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-var (
-	testEtcd   *devetcd.Server
-	testClient *clientv3.Client
-)
+var testEtcd devetcd.Shared
 
 // The test binary doubles as etcdsdctl for the tests that need a process to kill.
 const asCommand = "ETCDSDCTL_TEST_AS_COMMAND"
@@ -40,28 +37,28 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asCommand) != "" {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+	os.Exit(devetcd.RunTests(m, &testEtcd))
 }
 
 // ctl runs one command line in-process against the test etcd.
 func ctl(t *testing.T, prefix string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	args = append([]string{"--endpoints", testEtcd.Endpoint, "--path", prefix}, args...)
+	args = append([]string{"--endpoints", testEtcd.Server().Endpoint, "--path", prefix}, args...)
 	code = run(args, &o, &e)
 	return code, o.String(), e.String()
 }
 
 func put(t *testing.T, key, value string) {
 	t.Helper()
-	if _, err := testClient.Put(context.Background(), key, value); err != nil {
+	if _, err := testEtcd.Client().Put(context.Background(), key, value); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func keys(t *testing.T, prefix string) []string {
 	t.Helper()
-	resp, err := testClient.Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	resp, err := testEtcd.Client().Get(context.Background(), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +128,7 @@ func TestLsBeyondTheData(t *testing.T) {
 	for i := range index.DefaultMaxAnswers + 1 {
 		ops = append(ops, clientv3.OpPut(fmt.Sprintf("%s/local/example/big/k%05d", p, i), fmt.Sprintf(`{"host":"10.7.%d.%d"}`, i/256, i%256)))
 	}
-	if err := devetcd.Commit(context.Background(), testClient, ops); err != nil {
+	if err := devetcd.Commit(context.Background(), testEtcd.Client(), ops); err != nil {
 		t.Fatal(err)
 	}
 	// After the keys a lookup reads: AAAA finds none of its type there, and is cut too.
@@ -417,7 +414,7 @@ func TestSpellings(t *testing.T) {
 	} {
 		put(t, p+"/"+k, `{"host":"10.0.0.1"}`)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{testEtcd.Endpoint}})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{testEtcd.Server().Endpoint}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +496,7 @@ func TestConnectionErrors(t *testing.T) {
 func startDNS(t *testing.T, prefix string) string {
 	inst, ports := testserver.Start(t, 1, func(ports []int) string {
 		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n etcdsd {\n  path %s\n  endpoint %s\n }\n}\n",
-			ports[0], prefix, testEtcd.Endpoint)
+			ports[0], prefix, testEtcd.Server().Endpoint)
 	})
 	t.Cleanup(func() { testserver.Stop(inst) })
 	return "127.0.0.1:" + strconv.Itoa(ports[0])
@@ -526,7 +523,7 @@ func lookupA(t *testing.T, addr, name string) ([]*dns.A, int) {
 // registerProcess starts `etcdsdctl register` as a process of its own.
 func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 	t.Helper()
-	args = append([]string{"--endpoints", testEtcd.Endpoint, "--path", prefix, "register"}, args...)
+	args = append([]string{"--endpoints", testEtcd.Server().Endpoint, "--path", prefix, "register"}, args...)
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), asCommand+"=1")
 	var out bytes.Buffer
@@ -549,7 +546,7 @@ func registerProcess(t *testing.T, prefix string, args ...string) *exec.Cmd {
 func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	const p = "/regttl"
 	out := &devetcd.Buffer{} // read while the process writes
-	cmd := exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
+	cmd := exec.Command(os.Args[0], "--endpoints", testEtcd.Server().Endpoint, "--path", p, "register",
 		"short.example.local", "--host", "10.0.0.1", "--lease", "100ms")
 	cmd.Env = append(os.Environ(), asCommand+"=1")
 	cmd.Stdout, cmd.Stderr = out, out
@@ -557,11 +554,11 @@ func TestRegisterTTLAndEarlyStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait.For(t, 10*time.Second, "registered", func() bool { return strings.Contains(out.String(), "registered") })
-	resp, err := testClient.Get(context.Background(), p+"/local/example/short")
+	resp, err := testEtcd.Client().Get(context.Background(), p+"/local/example/short")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("the record: %v %v", resp, err)
 	}
-	ttl, err := testClient.TimeToLive(context.Background(), clientv3.LeaseID(resp.Kvs[0].Lease))
+	ttl, err := testEtcd.Client().TimeToLive(context.Background(), clientv3.LeaseID(resp.Kvs[0].Lease))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -572,7 +569,7 @@ func TestRegisterTTLAndEarlyStop(t *testing.T) {
 	cmd.Wait()
 
 	out = &devetcd.Buffer{}
-	cmd = exec.Command(os.Args[0], "--endpoints", testEtcd.Endpoint, "--path", p, "register",
+	cmd = exec.Command(os.Args[0], "--endpoints", testEtcd.Server().Endpoint, "--path", p, "register",
 		"slow.example.local", "--host", "10.0.0.2", "--check-exec", "sleep 30", "--check-timeout", "60s")
 	cmd.Env = append(os.Environ(), asCommand+"=1")
 	cmd.Stdout, cmd.Stderr = out, out
@@ -727,11 +724,11 @@ func TestRegisterWithHealthCheck(t *testing.T) {
 		t.Errorf("keys %v while the check fails, want the record withdrawn", got)
 	}
 	// The lease is kept: the check state lives under it.
-	state, err := testClient.Get(context.Background(), register.HealthKey(leased[0]))
+	state, err := testEtcd.Client().Get(context.Background(), register.HealthKey(leased[0]))
 	if err != nil || len(state.Kvs) != 1 {
 		t.Fatalf("check state of %s: %v, %v", leased[0], state, err)
 	}
-	if ttl, err := testClient.TimeToLive(context.Background(), clientv3.LeaseID(state.Kvs[0].Lease)); err != nil || ttl.TTL <= 0 {
+	if ttl, err := testEtcd.Client().TimeToLive(context.Background(), clientv3.LeaseID(state.Kvs[0].Lease)); err != nil || ttl.TTL <= 0 {
 		t.Errorf("lease of the withdrawn record: %v, %v; want it alive", ttl, err)
 	}
 

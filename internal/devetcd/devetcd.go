@@ -149,28 +149,55 @@ func CurrentBinary(dir string) (string, error) {
 	return bin, nil
 }
 
-// RunTests runs m with an etcd in a temporary folder, for a package's TestMain. It sets
-// *srv and *cli for the tests and returns the exit code.
-func RunTests(m interface{ Run() int }, srv **Server, cli **clientv3.Client) int {
-	dir, err := os.MkdirTemp("", "etcdsd-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+// Shared is one etcd for every test of a package, started when a test first asks for it
+// (a package's tests that need no etcd, such as Corefile parsing, run without one) and
+// stopped by RunTests.
+type Shared struct {
+	once sync.Once
+	dir  string
+	srv  *Server
+	cli  *clientv3.Client
+	err  error
+}
+
+func (s *Shared) start() {
+	s.once.Do(func() {
+		if s.dir, s.err = os.MkdirTemp("", "etcdsd-test-"); s.err != nil {
+			return
+		}
+		if s.srv, s.err = Start(s.dir, 0); s.err != nil {
+			return
+		}
+		s.cli, s.err = s.srv.Client()
+	})
+	if s.err != nil {
+		panic(fmt.Sprintf("the tests' etcd: %v", s.err)) // no test that needs etcd can run
 	}
-	defer os.RemoveAll(dir)
-	s, err := Start(dir, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+}
+
+// Server returns the shared etcd, started on the first call; it panics when etcd cannot
+// start.
+func (s *Shared) Server() *Server { s.start(); return s.srv }
+
+// Client returns a client of the shared etcd (Server), shared by the tests too.
+func (s *Shared) Client() *clientv3.Client { s.start(); return s.cli }
+
+func (s *Shared) close() {
+	if s.cli != nil {
+		s.cli.Close()
 	}
-	defer s.Close()
-	c, err := s.Client()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	if s.srv != nil {
+		s.srv.Close()
 	}
-	defer c.Close()
-	*srv, *cli = s, c
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
+
+// RunTests runs m, for a package's TestMain, and then stops shared's etcd if a test
+// started it. It returns the exit code.
+func RunTests(m interface{ Run() int }, shared *Shared) int {
+	defer shared.close()
 	return m.Run()
 }
 

@@ -89,7 +89,7 @@ func startFileOracle(t *testing.T, path, zone string, records []record, zonefile
 	t.Helper()
 	var rev int64
 	for _, r := range records {
-		resp, err := testClient.Put(context.Background(), path+"/"+r.key, r.value)
+		resp, err := testEtcd.Client().Put(context.Background(), path+"/"+r.key, r.value)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func startFileOracle(t *testing.T, path, zone string, records []record, zonefile
 	}
 	inst, ports := testserver.Start(t, 2, func(p []int) string {
 		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n etcdsd %s {\n  path %s\n  endpoint %s\n  %s\n }\n}\n.:%d {\n bind 127.0.0.1\n file %s %s\n}\n",
-			p[0], zone, path, testEtcd.Endpoint, strings.Join(options, "\n  "), p[1], db, zone)
+			p[0], zone, path, testEtcd.Server().Endpoint, strings.Join(options, "\n  "), p[1], db, zone)
 	})
 	waitIndexed(t, path, rev)
 	return ports, func() {

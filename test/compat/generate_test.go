@@ -151,7 +151,7 @@ func mixCase(rng *rand.Rand, s string) string {
 // queries and of those with answers.
 func writeAndCheck(t *testing.T, p *pair, ds dataset, path, zone string, seed uint64, replay string) (queries, answered int) {
 	t.Helper()
-	r := newRun(t, target{[]string{testEtcd.Endpoint}, testClient}, p, path, zone, seed, ds.records)
+	r := newRun(t, target{[]string{testEtcd.Server().Endpoint}, testEtcd.Client()}, p, path, zone, seed, ds.records)
 	r.replay, r.servfail = replay, ds.servfail
 	for range *writes {
 		r.compare(r.write())

@@ -33,16 +33,15 @@ import (
 )
 
 var (
-	testEtcd   *devetcd.Server
-	testClient *clientv3.Client
-	verbose    = flag.Bool("compat.verbose", false, "log every data set's query count")
+	testEtcd devetcd.Shared
+	verbose  = flag.Bool("compat.verbose", false, "log every data set's query count")
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	clog.Discard()
 	dnsserver.Quiet = true
-	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+	os.Exit(devetcd.RunTests(m, &testEtcd))
 }
 
 // record is one etcd key under a data set's path, optionally on a lease of leaseTTL seconds.
@@ -91,7 +90,7 @@ type target struct {
 // returns when etcdsd's index holds every record.
 func startPair(t *testing.T, ds dataset, path string) *pair {
 	t.Helper()
-	return startPairOn(t, ds, path, target{[]string{testEtcd.Endpoint}, testClient}, nil)
+	return startPairOn(t, ds, path, target{[]string{testEtcd.Server().Endpoint}, testEtcd.Client()}, nil)
 }
 
 // startPairOn is startPair on etcd e, with extra lines for the etcdsd stanza alone.

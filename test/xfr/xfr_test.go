@@ -30,15 +30,14 @@ import (
 )
 
 var (
-	testEtcd   *devetcd.Server
-	testClient *clientv3.Client
-	changes    = flag.Int("xfr.changes", 20, "changes TestPropagation times from etcd to the secondary (make bench: 1000)")
+	testEtcd devetcd.Shared
+	changes  = flag.Int("xfr.changes", 20, "changes TestPropagation times from etcd to the secondary (make bench: 1000)")
 )
 
 func TestMain(m *testing.M) {
 	clog.Discard()
 	dnsserver.Quiet = true
-	os.Exit(devetcd.RunTests(m, &testEtcd, &testClient))
+	os.Exit(devetcd.RunTests(m, &testEtcd))
 }
 
 const zone = "example.local."
@@ -49,7 +48,7 @@ func primary(t *testing.T, path string, kvs [][2]string, secondary string, optio
 	t.Helper()
 	var rev int64
 	for _, kv := range kvs {
-		resp, err := testClient.Put(context.Background(), path+"/local/example/"+kv[0], kv[1])
+		resp, err := testEtcd.Client().Put(context.Background(), path+"/local/example/"+kv[0], kv[1])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +57,7 @@ func primary(t *testing.T, path string, kvs [][2]string, secondary string, optio
 	var inst *caddy.Instance
 	inst, ports := testserver.Start(t, 1, func(p []int) string {
 		return fmt.Sprintf("example.local:%d {\n bind 127.0.0.1\n transfer {\n  to %s\n }\n etcdsd {\n  path %s\n  endpoint %s\n  notify_interval 100ms\n  %s\n }\n}\n",
-			p[0], secondary, path, testEtcd.Endpoint, strings.Join(options, "\n  "))
+			p[0], secondary, path, testEtcd.Server().Endpoint, strings.Join(options, "\n  "))
 	})
 	t.Cleanup(func() { testserver.Stop(inst) })
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -237,7 +236,7 @@ func TestSecondaryAnswersAsEtcdsd(t *testing.T) {
 
 		// A change reaches the secondary through NOTIFY.
 		start := time.Now()
-		resp, err := testClient.Put(context.Background(), path+"/local/example/new", `{"host":"192.0.2.99"}`)
+		resp, err := testEtcd.Client().Put(context.Background(), path+"/local/example/new", `{"host":"192.0.2.99"}`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,16 +342,16 @@ func TestIXFRDeltas(t *testing.T) {
 	addr := primary(t, path, generated(7), "127.0.0.1", "ixfr_journal 10")
 	ctx := context.Background()
 	key := func(k string) string { return path + "/local/example/" + k }
-	lease, err := testClient.Grant(ctx, 3600)
+	lease, err := testEtcd.Client().Grant(ctx, 3600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writes := []func() (*clientv3.PutResponse, error){
 		func() (*clientv3.PutResponse, error) {
-			return testClient.Put(ctx, key("web/n1"), `{"host":"192.0.2.201"}`)
+			return testEtcd.Client().Put(ctx, key("web/n1"), `{"host":"192.0.2.201"}`)
 		},
 		func() (*clientv3.PutResponse, error) {
-			_, err := testClient.Txn(ctx).Then(
+			_, err := testEtcd.Client().Txn(ctx).Then(
 				clientv3.OpPut(key("web/n2"), `{"host":"192.0.2.202","port":8080}`),
 				clientv3.OpPut(key("alias2/0a1b2c3d"), `{"host":"n1.web.example.local"}`),
 				clientv3.OpDelete(key("web/n1")),
@@ -362,18 +361,18 @@ func TestIXFRDeltas(t *testing.T) {
 		},
 		func() (*clientv3.PutResponse, error) {
 			for _, k := range []string{"leased/a", "leased/b", "leased/c"} {
-				if _, err := testClient.Put(ctx, key(k), `{"host":"192.0.2.210"}`, clientv3.WithLease(lease.ID)); err != nil {
+				if _, err := testEtcd.Client().Put(ctx, key(k), `{"host":"192.0.2.210"}`, clientv3.WithLease(lease.ID)); err != nil {
 					return nil, err
 				}
 			}
 			return nil, nil
 		},
 		func() (*clientv3.PutResponse, error) {
-			_, err := testClient.Delete(ctx, key("web/"), clientv3.WithPrefix())
+			_, err := testEtcd.Client().Delete(ctx, key("web/"), clientv3.WithPrefix())
 			return nil, err
 		},
 		func() (*clientv3.PutResponse, error) {
-			_, err := testClient.Revoke(ctx, lease.ID)
+			_, err := testEtcd.Client().Revoke(ctx, lease.ID)
 			return nil, err
 		},
 	}
@@ -382,7 +381,7 @@ func TestIXFRDeltas(t *testing.T) {
 		if _, err := w(); err != nil {
 			t.Fatal(err)
 		}
-		resp, err := testClient.Get(ctx, "/", clientv3.WithCountOnly())
+		resp, err := testEtcd.Client().Get(ctx, "/", clientv3.WithCountOnly())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +404,7 @@ func TestIXFRDeltas(t *testing.T) {
 	// Past the journal (ten changes), an IXFR gets the whole zone.
 	var rev int64
 	for i := range 11 {
-		resp, err := testClient.Put(ctx, key(fmt.Sprintf("more/m%d", i)), `{"host":"192.0.2.220"}`)
+		resp, err := testEtcd.Client().Put(ctx, key(fmt.Sprintf("more/m%d", i)), `{"host":"192.0.2.220"}`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +481,7 @@ func TestPropagation(t *testing.T) {
 	for i := range *changes {
 		name := fmt.Sprintf("n%d.prop.%s", i, zone)
 		start := time.Now()
-		if _, err := testClient.Put(context.Background(), fmt.Sprintf("/prop/local/example/prop/n%d", i), `{"host":"192.0.2.77"}`); err != nil {
+		if _, err := testEtcd.Client().Put(context.Background(), fmt.Sprintf("/prop/local/example/prop/n%d", i), `{"host":"192.0.2.77"}`); err != nil {
 			t.Fatal(err)
 		}
 		for {
@@ -510,7 +509,7 @@ func TestPropagation(t *testing.T) {
 // alone (RFC 1995 section 2), and a second etcdsd stanza's zone transfers too.
 func TestTransferShapes(t *testing.T) {
 	ctx := context.Background()
-	lease, err := testClient.Grant(ctx, 100)
+	lease, err := testEtcd.Client().Grant(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -523,17 +522,17 @@ func TestTransferShapes(t *testing.T) {
 		"/shapes/local/example/apps/*":   `{"host":"192.0.2.4"}`,
 		"/shapes/local/other/www":        `{"host":"192.0.2.5"}`,
 	} {
-		if _, err := testClient.Put(ctx, k, v); err != nil {
+		if _, err := testEtcd.Client().Put(ctx, k, v); err != nil {
 			t.Fatal(err)
 		}
 	}
-	resp, err := testClient.Put(ctx, "/shapes/local/example/leased/h1", `{"host":"192.0.2.6"}`, clientv3.WithLease(lease.ID))
+	resp, err := testEtcd.Client().Put(ctx, "/shapes/local/example/leased/h1", `{"host":"192.0.2.6"}`, clientv3.WithLease(lease.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
 	inst, ports := testserver.Start(t, 1, func(p []int) string {
 		return fmt.Sprintf(".:%d {\n bind 127.0.0.1\n transfer {\n  to 127.0.0.1\n }\n etcdsd example.local 10.0.0.0/24 {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd other.local {\n  path /shapes\n  endpoint %[2]s\n }\n etcdsd wild.local {\n  path /shapes\n  endpoint %[2]s\n  wildcards\n }\n}\n",
-			p[0], testEtcd.Endpoint)
+			p[0], testEtcd.Server().Endpoint)
 	})
 	t.Cleanup(func() { testserver.Stop(inst) })
 	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -567,7 +566,7 @@ func TestTransferShapes(t *testing.T) {
 		t.Errorf("a leased record carries its lease's granted TTL: %v", h1)
 	}
 	serial := forward[0].(*dns.SOA).Serial
-	if _, err := testClient.Revoke(ctx, lease.ID); err != nil {
+	if _, err := testEtcd.Client().Revoke(ctx, lease.ID); err != nil {
 		t.Fatal(err)
 	}
 	waitSerial(t, addr, serial+1)
@@ -602,13 +601,13 @@ func TestTransferShapes(t *testing.T) {
 		before := zoneOf(step.zone, dns.TypeAXFR, 0)
 		var rev int64
 		if step.value == "" {
-			resp, err := testClient.Delete(ctx, step.key)
+			resp, err := testEtcd.Client().Delete(ctx, step.key)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rev = resp.Header.Revision
 		} else {
-			resp, err := testClient.Put(ctx, step.key, step.value)
+			resp, err := testEtcd.Client().Put(ctx, step.key, step.value)
 			if err != nil {
 				t.Fatal(err)
 			}
