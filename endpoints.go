@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,9 @@ var endpointSchemes = []string{"http", "https", "unix", "unixs"}
 func checkEndpoint(ep string) (warning string, err error) {
 	if _, _, ok := socket(ep); ok {
 		return "", nil
+	}
+	if path, _, ok := socket(strings.ToLower(ep)); !ok && path == "" && (strings.HasPrefix(ep, "unix:") || strings.HasPrefix(ep, "unixs:")) {
+		return "", fmt.Errorf("%q names no socket: write unix:///run/etcd.sock, or unix://localhost:2379 for etcd's socket of that name in its directory", ep)
 	}
 	if l := strings.ToLower(ep); strings.HasPrefix(l, "unix:") || strings.HasPrefix(l, "unixs:") {
 		return "", fmt.Errorf("%q: the etcd client knows sockets only as unix: and unixs:, in lower case", ep)
@@ -98,6 +102,8 @@ func socket(ep string) (path string, overTLS, ok bool) {
 var (
 	errNotTLS = errors.New("the server speaks plaintext, not TLS")
 	errTLS    = errors.New("the server speaks TLS only")
+	// errRefused is an endpoint where nothing listens.
+	errRefused = errors.New("connection refused")
 	// errClientCert is a TLS server that wants a client certificate the tls option does
 	// not give.
 	errClientCert = errors.New("the server requires a client certificate")
@@ -149,7 +155,7 @@ func probeEndpoint(ctx context.Context, ep string, cfg *tls.Config, overTLS bool
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("%s: the name does not resolve: %w", ep, err)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%s: connection refused: nothing listens on %s", ep, addr)
+		return fmt.Errorf("%s: %w: nothing listens on %s", ep, errRefused, addr)
 	case isTimeout(err):
 		return fmt.Errorf("%s: no answer from %s within %v", ep, addr, probeTimeout)
 	case err != nil:
@@ -304,6 +310,20 @@ func h2c(ctx context.Context, network, addr string) bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// absent reports whether err says that no endpoint has an etcd at all yet: nothing listens
+// at each, its name does not resolve, or its socket does not exist. A client made now
+// could only wait; retrying the connection says so at once, each time it fails.
+func absent(err error) bool {
+	var each endpointErrors
+	if !errors.As(err, &each) {
+		return false
+	}
+	return !slices.ContainsFunc(each, func(err error) bool {
+		var dnsErr *net.DNSError
+		return !(errors.Is(err, errRefused) || errors.As(err, &dnsErr) || errors.Is(err, syscall.ENOENT))
+	})
 }
 
 // endpointErrors is why none of a stanza's endpoints can be reached, one error each.

@@ -126,9 +126,11 @@ func (e *Etcdsd) reach(ctx context.Context) error { return diagnose(ctx, e.endpo
 // or a scheme the server does not speak, is found first (diagnose): the client would only
 // time out.
 func (e *Etcdsd) newClient(ctx context.Context) (*clientv3.Client, error) {
-	// Only a cause that no retry can mend stops the client; for the others (a member
-	// down, a slow link) it is made, and the cause explains what its requests meet.
-	if err := e.reach(ctx); err != nil && definitive(err) {
+	// A cause that no retry can mend stops the client, and so does an etcd absent from
+	// every endpoint, so that the log says so at once; for the others (a slow link, a
+	// member that does not answer) it is made, and the cause explains what its requests
+	// meet.
+	if err := e.reach(ctx); err != nil && (definitive(err) || absent(err)) {
 		return nil, err
 	}
 	return clientv3.New(clientv3.Config{

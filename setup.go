@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	corefileparse "github.com/coredns/coredns/plugin/pkg/parse"
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 	"github.com/coredns/coredns/plugin/transfer"
 	"github.com/dustin/go-humanize"
@@ -76,15 +78,15 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 		opt := c.Val()
 		switch opt {
 		case "fallthrough":
-			e.Fall.SetZonesFromArgs(c.RemainingArgs())
+			e.Fall.SetZonesFromArgs(optionArgs(c))
 		case "path":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) != 1 {
 				return nil, usageErr(c, opt, "PATH")
 			}
 			e.PathPrefix = args[0]
 		case "endpoint":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) == 0 {
 				return nil, usageErr(c, opt, "ENDPOINT...")
 			}
@@ -99,13 +101,13 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			}
 			e.endpoints = args
 		case "credentials":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) != 2 {
 				return nil, usageErr(c, opt, "USERNAME PASSWORD")
 			}
 			e.username, e.password = args[0], args[1]
 		case "tls":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) > 3 {
 				return nil, usageErr(c, opt, "[CERT KEY CACERT]")
 			}
@@ -145,7 +147,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			}
 			e.NegativeTTL = uint32(d / time.Second)
 		case "no_apex_fallback", "wildcards":
-			if len(c.RemainingArgs()) != 0 {
+			if len(optionArgs(c)) != 0 {
 				return nil, usageErr(c, opt, "")
 			}
 			if opt == "wildcards" {
@@ -158,6 +160,10 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			if err != nil {
 				return nil, err
 			}
+			if d == 0 {
+				e.MaxStale = 0 // no limit, as without the option
+				break
+			}
 			if d < minMaxStale {
 				return nil, c.Errf("max_stale: %q is less than %v: a quiet watch of a healthy etcd is heard from about every %v, so answers would fail while nothing is wrong", c.Val(), minMaxStale, silentAfter)
 			}
@@ -169,6 +175,9 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			}
 			switch opt {
 			case "verify":
+				if d != 0 && d < minVerify {
+					return nil, c.Errf("verify: %q is less than %v: each check reads every key of the zone from etcd; 0 turns checks off", c.Val(), minVerify)
+				}
 				e.watch.verifyEvery = d
 			case "notify_interval":
 				e.NotifyInterval = d
@@ -176,7 +185,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				e.StartupTimeout = d
 			}
 		case "max_answers", "ixfr_journal":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) != 1 {
 				return nil, usageErr(c, opt, "N")
 			}
@@ -194,7 +203,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				e.MaxAnswers = n
 			}
 		case "answer_cache":
-			args := c.RemainingArgs()
+			args := optionArgs(c)
 			if len(args) != 1 {
 				return nil, usageErr(c, opt, "SIZE")
 			}
@@ -205,13 +214,16 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 			e.watch.answerBudget = n
 		case "stubzones", "upstream", "debug":
 			// Accepted and ignored, as the etcd plugin does, so its Corefiles keep working.
-			c.RemainingArgs()
+			optionArgs(c)
 		default:
 			if near := suggest(opt); near != "" {
 				return nil, c.Errf("unknown property '%s'; did you mean '%s'?", opt, near)
 			}
 			return nil, c.Errf("unknown property '%s'", opt)
 		}
+	}
+	if e.MinLeaseTTL > e.MaxLeaseTTL {
+		log.Warningf("min-lease-ttl %ds is more than max-lease-ttl %ds: every leased record gets a TTL of %ds, as with the etcd plugin", e.MinLeaseTTL, e.MaxLeaseTTL, e.MinLeaseTTL)
 	}
 	// The etcd client dials every endpoint as it dials the first.
 	secure := overTLS(e.endpoints, e.tlsConfig)
@@ -225,6 +237,18 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	return e, nil
 }
 
+// optionArgs returns the arguments of the option at c. A '}' that closes the stanza on the
+// option's own line ("endpoint http://etcd:2379 }") is read by Caddy as one more argument;
+// it is dropped, as the built-in plugin's lists of endpoints ignore it, so that its
+// Corefiles start unchanged.
+func optionArgs(c *caddy.Controller) []string {
+	args := c.RemainingArgs()
+	if n := len(args); n > 0 && args[n-1] == "}" {
+		args = args[:n-1]
+	}
+	return args
+}
+
 // usageErr reports a wrong argument count, naming the option and the line.
 func usageErr(c *caddy.Controller, opt, args string) error {
 	return c.Errf("wrong arguments for '%s': want '%s'", opt, strings.TrimSpace(opt+" "+args))
@@ -233,7 +257,7 @@ func usageErr(c *caddy.Controller, opt, args string) error {
 // durationArg reads the one argument of a duration option: a Go duration ("500ms", "5m",
 // "1h30m") or bare seconds ("30"), the forms the built-in plugin's lease options take.
 func durationArg(c *caddy.Controller, opt string) (time.Duration, error) {
-	args := c.RemainingArgs()
+	args := optionArgs(c)
 	if len(args) != 1 {
 		return 0, usageErr(c, opt, "DURATION")
 	}
@@ -319,9 +343,12 @@ func checkZones(args, zones, serverBlockKeys []string) (warnings []string, err e
 	for _, a := range args {
 		n := plugin.Host(a).NormalizeExact() // drops dns:// and :53 as the server block's keys do
 		if len(n) == 0 {
-			return nil, fmt.Errorf("zone %q is no domain name", a)
+			return nil, fmt.Errorf("zone %q is no domain name%s", a, cidrHint(a))
 		}
 		for _, z := range n {
+			if host, port, ok := strings.Cut(z, ":"); ok {
+				return nil, fmt.Errorf("zone %q: %q is no port (zone %s)", a, strings.TrimSuffix(port, "."), host)
+			}
 			// A reverse zone's labels may hold a '/' (RFC 2317's 128/27.2.0.192.in-addr.arpa);
 			// a CIDR is made into reverse zones, so a '/' anywhere else is a CIDR that failed.
 			reverse := plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(z) != ""
@@ -329,6 +356,13 @@ func checkZones(args, zones, serverBlockKeys []string) (warnings []string, err e
 				return nil, fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8, nor a reverse zone's name", a)
 			}
 			if w := oddLabels(z, reverse); w != "" {
+				warnings = append(warnings, fmt.Sprintf("zone %s %s", z, w))
+			}
+		}
+	}
+	if len(args) == 0 { // the server block's zones, which CoreDNS takes as they are
+		for _, z := range zones {
+			if w := oddLabels(z, plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(z) != ""); w != "" {
 				warnings = append(warnings, fmt.Sprintf("zone %s %s", z, w))
 			}
 		}
@@ -343,6 +377,35 @@ func checkZones(args, zones, serverBlockKeys []string) (warnings []string, err e
 		}
 	}
 	return warnings, nil
+}
+
+// cidrHint says, for a CIDR that CoreDNS will not take (one that starts with ':' or '0',
+// such as ::/0 or ::ffff:0:0/96), the reverse zone to write instead; "" for anything else.
+func cidrHint(a string) string {
+	_, host := corefileparse.Transport(a)
+	_, network, err := net.ParseCIDR(host)
+	if err != nil {
+		return ""
+	}
+	bits, size := network.Mask.Size()
+	per := map[int]int{32: 8, 128: 4}[size] // bits per label of in-addr.arpa, ip6.arpa
+	if bits%per != 0 {
+		return fmt.Sprintf(": CoreDNS takes no CIDR that starts with ':' or '0'; write the reverse zones of %s instead", network)
+	}
+	// The network's labels, least significant first (RFC 3596 section 2.5 for ip6.arpa).
+	var labels []string
+	if size == 32 {
+		for i := bits/8 - 1; i >= 0; i-- {
+			labels = append(labels, strconv.Itoa(int(network.IP.To4()[i])))
+		}
+		labels = append(labels, "in-addr", "arpa")
+	} else {
+		for i := bits/4 - 1; i >= 0; i-- {
+			labels = append(labels, strconv.FormatUint(uint64(network.IP[i/2]>>(4*(1-i%2))&0xf), 16))
+		}
+		labels = append(labels, "ip6", "arpa")
+	}
+	return fmt.Sprintf(": CoreDNS takes no CIDR that starts with ':' or '0'; write its reverse zone, %s.", strings.Join(labels, "."))
 }
 
 // oddLabels says why queries are unlikely to reach a zone whose labels hold more than

@@ -35,12 +35,26 @@ func main() {
 	portFlag(flag.CommandLine, &ports.ready, "ready-port", "RUN_READY_PORT", "ready plugin's port on 127.0.0.1")
 	portFlag(flag.CommandLine, &ports.metrics, "metrics-port", "RUN_METRICS_PORT", "prometheus plugin's port on 127.0.0.1")
 	flag.Parse()
+	// make run's etcd is bin/etcd, beside devstack: run without make, devstack takes it
+	// too rather than build one.
+	if os.Getenv("ETCDSD_ETCD") == "" {
+		if self, err := os.Executable(); err == nil {
+			if bin := filepath.Join(filepath.Dir(self), "etcd"); fileExists(bin) {
+				os.Setenv("ETCDSD_ETCD", bin)
+			}
+		}
+	}
 	// Ctrl-C at any point stops what has started; what is still starting sees ctx end.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *data, *records, *coredns, *conf, ports); err != nil {
 		log.Fatal(err)
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // portFlag defines a port flag whose error names the make variable that sets it, since
@@ -102,6 +116,7 @@ func run(ctx context.Context, data, records, coredns, conf string, ports stackPo
 	cancel()
 	cli.Close()
 	if ctx.Err() != nil {
+		log.Print("interrupted while loading the records; stopping etcd")
 		return nil
 	}
 	if err != nil {
@@ -135,6 +150,9 @@ func run(ctx context.Context, data, records, coredns, conf string, ports stackPo
 	addr := fmt.Sprintf("127.0.0.1:%d", dnsPort)
 	if err := waitAnswer(ctx, addr, exited); err != nil || ctx.Err() != nil {
 		running = !errors.Is(err, errExited)
+		if err == nil {
+			log.Print("interrupted while CoreDNS was starting; stopping CoreDNS and etcd")
+		}
 		return err
 	}
 	fmt.Printf(`

@@ -125,6 +125,9 @@ func (s *Server) Close() {
 // current returns the current release's etcd binary (CurrentBinary), built once per
 // process when $ETCDSD_ETCD does not name one.
 var current = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("ETCDSD_ETCD"); bin != "" {
+		return bin, nil // no folder to build in
+	}
 	dir, err := os.MkdirTemp("", "etcdsd-etcd-")
 	if err != nil {
 		return "", err
