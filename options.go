@@ -25,8 +25,9 @@ const (
 	// minMaxStale is the least max_stale: well past the silentAfter between the times a
 	// quiet watch hears from etcd, and past the second or two a member's failover takes.
 	minMaxStale = 3 * silentAfter
-	// minVerify is the shortest verify but 0 (off): a check reads every key of the zone.
-	minVerify = 10 * time.Second
+	// minVerify is the shortest verify but 0 (off): a check reads every key of the zone, so
+	// one that never ends is a load on etcd, not a check.
+	minVerify = 500 * time.Millisecond
 )
 
 // defaults returns a stanza with every option at its default (the built-in etcd

@@ -147,7 +147,7 @@ func TestParse(t *testing.T) {
 		{input: `etcdsd "exa mple.local"`, block: []string{"."}, zones: []string{"exa mple.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400, warning: `has ' ' in a label`},
 		{input: "etcdsd {\n endpoint http://127.0.0.1:2379 }", zones: []string{"example.local."}, path: "skydns", endpoints: []string{"http://127.0.0.1:2379"}, minTTL: 30, maxTTL: 86400},
 		{input: "etcdsd {\n endpoint unix://\n}", shouldErr: true, errContains: `"unix://" names no socket`},
-		{input: "etcdsd {\n verify 1ms\n}", shouldErr: true, errContains: `verify: "1ms" is less than 10s: each check reads every key`},
+		{input: "etcdsd {\n verify 1ms\n}", shouldErr: true, errContains: `verify: "1ms" is less than 500ms: each check reads every key`},
 		{input: "etcdsd {\n max_stale 0\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 30, maxTTL: 86400},
 		{input: "etcdsd {\n min-lease-ttl 1h\n max-lease-ttl 60\n}", zones: []string{"example.local."}, path: "skydns", endpoints: []string{defaultEndpoint}, minTTL: 3600, maxTTL: 60, warning: "min-lease-ttl 3600s is more than max-lease-ttl 60s"},
 		{input: "etcdsd ::/0", block: []string{"."}, shouldErr: true, errContains: `zone "::/0" is no domain name: CoreDNS takes no CIDR that starts with ':' or '0'; write its reverse zone, ip6.arpa.`},
