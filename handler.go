@@ -36,7 +36,7 @@ func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg)
 	if err != nil {
 		return plugin.BackendError(ctx, snap.Backend(&e.Options, zone), zone, dns.RcodeServerFailure, state, err, plugin.Options{NoApexFallback: e.NoApexFallback})
 	}
-	if a.Rcode() == dns.RcodeNameError && e.Fall.Through(state.Name()) {
+	if a.NameMissing() && e.Fall.Through(state.Name()) {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 	w.WriteMsg(a.Msg(r, snap))

@@ -6,7 +6,6 @@ import (
 	"github.com/coredns/coredns/request"
 	"github.com/etcdsd/etcdsd/internal/index"
 
-	"github.com/miekg/dns"
 )
 
 // lookup returns the answer to state's question in zone from snap: the one prepared
@@ -25,7 +24,7 @@ func (e *Etcdsd) lookup(ctx context.Context, snap *index.Snapshot, zone string, 
 	if a.Capped() {
 		cappedTotal.Inc()
 	}
-	if a.Rcode() != dns.RcodeNameError || !e.Fall.Through(state.Name()) {
+	if !a.NameMissing() || !e.Fall.Through(state.Name()) {
 		snap.Keep(q, a)
 	}
 	return a, nil

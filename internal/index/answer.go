@@ -166,6 +166,11 @@ type Answer struct {
 // Rcode returns the answer's response code.
 func (a *Answer) Rcode() int { return a.rcode }
 
+// NameMissing reports whether the answer is NXDOMAIN for the query name itself, not for the
+// end of a CNAME chain that starts at it (RFC 6604 section 3): the name has no record, which
+// is what fallthrough passes on. The etcd plugin never passes on a name that holds a CNAME.
+func (a *Answer) NameMissing() bool { return a.rcode == dns.RcodeNameError && len(a.answer) == 0 }
+
 // Capped reports whether a lookup of the answer stopped after max_answers keys: the
 // answer is partial, and says so with TC.
 func (a *Answer) Capped() bool { return a.capped }
