@@ -5,7 +5,6 @@ import (
 
 	"github.com/coredns/coredns/request"
 	"github.com/etcdsd/etcdsd/internal/index"
-
 )
 
 // lookup returns the answer to state's question in zone from snap: the one prepared
