@@ -351,18 +351,18 @@ func checkZones(args, zones, serverBlockKeys []string) (warnings []string, err e
 			}
 			// A reverse zone's labels may hold a '/' (RFC 2317's 128/27.2.0.192.in-addr.arpa);
 			// a CIDR is made into reverse zones, so a '/' anywhere else is a CIDR that failed.
-			reverse := plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(z) != ""
+			reverse := isReverse(z)
 			if strings.Contains(z, "/") && !reverse {
 				return nil, fmt.Errorf("zone %q is no CIDR such as 10.0.0.0/8, nor a reverse zone's name", a)
 			}
-			if w := oddLabels(z, reverse); w != "" {
+			if w := oddLabels(z); w != "" {
 				warnings = append(warnings, fmt.Sprintf("zone %s %s", z, w))
 			}
 		}
 	}
 	if len(args) == 0 { // the server block's zones, which CoreDNS takes as they are
 		for _, z := range zones {
-			if w := oddLabels(z, plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(z) != ""); w != "" {
+			if w := oddLabels(z); w != "" {
 				warnings = append(warnings, fmt.Sprintf("zone %s %s", z, w))
 			}
 		}
@@ -408,11 +408,17 @@ func cidrHint(a string) string {
 	return fmt.Sprintf(": CoreDNS takes no CIDR that starts with ':' or '0'; write its reverse zone, %s.", strings.Join(labels, "."))
 }
 
+// isReverse reports whether zone lies under in-addr.arpa or ip6.arpa.
+func isReverse(zone string) bool {
+	return plugin.Zones{"in-addr.arpa.", "ip6.arpa."}.Matches(zone) != ""
+}
+
 // oddLabels says why queries are unlikely to reach a zone whose labels hold more than
 // letters, digits, '-' and '_' (service labels such as _tcp), and '/' in a reverse zone,
 // or returns "". Resolvers send internationalized names as A-labels (RFC 5891 section
 // 4), so a zone written in U-labels is named in the form they ask for.
-func oddLabels(zone string, reverse bool) string {
+func oddLabels(zone string) string {
+	reverse := isReverse(zone)
 	odd := strings.IndexFunc(zone, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || reverse && r == '/')
 	})
