@@ -138,9 +138,7 @@ func (w *watcher) compareSpan(ctx context.Context, c etcdConn, s *index.Snapshot
 		if err != nil {
 			return 0, err
 		}
-		if rev == 0 { // a header says etcd's current revision: the one read, for the first page
-			rev = resp.Header.Revision
-		}
+		rev = resp.Rev
 		until := sp.Last()
 		if resp.More && len(resp.Kvs) > 0 {
 			until = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"

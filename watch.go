@@ -522,17 +522,16 @@ func (w *watcher) watch(ctx context.Context, c etcdConn, r *retry, earlier int64
 func (w *watcher) missed(ctx context.Context, c etcdConn) bool {
 	rctx, cancel := context.WithTimeout(ctx, index.PageTimeout)
 	defer cancel()
-	below, apex := index.BelowSpans(w.root)
 	var keys int64
-	for _, s := range []index.Span{below, apex} {
+	_, err := index.ReadZone(w.root, false, func(s index.Span) error {
 		resp, err := c.Get(rctx, s.Start, clientv3.WithRange(s.End), clientv3.WithCountOnly())
-		if errors.Is(err, rpctypes.ErrPermissionDenied) && s == apex {
-			continue // a role that grants only the keys below the root: so does the index
+		if err == nil {
+			keys += resp.Count
 		}
-		if err != nil {
-			return false // etcd away: nothing to tell
-		}
-		keys += resp.Count
+		return err
+	})
+	if err != nil {
+		return false // etcd away: nothing to tell
 	}
 	if keys != int64(w.b.Len()) {
 		return true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/etcdsd/etcdsd/internal/index"
@@ -187,35 +188,23 @@ func (c *coverage) why() string {
 // etcdsd serves. Where etcd refuses the user a range, scan reads the parts of it that
 // the user's roles grant and returns the rest, and why, in the coverage.
 func scan(ctx context.Context, cli *clientv3.Client, user string, keys []string, fn func(*mvccpb.KeyValue, error)) (*coverage, error) {
-	return readSpans(ctx, cli, user, atAndBelow(keys), func(kv *mvccpb.KeyValue) {
+	return readZones(ctx, cli, user, keys, func(kv *mvccpb.KeyValue) {
 		_, err := skydns.Decode(string(kv.Key), kv.Value)
 		fn(kv, err)
 	})
 }
 
-// atAndBelow returns the spans of each of keys and of the keys below it, in that order.
-func atAndBelow(keys []string) []index.Span {
-	var spans []index.Span
-	for _, key := range keys {
-		below, apex := index.BelowSpans(key)
-		spans = append(spans, apex, below)
-	}
-	return spans
-}
-
-// readSpans calls fn for every key in spans, read in pages at one revision. Where etcd
-// refuses the user a span, it reads the parts of it that the user's roles grant and
-// returns the rest, and why, in the coverage.
-func readSpans(ctx context.Context, cli *clientv3.Client, user string, spans []index.Span, fn func(*mvccpb.KeyValue)) (*coverage, error) {
+// readZones calls fn for every key at and below each of keys (index.ReadZone), read in
+// pages at one revision. Where etcd refuses the user a span, it reads the parts of it
+// that the user's roles grant and returns the rest, and why, in the coverage.
+func readZones(ctx context.Context, cli *clientv3.Client, user string, keys []string, fn func(*mvccpb.KeyValue)) (*coverage, error) {
 	var rev int64 // the first page's, for every other
 	read := func(s index.Span) error {
 		for resp, err := range index.Pages(ctx, cli, s, rev, index.ListPaging) {
 			if err != nil {
 				return err
 			}
-			if rev == 0 {
-				rev = resp.Header.Revision
-			}
+			rev = resp.Rev
 			for _, kv := range resp.Kvs {
 				fn(kv)
 			}
@@ -223,16 +212,19 @@ func readSpans(ctx context.Context, cli *clientv3.Client, user string, spans []i
 		return nil
 	}
 	cov := &coverage{name: user}
-	for _, s := range spans {
-		cov.spans++
-		err := read(s)
-		if errors.Is(err, rpctypes.ErrPermissionDenied) {
-			cov.refused = append(cov.refused, s)
-			if cov.denied == nil {
-				cov.denied = err
+	for _, key := range keys {
+		_, err := index.ReadZone(key, false, func(s index.Span) error {
+			cov.spans++
+			err := read(s)
+			if errors.Is(err, rpctypes.ErrPermissionDenied) {
+				cov.refused = append(cov.refused, s)
+				if cov.denied == nil {
+					cov.denied = err
+				}
+				return nil
 			}
-			continue
-		}
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -255,5 +247,6 @@ func readSpans(ctx context.Context, cli *clientv3.Client, user string, spans []i
 		cov.read = append(cov.read, in...)
 		cov.unread = append(cov.unread, out...)
 	}
+	slices.SortFunc(cov.unread, func(a, b interval) int { return strings.Compare(a.start, b.start) }) // in key order, as etcdctl lists
 	return cov, nil
 }

@@ -23,9 +23,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// lsTypes are the query types ls asks for: those a SkyDNS value can answer.
-var lsTypes = []uint16{dns.TypeSRV, dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeTXT, dns.TypeMX, dns.TypePTR}
-
 func newLsCmd(g *global) *cobra.Command {
 	var zone string
 	cmd := &cobra.Command{
@@ -173,7 +170,7 @@ func zoneOf(zone, name string) (string, error) {
 // zone's keys read with o (the plugin's default options), and reports whether any type
 // had an answer.
 func preview(ctx context.Context, snap *index.Snapshot, o *index.Options, zone, name string, out io.Writer) (answered bool) {
-	for _, qt := range lsTypes {
+	for _, qt := range index.Types() {
 		m := new(dns.Msg).SetQuestion(name, qt)
 		a, err := snap.Build(ctx, o, zone, request.Request{Req: m})
 		if err != nil {
@@ -219,7 +216,7 @@ func showHealth(ctx context.Context, cli *clientv3.Client, user string, keys []s
 		at[i] = register.HealthKey(key)
 	}
 	var bad error
-	cov, err := readSpans(ctx, cli, user, atAndBelow(at), func(kv *mvccpb.KeyValue) {
+	cov, err := readZones(ctx, cli, user, at, func(kv *mvccpb.KeyValue) {
 		var h register.Health
 		if err := json.Unmarshal(kv.Value, &h); err != nil {
 			if bad == nil {

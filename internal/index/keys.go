@@ -1,11 +1,13 @@
 package index
 
 import (
+	"errors"
 	"path"
 	"strings"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
 	"github.com/etcdsd/etcdsd/skydns"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 const (
@@ -92,4 +94,33 @@ func Below(key string) Span {
 // and the key root alone.
 func BelowSpans(root string) (below, apex Span) {
 	return Below(root), Span{root, ""}
+}
+
+// ReadZone calls read for the spans that hold the keys of the zone at root, in turn, and
+// returns the spans it read: when wide, the one ZoneSpan, siblings and all; otherwise, or
+// where etcd refuses the role that, BelowSpans: the keys below the root, then the root's
+// own key, left out where etcd refuses the role that alone (the README's read-only role
+// grants root + "/" with --prefix). Any other error of read ends the read; a refusal of
+// the keys below the root too. Lists, the missed-changes read and etcdsdctl check read
+// zones with it; a self-check reads the spans its list read.
+func ReadZone(root string, wide bool, read func(Span) error) ([]Span, error) {
+	denied := func(err error) bool { return errors.Is(err, rpctypes.ErrPermissionDenied) }
+	if wide || root == "/" {
+		s := ZoneSpan(root)
+		err := read(s)
+		if err == nil || root == "/" || !denied(err) {
+			return []Span{s}, err
+		}
+	}
+	below, apex := BelowSpans(root)
+	if err := read(below); err != nil {
+		return nil, err
+	}
+	switch err := read(apex); {
+	case denied(err):
+		return []Span{below}, nil
+	case err != nil:
+		return nil, err
+	}
+	return []Span{below, apex}, nil
 }

@@ -2,13 +2,11 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"iter"
 	"time"
 
 	"github.com/coredns/coredns/plugin/etcd/msg"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -46,14 +44,20 @@ type Reader interface {
 	LeaseReader
 }
 
+// Page is one page of a paged read, with the revision every page of the read is read at.
+type Page struct {
+	*clientv3.GetResponse
+	Rev int64
+}
+
 // Pages reads s page by page, every page at revision rev or, when rev is 0, at the
 // revision of the first page, etcd's current one: the pages together are s as it was at
-// one revision. A response's header carries etcd's current revision, not the one read
-// at, so only the first page's is taken. opts are added to every page's request
+// one revision, Page.Rev. A response's header carries etcd's current revision, not the
+// one read at, so only the first page's is taken. opts are added to every page's request
 // (clientv3.WithKeysOnly, say). It yields each page, or the error that ended the read and
 // then stops; a revision etcd has compacted fails with rpctypes.ErrCompacted.
-func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...clientv3.OpOption) iter.Seq2[*clientv3.GetResponse, error] {
-	return func(yield func(*clientv3.GetResponse, error) bool) {
+func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...clientv3.OpOption) iter.Seq2[Page, error] {
+	return func(yield func(Page, error) bool) {
 		from, size := s.Start, p.Size
 		for {
 			o := append([]clientv3.OpOption{clientv3.WithRange(s.End), clientv3.WithLimit(size)}, opts...)
@@ -67,14 +71,14 @@ func Pages(ctx context.Context, g Getter, s Span, rev int64, p Paging, opts ...c
 			resp, err := g.Get(pctx, from, o...)
 			cancel()
 			if err != nil {
-				yield(nil, fmt.Errorf("reading %v: %w", s, err))
-				return
-			}
-			if !yield(resp, nil) || !resp.More || len(resp.Kvs) == 0 {
+				yield(Page{}, fmt.Errorf("reading %v: %w", s, err))
 				return
 			}
 			if rev == 0 {
 				rev = resp.Header.Revision
+			}
+			if !yield(Page{resp, rev}, nil) || !resp.More || len(resp.Kvs) == 0 {
+				return
 			}
 			from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 			if p.Max > p.Size {
@@ -122,26 +126,9 @@ func (b *Builder) List(ctx context.Context, r Reader, p Paging, now func() time.
 }
 
 // read reads the zone's keys into l, all at the revision of the first page, and returns
-// the spans it read: the one ZoneSpan, or, for a role that may not read that (it also
-// holds siblings such as "example-old"), BelowSpans, the apex key only where allowed.
+// the spans it read (ReadZone).
 func (l *listing) read(ctx context.Context, g Getter, p Paging, leaseq chan<- []*Lease) ([]Span, error) {
-	root := l.b.root
-	wide := ZoneSpan(root)
-	err := l.readSpan(ctx, g, wide, p, leaseq)
-	if err == nil || root == "/" || !errors.Is(err, rpctypes.ErrPermissionDenied) {
-		return []Span{wide}, err
-	}
-	below, apex := BelowSpans(root)
-	if err := l.readSpan(ctx, g, below, p, leaseq); err != nil {
-		return nil, err
-	}
-	if err := l.readSpan(ctx, g, apex, p, leaseq); err != nil {
-		if errors.Is(err, rpctypes.ErrPermissionDenied) {
-			return []Span{below}, nil
-		}
-		return nil, err
-	}
-	return []Span{below, apex}, nil
+	return ReadZone(l.b.root, true, func(s Span) error { return l.readSpan(ctx, g, s, p, leaseq) })
 }
 
 // readSpan reads one span into l, at l's revision or, for the first span of a list, at
@@ -161,7 +148,7 @@ func (l *listing) readSpan(ctx context.Context, g Getter, s Span, p Paging, leas
 				return
 			}
 			select {
-			case pages <- resp:
+			case pages <- resp.GetResponse:
 			case <-ctx.Done():
 				failed = ctx.Err()
 				return

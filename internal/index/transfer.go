@@ -19,6 +19,7 @@ type Transfer struct {
 	o     *Options
 	zones []string // every zone of the stanza: their names are left out of the others'
 	zone  string
+	types []uint16 // ZoneTypes(zone)
 	now   time.Time
 	memo  map[memoKey][]dns.RR
 	views map[*Snapshot]*view // one per snapshot, whose services of a name are read once
@@ -26,7 +27,7 @@ type Transfer struct {
 
 // NewTransfer returns a transfer of zone, one of zones, answered with o at o.Now().
 func NewTransfer(o *Options, zones []string, zone string) *Transfer {
-	return &Transfer{o: o, zones: zones, zone: zone, now: o.Now(), memo: map[memoKey][]dns.RR{}, views: map[*Snapshot]*view{}}
+	return &Transfer{o: o, zones: zones, zone: zone, types: ZoneTypes(zone), now: o.Now(), memo: map[memoKey][]dns.RR{}, views: map[*Snapshot]*view{}}
 }
 
 type memoKey struct {
@@ -219,10 +220,7 @@ func (x *Transfer) read(v *view, name string) []dns.RR {
 			return []dns.RR{cname}
 		}
 	}
-	types := zoneTypes
-	if reverse(x.zone) {
-		types = reverseTypes
-	}
+	types := x.types
 	if name == x.zone {
 		types = append([]uint16{dns.TypeNS}, types...)
 	}
@@ -265,10 +263,3 @@ func (x *Transfer) read(v *view, name string) []dns.RR {
 	}
 	return rrs
 }
-
-// zoneTypes are the types a name of the zone is asked for; a reverse zone holds PTR
-// records too. An alias's CNAME comes from view.alias.
-var (
-	zoneTypes    = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeSRV, dns.TypeMX}
-	reverseTypes = append(zoneTypes[:len(zoneTypes):len(zoneTypes)], dns.TypePTR)
-)
