@@ -43,7 +43,7 @@ type etcdConn interface {
 // replaced, never unset, so whoever calls the conn (the loop, lease refreshes, the
 // verifier) always reaches a client, at worst a closed one that answers with an error.
 type conn struct {
-	dial    func(context.Context) (*clientv3.Client, error) // nil: a client lent by the caller (Read)
+	dial    func(context.Context) (*clientv3.Client, error) // makes the client, and each one that replaces it
 	reach   func(context.Context) error                     // why no endpoint can be reached (diagnose); nil: unknown
 	cli     atomic.Pointer[clientv3.Client]
 	all     []string    // the configured endpoints
@@ -71,16 +71,9 @@ func connect(ctx context.Context, dial func(context.Context) (*clientv3.Client, 
 	if err != nil {
 		return nil, err
 	}
-	c := lend(cli)
-	c.dial = dial
-	return c, nil
-}
-
-// lend wraps a client its caller keeps owning: such a conn cannot redial.
-func lend(cli *clientv3.Client) *conn {
-	c := &conn{all: cli.Endpoints()}
+	c := &conn{dial: dial, all: cli.Endpoints()}
 	c.cli.Store(cli)
-	return c
+	return c, nil
 }
 
 func (c *conn) client() *clientv3.Client { return c.cli.Load() }
@@ -93,12 +86,7 @@ func (c *conn) TimeToLive(ctx context.Context, id clientv3.LeaseID, opts ...clie
 	return c.client().TimeToLive(ctx, id, opts...)
 }
 
-var errLent = errors.New("the etcd client belongs to the caller")
-
 func (c *conn) redial(ctx context.Context) error {
-	if c.dial == nil {
-		return errLent
-	}
 	cli, err := c.dial(ctx)
 	if err != nil {
 		return err
@@ -131,9 +119,6 @@ func explain(ctx context.Context, c etcdConn, err error) error {
 }
 
 func (c *conn) Close() error {
-	if c.dial == nil {
-		return nil
-	}
 	return c.client().Close()
 }
 

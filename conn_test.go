@@ -2,6 +2,7 @@ package etcdsd
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -48,3 +49,17 @@ func TestConnNeverWithoutClient(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// lent is a conn over a client the test keeps owning (the shared test etcd's): closing
+// it leaves the client open, and it cannot redial.
+type lent struct{ *conn }
+
+func lend(cli *clientv3.Client) lent {
+	c := &conn{all: cli.Endpoints()}
+	c.cli.Store(cli)
+	return lent{c}
+}
+
+func (lent) Close() error { return nil }
+
+func (lent) redial(context.Context) error { return errors.New("the etcd client belongs to the test") }

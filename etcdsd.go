@@ -6,6 +6,7 @@ package etcdsd
 import (
 	"context"
 	"crypto/tls"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,10 +53,7 @@ type Etcdsd struct {
 	// that only a watcher reads (verify, ixfr_journal, answer_cache) are set nowhere else.
 	watch watchConfig
 
-	endpoints []string
-	tlsConfig *tls.Config
-	username  string
-	password  string
+	etcdTarget // the endpoint, tls and credentials options
 
 	watchers   []*watcher          // one per zone prefix that no other zone's prefix holds
 	byZone     map[string]*watcher // the watcher holding each zone's keys
@@ -64,6 +62,17 @@ type Etcdsd struct {
 	stopNotify context.CancelFunc
 	started    sync.Once
 }
+
+// etcdTarget is the etcd a stanza reads, and as whom.
+type etcdTarget struct {
+	endpoints          []string
+	tlsConfig          *tls.Config
+	username, password string
+}
+
+// source names the etcd and the user: a reload's watcher adopts only the same source's
+// index (watcher.succeed).
+func (t *etcdTarget) source() string { return strings.Join(t.endpoints, " ") + " as " + t.username }
 
 // OnStartup starts the watches of every etcdsd stanza of the instance, if no stanza has
 // yet, and waits for the first complete lists of e's zones until the instance's start-up

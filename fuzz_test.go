@@ -1,20 +1,15 @@
 package etcdsd
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"slices"
 	"testing"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
+	"github.com/etcdsd/etcdsd/internal/index/indextest"
 	"github.com/miekg/dns"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // fixturePlugin returns a plugin whose index holds kvs, loaded without etcd.
@@ -25,16 +20,12 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 		tb.Fatal(err)
 	}
 	e := stanzas[0]
-	f := make(fixture, len(kvs))
-	for i, kv := range kvs {
-		f[i] = &mvccpb.KeyValue{Key: []byte(kv[0]), Value: []byte(kv[1]), ModRevision: int64(i + 1)}
-	}
-	slices.SortFunc(f, func(a, b *mvccpb.KeyValue) int { return bytes.Compare(a.Key, b.Key) })
+	f := indextest.New(kvs)
 	for _, w := range e.watchers {
 		if _, err := w.b.List(context.Background(), f, w.paging, w.now); err != nil {
 			tb.Fatal(err)
 		}
-		w.publish(nil, true)
+		w.publish(w.b, nil, true)
 	}
 	e.Next = test.NextHandler(dns.RcodeRefused, nil)
 	return e
@@ -43,8 +34,8 @@ func fixturePlugin(tb testing.TB, stanza string, kvs [][2]string) *Etcdsd {
 // Any packet, however malformed its question, gets an answer that packs, or none, and
 // never a panic.
 func FuzzServeDNS(f *testing.F) {
-	e := fixturePlugin(f, "etcdsd example.local 10.0.0.0/8 {\n path /h\n}", handlerData)
-	for _, tc := range handlerCases {
+	e := fixturePlugin(f, "etcdsd example.local 10.0.0.0/8 {\n path /h\n}", indextest.Records)
+	for _, tc := range indextest.Cases {
 		if b, err := tc.Msg().Pack(); err == nil {
 			f.Add(b)
 		}
@@ -68,25 +59,6 @@ func FuzzServeDNS(f *testing.F) {
 			}
 		}
 	})
-}
-
-// fixture answers a list as etcd holding its keys, in key order, at the revision of
-// their number would: every key of the range asked for in one page, and no lease.
-type fixture []*mvccpb.KeyValue
-
-func (f fixture) Get(_ context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
-	end := string(clientv3.OpGet(key, opts...).RangeBytes())
-	var kvs []*mvccpb.KeyValue
-	for _, kv := range f {
-		if k := string(kv.Key); k == key || end != "" && k > key && k < end {
-			kvs = append(kvs, kv)
-		}
-	}
-	return &clientv3.GetResponse{Header: &etcdserverpb.ResponseHeader{Revision: int64(len(f))}, Kvs: kvs, Count: int64(len(kvs))}, nil
-}
-
-func (fixture) TimeToLive(context.Context, clientv3.LeaseID, ...clientv3.LeaseOption) (*clientv3.LeaseTimeToLiveResponse, error) {
-	return nil, errors.New("fixture: no leases")
 }
 
 // No Corefile stanza makes the parser panic; a rejected one says why.

@@ -50,7 +50,7 @@ func relayedWatcher(t *testing.T, bin, root string) (*watcher, *devetcd.Cluster,
 		t.Fatal(err)
 	}
 	t.Cleanup(relay.Close)
-	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
+	e := &Etcdsd{etcdTarget: etcdTarget{endpoints: []string{"http://" + relay.Addr}}}
 	w := newWatcher(watchConfig{root: root, connect: connector(e.newClient, nil)})
 	w.run()
 	t.Cleanup(w.stop) // before the relay and the cluster close
@@ -387,7 +387,7 @@ func TestKeepaliveAccepted(t *testing.T) {
 		defer proxy.Stop()
 		root := fmt.Sprintf("/ka%d", time.Now().UnixNano())
 		put(t, root+"/local/example/a", `{"host":"10.9.7.1"}`)
-		e := &Etcdsd{endpoints: []string{proxy.Endpoint}}
+		e := &Etcdsd{etcdTarget: etcdTarget{endpoints: []string{proxy.Endpoint}}}
 		var breaks atomic.Int64
 		var last atomic.Value
 		w := newWatcher(watchConfig{root: root, connect: func(ctx context.Context) (etcdConn, error) {

@@ -47,10 +47,10 @@ func defaults() *Etcdsd {
 		NotifyInterval: defaultNotifyInterval,
 		watch: watchConfig{
 			verifyEvery:  defaultVerify,
-			journal:      defaultJournal,
+			journalSize:  defaultJournal,
 			answerBudget: index.DefaultAnswerCache,
 		},
-		endpoints: []string{defaultEndpoint},
+		etcdTarget: etcdTarget{endpoints: []string{defaultEndpoint}},
 	}
 	// One clock: the watchers read the stanza's, as it is when they read it.
 	e.watch.now = func() time.Time { return e.Now() }

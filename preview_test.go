@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
 	"github.com/etcdsd/etcdsd/internal/index"
+	"github.com/etcdsd/etcdsd/internal/index/indextest"
 
 	"github.com/miekg/dns"
 )
@@ -20,8 +21,8 @@ import (
 // rcode, flags and sections, the SOA serial aside (each is the revision its list read).
 func TestReadAnswersAsThePlugin(t *testing.T) {
 	const p = "/pv"
-	kvs := make([][2]string, len(handlerData))
-	for i, kv := range handlerData {
+	kvs := make([][2]string, len(indextest.Records))
+	for i, kv := range indextest.Records {
 		kvs[i] = [2]string{p + strings.TrimPrefix(kv[0], "/h"), kv[1]}
 	}
 	putAll(t, kvs)

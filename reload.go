@@ -1,10 +1,6 @@
 package etcdsd
 
-import (
-	"sync"
-
-	"github.com/etcdsd/etcdsd/internal/index"
-)
+import "sync"
 
 // On a reload CoreDNS starts the new instance before it stops the old one. A watcher of
 // the new instance adopts the index that its predecessor for the same zone and etcd
@@ -14,23 +10,20 @@ import (
 var newest sync.Map // zone root key -> *watcher
 
 // succeed makes w the newest watcher of its zone. When its predecessor reads the same
-// etcd, w answers from its index meanwhile, with prepared answers of its own (its options
-// may differ), and does not hold start-up for a list.
+// etcd, w answers from its index until its own first list (publisher.adopt), and its
+// builder follows that index.
 func (w *watcher) succeed() {
 	old, ok := newest.Swap(w.root, w)
 	if !ok {
 		return
 	}
 	prev := old.(*watcher)
-	s := prev.snapshot()
-	if prev.source != w.source || s == nil || w.snapshot() != nil {
+	if prev.source != w.source {
 		return
 	}
-	w.answers = index.NewAnswerCache(w.answerBudget)
-	w.current.Store(s.WithAnswers(0, w.answers))
-	w.b.Follow(s)
-	w.fresh.Store(prev.fresh.Load())
-	w.settle.Do(func() { close(w.settled) })
+	if s := w.adopt(&prev.publisher); s != nil {
+		w.b.Follow(s)
+	}
 }
 
 // retire ends w's tenure: when no watcher succeeded it, its zone's series are removed, so

@@ -288,10 +288,7 @@ func TestAnswersFollowTheRFCs(t *testing.T) {
 		},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			rev := putAll(t, tc.data)
-			e := startPlugin(t, tc.stanza)
-			waitRevision(t, e, rev)
-			serveExact(t, e, tc.cases)
+			serveExact(t, fixturePlugin(t, tc.stanza, tc.data), tc.cases)
 		})
 	}
 }
@@ -369,9 +366,7 @@ func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			options = "\n no_apex_fallback"
 		}
-		rev := putAll(t, data)
-		e := startPlugin(t, "etcdsd example.local {\n path "+prefix+options+"\n}")
-		waitRevision(t, e, rev)
+		e := fixturePlugin(t, "etcdsd example.local {\n path "+prefix+options+"\n}", data)
 		names := []string{"nothere.example.local.", "x.nothere.example.local."}
 		for n := range exist {
 			names = append(names, n, "zz."+n)
@@ -408,14 +403,12 @@ func TestNamesThatExistAreNeverNXDOMAIN(t *testing.T) {
 func TestKeysThatAreNoName(t *testing.T) {
 	logs := captureLog(t)
 	invalid := testutil.ToFloat64(skippedTotal.WithLabelValues(skydns.ReasonInvalidKey))
-	rev := putAll(t, [][2]string{
+	e := fixturePlugin(t, "etcdsd machine.local {\n path /rfc-noname\n}", [][2]string{
 		{"/rfc-noname/local/machine/sub/x1", `{"host":"10.7.0.12"}`},
 		{"/rfc-noname/local/machine/sub/x2.", `{"host":"10.7.0.13"}`},
 		{"/rfc-noname/local/machine/a/b/", `{"host":"10.7.0.14"}`},
 		{"/rfc-noname/local/machine/deep/" + strings.Repeat("k", 64) + "\n[INFO] forged", `{"text":"deep"}`},
 	})
-	e := startPlugin(t, "etcdsd machine.local {\n path /rfc-noname\n}")
-	waitRevision(t, e, rev)
 	serve(t, e, []test.Case{
 		{Qname: "sub.machine.local.", Qtype: dns.TypeA, Answer: []dns.RR{
 			test.A("sub.machine.local. 300 IN A 10.7.0.12"), test.A("sub.machine.local. 300 IN A 10.7.0.13")}},
@@ -466,7 +459,7 @@ func TestKeysThatAreNoName(t *testing.T) {
 // NXDOMAIN or NODATA (RFC 2308 section 5): a service looked up just before it registers
 // is found again within that time. Without it, the built-in plugin's 30 s holds.
 func TestNegativeTTL(t *testing.T) {
-	rev := putAll(t, [][2]string{{"/rfc-negttl/local/example/web", `{"host":"10.7.1.1"}`}})
+	data := [][2]string{{"/rfc-negttl/local/example/web", `{"host":"10.7.1.1"}`}}
 	for _, tc := range []struct {
 		option string
 		soa    string
@@ -476,8 +469,7 @@ func TestNegativeTTL(t *testing.T) {
 		{"negative_ttl 5m", "example.local. 300 IN SOA ns.dns.example.local. hostmaster.example.local. 0 7200 1800 86400 300"},
 	} {
 		t.Run(tc.option, func(t *testing.T) {
-			e := startPlugin(t, "etcdsd example.local {\n path /rfc-negttl\n "+tc.option+"\n}")
-			waitRevision(t, e, rev)
+			e := fixturePlugin(t, "etcdsd example.local {\n path /rfc-negttl\n "+tc.option+"\n}", data)
 			soa := []dns.RR{test.SOA(tc.soa)}
 			for _, c := range []test.Case{
 				{Qname: "new.example.local.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: soa},

@@ -198,7 +198,7 @@ func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 				return nil, c.Errf("%s: %q is not a whole number of at least %d", opt, args[0], least)
 			}
 			if opt == "ixfr_journal" {
-				e.watch.journal = n
+				e.watch.journalSize = n
 			} else {
 				e.MaxAnswers = n
 			}

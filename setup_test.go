@@ -230,8 +230,8 @@ func TestParse(t *testing.T) {
 		if want := *cmp.Or(tc.notify, dur(defaultNotifyInterval)); e.NotifyInterval != want {
 			t.Errorf("test %d: notify_interval %v, want %v", i, e.NotifyInterval, want)
 		}
-		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.watch.journal != want {
-			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.watch.journal, want)
+		if want := *cmp.Or(tc.journal, ptr(defaultJournal)); e.watch.journalSize != want {
+			t.Errorf("test %d: ixfr_journal %d, want %d", i, e.watch.journalSize, want)
 		}
 		if want := *cmp.Or(tc.cache, ptr(uint64(index.DefaultAnswerCache))); e.watch.answerBudget != want {
 			t.Errorf("test %d: answer_cache %d, want %d", i, e.watch.answerBudget, want)

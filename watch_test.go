@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/etcdsd/etcdsd/internal/devetcd"
+	"github.com/etcdsd/etcdsd/internal/index/indextest"
 	"github.com/etcdsd/etcdsd/internal/testserver"
 	"github.com/etcdsd/etcdsd/internal/wait"
 	"github.com/etcdsd/etcdsd/skydns"
@@ -58,7 +59,7 @@ func TestWatchPropagatesPutAndDelete(t *testing.T) {
 	serve(t, e, []test.Case{{
 		Qname: "svc.example.local.", Qtype: dns.TypeA,
 		Rcode: dns.RcodeNameError,
-		Ns:    []dns.RR{soaExample},
+		Ns:    []dns.RR{indextest.SOA},
 	}})
 }
 
@@ -550,13 +551,13 @@ func TestQuietWatchIsKept(t *testing.T) {
 	lastList := func() float64 { return testutil.ToFloat64(listTimestamp.WithLabelValues(w.root)) }
 	before := lastList()
 	time.Sleep(3 * w.silentAfter)
-	if w.progressless.Load() {
+	if w.peer.proxy.Load() {
 		t.Errorf("after %v of quiet, a direct etcd was taken for a gRPC proxy", 3*w.silentAfter)
 	}
 	if _, err := cli.Put(context.Background(), "/elsewhere/qw", "x"); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, wait.Long, "a progress answer", w.progressAnswered.Load)
+	wait.For(t, wait.Long, "a progress answer", w.peer.answersProgress.Load)
 	if lastList() != before {
 		t.Errorf("the quiet zone was listed again:\n%s", logs)
 	}
@@ -587,7 +588,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 
 	root := fmt.Sprintf("/pw%d", time.Now().UnixNano())
 	put(t, root+"/local/example/a", `{"host":"10.9.2.1"}`)
-	e := &Etcdsd{endpoints: []string{"http://" + relay.Addr}}
+	e := &Etcdsd{etcdTarget: etcdTarget{endpoints: []string{"http://" + relay.Addr}}}
 	w := newWatcher(watchConfig{root: root, connect: connector(e.newClient, nil)})
 	w.proxyRewatch = 2 * w.silentAfter
 	if err := w.list(ctx, lend(testEtcd.Client()), "start"); err != nil {
@@ -596,7 +597,7 @@ func proxiedWatchBehindCompaction(t *testing.T, bin string) {
 	zone := w.b.Spans()[0]
 	w.run()
 	defer w.stop()
-	wait.For(t, wait.Long, "the watch through the proxy taken for one", w.progressless.Load)
+	wait.For(t, wait.Long, "the watch through the proxy taken for one", w.peer.proxy.Load)
 
 	relay.Cut(true)
 	put(t, root+"/local/example/b", `{"host":"10.9.2.2"}`)

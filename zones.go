@@ -1,10 +1,6 @@
 package etcdsd
 
-import (
-	"strings"
-
-	"github.com/etcdsd/etcdsd/internal/index"
-)
+import "github.com/etcdsd/etcdsd/internal/index"
 
 // watchZones makes one watcher per zone's key prefix, leaving out prefixes that lie within
 // another zone's, so that only the zones' keys are read (and an etcd role needs to grant
@@ -26,8 +22,7 @@ func (e *Etcdsd) watchZones() {
 		w, ok := byPath[outer]
 		if !ok {
 			cfg := e.watch
-			cfg.root, cfg.connect = outer, connector(e.newClient, e.reach)
-			cfg.source = strings.Join(e.endpoints, " ") + " as " + e.username
+			cfg.root, cfg.connect, cfg.source = outer, connector(e.newClient, e.reach), e.source()
 			w = newWatcher(cfg)
 			byPath[outer] = w
 			e.watchers = append(e.watchers, w)

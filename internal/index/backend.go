@@ -98,8 +98,8 @@ func (v *view) clock() time.Time {
 	return v.now
 }
 
-// read notes that the answer depends on the keys at and below path.
-func (v *view) read(path string) {
+// depends notes that the answer depends on the keys at and below path.
+func (v *view) depends(path string) {
 	if v.reads != nil {
 		*v.reads = append(*v.reads, strings.TrimSuffix(path, "/"))
 	}
@@ -187,7 +187,7 @@ func (v *view) pathOf(name string) (path string, star, ok bool) {
 		return path, star, true
 	}
 	path = msg.Path(name, v.o.PathPrefix)
-	if v.read(path); name == v.zone || v.snap.exists(path) || dns.IsSubDomain("dns."+v.zone, name) {
+	if v.depends(path); name == v.zone || v.snap.exists(path) || dns.IsSubDomain("dns."+v.zone, name) {
 		// The etcd plugin's record builders look up the apex's records and name servers
 		// as apex.dns and ns.dns below the zone: no wildcard stands in for those.
 		return path, false, true
@@ -203,9 +203,9 @@ func (v *view) wildcard(name string) string {
 		off, _ := dns.NextLabel(encloser, 0)
 		encloser = encloser[off:]
 		at := msg.Path(encloser, v.o.PathPrefix)
-		if v.read(at); encloser == v.zone || v.snap.exists(at) {
+		if v.depends(at); encloser == v.zone || v.snap.exists(at) {
 			source := msg.Path("*."+encloser, v.o.PathPrefix)
-			if v.read(source); v.snap.exists(source) {
+			if v.depends(source); v.snap.exists(source) {
 				return source
 			}
 			break
@@ -225,7 +225,7 @@ func (v *view) exists(name string) bool {
 	if !ok || star {
 		return false
 	}
-	v.read(path)
+	v.depends(path)
 	return v.snap.exists(path)
 }
 
@@ -239,7 +239,7 @@ func (v *view) Records(_ context.Context, state request.Request, exact bool) ([]
 	if !ok {
 		return nil, errKeyNotFound
 	}
-	v.read(path)
+	v.depends(path)
 	limit := v.o.MaxAnswers
 	if limit <= 0 {
 		limit = DefaultMaxAnswers
@@ -468,7 +468,7 @@ func (v *view) addressKey(name string) bool {
 	if !ok {
 		return false
 	}
-	v.read(path)
+	v.depends(path)
 	en := v.snap.get(path)
 	return en != nil && !en.bad && net.ParseIP(en.host) != nil
 }
