@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// The index knows etcd's key-values and DNS answers, and nothing of the plugin that
-// watches etcd nor of CoreDNS's server: its tests run from memory, and etcdsdctl previews
+// The index knows etcd's key-values and DNS answers, and nothing of an etcd process
+// nor of CoreDNS's server: its tests run from memory, and etcdsdctl previews
 // answers with it (cmd/etcdsdctl's TestImportsNoServer).
 func TestImportsNoPluginNorServer(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
@@ -17,7 +17,6 @@ func TestImportsNoPluginNorServer(t *testing.T) {
 	}
 	deps := strings.Fields(string(out))
 	for _, banned := range []string{
-		"github.com/etcdsd/etcdsd",                  // the plugin: its watch loop and metrics
 		"github.com/etcdsd/etcdsd/internal/devetcd", // an etcd process
 		"github.com/coredns/coredns/core/dnsserver", // CoreDNS's server
 		"github.com/coredns/coredns/plugin/transfer",
