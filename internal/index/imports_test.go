@@ -10,7 +10,7 @@ import (
 // The index knows etcd's key-values and DNS answers, and nothing of an etcd process
 // nor of CoreDNS's server: its tests run from memory, and etcdsdctl previews
 // answers with it (cmd/etcdsdctl's TestImportsNoServer).
-func TestImportsNoPluginNorServer(t *testing.T) {
+func TestImportsNoEtcdNorServer(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
