@@ -44,7 +44,7 @@ const (
 type Etcdsd struct {
 	Next           plugin.Handler
 	Fall           fall.F
-	Zones          []string
+	zones          []string      // fixed at parse: each has its watcher (watchZones)
 	index.Options                // what answers depend on besides the records
 	MaxStale       time.Duration // 0: answer from the index however long etcd is away
 	StartupTimeout time.Duration // how long start-up waits for the first lists; 0: not at all

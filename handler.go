@@ -18,7 +18,7 @@ var (
 // ServeDNS implements plugin.Handler.
 func (e *Etcdsd) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	state := request.Request{W: w, Req: r}
-	zone := plugin.Zones(e.Zones).Matches(state.Name())
+	zone := plugin.Zones(e.zones).Matches(state.Name())
 	if zone == "" {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}

@@ -65,8 +65,8 @@ func parse(c *caddy.Controller) ([]*Etcdsd, error) {
 func parseStanza(c *caddy.Controller) (*Etcdsd, error) {
 	e := defaults()
 	args := c.RemainingArgs()
-	e.Zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
-	warnings, err := checkZones(args, e.Zones, c.ServerBlockKeys)
+	e.zones = plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys)
+	warnings, err := checkZones(args, e.zones, c.ServerBlockKeys)
 	if err != nil {
 		return nil, c.Errf("%v", err)
 	}

@@ -206,8 +206,8 @@ func TestParse(t *testing.T) {
 			t.Errorf("test %d: log %q, want a warning containing %q", i, got, tc.warning)
 		}
 		e := stanzas[0]
-		if !equal(e.Zones, tc.zones) {
-			t.Errorf("test %d: zones %v, want %v", i, e.Zones, tc.zones)
+		if !equal(e.zones, tc.zones) {
+			t.Errorf("test %d: zones %v, want %v", i, e.zones, tc.zones)
 		}
 		if e.PathPrefix != tc.path {
 			t.Errorf("test %d: path %q, want %q", i, e.PathPrefix, tc.path)
@@ -291,7 +291,7 @@ func TestParseSeveralStanzas(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(stanzas) != 2 || stanzas[0].PathPrefix != "/a" || stanzas[1].PathPrefix != "/b" ||
-		stanzas[1].Zones[0] != "b.local." {
+		stanzas[1].zones[0] != "b.local." {
 		t.Fatalf("want two stanzas for /a and /b, got %+v", stanzas)
 	}
 }

@@ -29,7 +29,7 @@ const maxIXFRSteps = 16
 // first complete list.
 func (e *Etcdsd) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	zone = strings.ToLower(dns.Fqdn(zone))
-	if !slices.Contains(e.Zones, zone) {
+	if !slices.Contains(e.zones, zone) {
 		if other := e.stanzaOf(zone); other != nil {
 			return other.Transfer(zone, serial)
 		}
@@ -47,7 +47,7 @@ func (e *Etcdsd) Transfer(zone string, serial uint32) (<-chan []dns.RR, error) {
 	if snap == nil {
 		return nil, errNotSynced
 	}
-	x := index.NewTransfer(&e.Options, e.Zones, zone)
+	x := index.NewTransfer(&e.Options, e.zones, zone)
 	soa := x.SOA(snap)
 	current := soa[0].(*dns.SOA).Serial
 	ch := make(chan []dns.RR)
@@ -77,7 +77,7 @@ func (e *Etcdsd) stanzaOf(zone string) *Etcdsd {
 	e.group.mu.Lock()
 	defer e.group.mu.Unlock()
 	for _, m := range e.group.members {
-		if slices.Contains(m.Zones, zone) {
+		if slices.Contains(m.zones, zone) {
 			return m
 		}
 	}

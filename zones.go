@@ -6,13 +6,13 @@ import "github.com/etcdsd/etcdsd/internal/index"
 // another zone's, so that only the zones' keys are read (and an etcd role needs to grant
 // no more), and maps every zone to the watcher that holds its keys.
 func (e *Etcdsd) watchZones() {
-	paths := make([]string, len(e.Zones))
-	for i, z := range e.Zones {
+	paths := make([]string, len(e.zones))
+	for i, z := range e.zones {
 		paths[i] = zoneRoot(z, e.PathPrefix)
 	}
 	byPath := map[string]*watcher{}
-	e.byZone = make(map[string]*watcher, len(e.Zones))
-	for i, z := range e.Zones {
+	e.byZone = make(map[string]*watcher, len(e.zones))
+	for i, z := range e.zones {
 		outer := paths[i]
 		for _, p := range paths {
 			if index.Within(outer, p) {
